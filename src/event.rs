@@ -1,0 +1,319 @@
+//! Typed events: the decoder from SSE [`Frame`](crate::sse::Frame)s to [`AssistantEvent`]s.
+//!
+//! Each event name of the Assistants stream has a variant holding its typed
+//! payload. Names this crate does not know become [`AssistantEvent::Unknown`]
+//! with the raw data, so a server that adds events never breaks a stream.
+//!
+//! ```
+//! use assistant_stream::{AssistantEvent, types::RunStatus};
+//!
+//! let event = AssistantEvent::decode("thread.run.completed", r#"{"id":"run_1","status":"completed"}"#)?;
+//! assert_eq!(event.name(), "thread.run.completed");
+//! assert_eq!(event.run().unwrap().status, RunStatus::Completed);
+//!
+//! let later = AssistantEvent::decode("thread.run.teleported", r#"{"id":"run_1"}"#)?;
+//! assert!(matches!(later, AssistantEvent::Unknown { .. }));
+//! # Ok::<(), assistant_stream::Error>(())
+//! ```
+
+use crate::error::{Error, Kind};
+use crate::types::{ErrorObject, Message, MessageDeltaEvent, Run, RunStep, RunStepDeltaEvent, Thread};
+use serde::Deserialize;
+
+/// One event of an Assistants stream.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum AssistantEvent {
+    /// `thread.created`
+    ThreadCreated(Thread),
+    /// `thread.run.created`
+    RunCreated(Run),
+    /// `thread.run.queued`
+    RunQueued(Run),
+    /// `thread.run.in_progress`
+    RunInProgress(Run),
+    /// `thread.run.requires_action`: the run waits for tool outputs.
+    RunRequiresAction(Run),
+    /// `thread.run.completed` (real servers have sent it with status `incomplete`).
+    RunCompleted(Run),
+    /// `thread.run.incomplete`
+    RunIncomplete(Run),
+    /// `thread.run.failed`
+    RunFailed(Run),
+    /// `thread.run.cancelling`
+    RunCancelling(Run),
+    /// `thread.run.cancelled`
+    RunCancelled(Run),
+    /// `thread.run.expired`
+    RunExpired(Run),
+    /// `thread.run.step.created`
+    RunStepCreated(RunStep),
+    /// `thread.run.step.in_progress`
+    RunStepInProgress(RunStep),
+    /// `thread.run.step.delta`
+    RunStepDelta(RunStepDeltaEvent),
+    /// `thread.run.step.completed`
+    RunStepCompleted(RunStep),
+    /// `thread.run.step.failed`
+    RunStepFailed(RunStep),
+    /// `thread.run.step.cancelled`
+    RunStepCancelled(RunStep),
+    /// `thread.run.step.expired`
+    RunStepExpired(RunStep),
+    /// `thread.message.created`
+    MessageCreated(Message),
+    /// `thread.message.in_progress`
+    MessageInProgress(Message),
+    /// `thread.message.delta`
+    MessageDelta(MessageDeltaEvent),
+    /// `thread.message.completed`
+    MessageCompleted(Message),
+    /// `thread.message.incomplete`
+    MessageIncomplete(Message),
+    /// `error`: the server failed mid-stream. Both `{"error": {...}}` and the
+    /// bare error object are accepted.
+    Error(ErrorObject),
+    /// `done` (data `[DONE]`): the end of the stream.
+    Done,
+    /// An event name this crate does not know, with its raw data.
+    Unknown {
+        /// The event name.
+        event: String,
+        /// The data, as sent.
+        data: String,
+    },
+}
+
+impl AssistantEvent {
+    /// Decodes an event from its name and data.
+    ///
+    /// A frame without an `event:` field has the name `message`; a `message`
+    /// whose data is `[DONE]` is the end of the stream, as with chat
+    /// completions.
+    pub fn decode(event: &str, data: &str) -> Result<Self, Error> {
+        fn parse<'a, T: Deserialize<'a>>(event: &str, data: &'a str) -> Result<T, Error> {
+            serde_json::from_str(data).map_err(|err| decode_error(event, data, err))
+        }
+        Ok(match event {
+            "thread.message.delta" => AssistantEvent::MessageDelta(parse(event, data)?),
+            "thread.run.step.delta" => AssistantEvent::RunStepDelta(parse(event, data)?),
+            "thread.created" => AssistantEvent::ThreadCreated(parse(event, data)?),
+            "thread.run.created" => AssistantEvent::RunCreated(parse(event, data)?),
+            "thread.run.queued" => AssistantEvent::RunQueued(parse(event, data)?),
+            "thread.run.in_progress" => AssistantEvent::RunInProgress(parse(event, data)?),
+            "thread.run.requires_action" => AssistantEvent::RunRequiresAction(parse(event, data)?),
+            "thread.run.completed" => AssistantEvent::RunCompleted(parse(event, data)?),
+            "thread.run.incomplete" => AssistantEvent::RunIncomplete(parse(event, data)?),
+            "thread.run.failed" => AssistantEvent::RunFailed(parse(event, data)?),
+            "thread.run.cancelling" => AssistantEvent::RunCancelling(parse(event, data)?),
+            "thread.run.cancelled" => AssistantEvent::RunCancelled(parse(event, data)?),
+            "thread.run.expired" => AssistantEvent::RunExpired(parse(event, data)?),
+            "thread.run.step.created" => AssistantEvent::RunStepCreated(parse(event, data)?),
+            "thread.run.step.in_progress" => AssistantEvent::RunStepInProgress(parse(event, data)?),
+            "thread.run.step.completed" => AssistantEvent::RunStepCompleted(parse(event, data)?),
+            "thread.run.step.failed" => AssistantEvent::RunStepFailed(parse(event, data)?),
+            "thread.run.step.cancelled" => AssistantEvent::RunStepCancelled(parse(event, data)?),
+            "thread.run.step.expired" => AssistantEvent::RunStepExpired(parse(event, data)?),
+            "thread.message.created" => AssistantEvent::MessageCreated(parse(event, data)?),
+            "thread.message.in_progress" => AssistantEvent::MessageInProgress(parse(event, data)?),
+            "thread.message.completed" => AssistantEvent::MessageCompleted(parse(event, data)?),
+            "thread.message.incomplete" => AssistantEvent::MessageIncomplete(parse(event, data)?),
+            "error" => AssistantEvent::Error(parse_error_event(data).map_err(|err| decode_error(event, data, err))?),
+            "done" => AssistantEvent::Done,
+            "message" if data.trim() == "[DONE]" => AssistantEvent::Done,
+            _ => AssistantEvent::Unknown {
+                event: event.to_owned(),
+                data: data.to_owned(),
+            },
+        })
+    }
+
+    /// The event name, as on the wire.
+    pub fn name(&self) -> &str {
+        match self {
+            AssistantEvent::ThreadCreated(_) => "thread.created",
+            AssistantEvent::RunCreated(_) => "thread.run.created",
+            AssistantEvent::RunQueued(_) => "thread.run.queued",
+            AssistantEvent::RunInProgress(_) => "thread.run.in_progress",
+            AssistantEvent::RunRequiresAction(_) => "thread.run.requires_action",
+            AssistantEvent::RunCompleted(_) => "thread.run.completed",
+            AssistantEvent::RunIncomplete(_) => "thread.run.incomplete",
+            AssistantEvent::RunFailed(_) => "thread.run.failed",
+            AssistantEvent::RunCancelling(_) => "thread.run.cancelling",
+            AssistantEvent::RunCancelled(_) => "thread.run.cancelled",
+            AssistantEvent::RunExpired(_) => "thread.run.expired",
+            AssistantEvent::RunStepCreated(_) => "thread.run.step.created",
+            AssistantEvent::RunStepInProgress(_) => "thread.run.step.in_progress",
+            AssistantEvent::RunStepDelta(_) => "thread.run.step.delta",
+            AssistantEvent::RunStepCompleted(_) => "thread.run.step.completed",
+            AssistantEvent::RunStepFailed(_) => "thread.run.step.failed",
+            AssistantEvent::RunStepCancelled(_) => "thread.run.step.cancelled",
+            AssistantEvent::RunStepExpired(_) => "thread.run.step.expired",
+            AssistantEvent::MessageCreated(_) => "thread.message.created",
+            AssistantEvent::MessageInProgress(_) => "thread.message.in_progress",
+            AssistantEvent::MessageDelta(_) => "thread.message.delta",
+            AssistantEvent::MessageCompleted(_) => "thread.message.completed",
+            AssistantEvent::MessageIncomplete(_) => "thread.message.incomplete",
+            AssistantEvent::Error(_) => "error",
+            AssistantEvent::Done => "done",
+            AssistantEvent::Unknown { event, .. } => event,
+        }
+    }
+
+    /// The run, for `thread.run.*` events.
+    pub fn run(&self) -> Option<&Run> {
+        match self {
+            AssistantEvent::RunCreated(run)
+            | AssistantEvent::RunQueued(run)
+            | AssistantEvent::RunInProgress(run)
+            | AssistantEvent::RunRequiresAction(run)
+            | AssistantEvent::RunCompleted(run)
+            | AssistantEvent::RunIncomplete(run)
+            | AssistantEvent::RunFailed(run)
+            | AssistantEvent::RunCancelling(run)
+            | AssistantEvent::RunCancelled(run)
+            | AssistantEvent::RunExpired(run) => Some(run),
+            _ => None,
+        }
+    }
+
+    /// The run step, for `thread.run.step.*` events other than deltas.
+    pub fn run_step(&self) -> Option<&RunStep> {
+        match self {
+            AssistantEvent::RunStepCreated(step)
+            | AssistantEvent::RunStepInProgress(step)
+            | AssistantEvent::RunStepCompleted(step)
+            | AssistantEvent::RunStepFailed(step)
+            | AssistantEvent::RunStepCancelled(step)
+            | AssistantEvent::RunStepExpired(step) => Some(step),
+            _ => None,
+        }
+    }
+
+    /// The message, for `thread.message.*` events other than deltas.
+    pub fn message(&self) -> Option<&Message> {
+        match self {
+            AssistantEvent::MessageCreated(message)
+            | AssistantEvent::MessageInProgress(message)
+            | AssistantEvent::MessageCompleted(message)
+            | AssistantEvent::MessageIncomplete(message) => Some(message),
+            _ => None,
+        }
+    }
+
+    /// The event's data as JSON, as the API would send it (`[DONE]` is `null`).
+    pub fn data_json(&self) -> serde_json::Value {
+        let value = match self {
+            AssistantEvent::ThreadCreated(thread) => serde_json::to_value(thread),
+            AssistantEvent::RunStepDelta(delta) => serde_json::to_value(delta),
+            AssistantEvent::MessageDelta(delta) => serde_json::to_value(delta),
+            AssistantEvent::Error(error) => serde_json::to_value(error),
+            AssistantEvent::Done => Ok(serde_json::Value::Null),
+            AssistantEvent::Unknown { data, .. } => {
+                Ok(serde_json::from_str(data).unwrap_or_else(|_| serde_json::Value::String(data.clone())))
+            }
+            other => {
+                if let Some(run) = other.run() {
+                    serde_json::to_value(run)
+                } else if let Some(step) = other.run_step() {
+                    serde_json::to_value(step)
+                } else if let Some(message) = other.message() {
+                    serde_json::to_value(message)
+                } else {
+                    Ok(serde_json::Value::Null)
+                }
+            }
+        };
+        value.unwrap_or(serde_json::Value::Null)
+    }
+}
+
+fn parse_error_event(data: &str) -> Result<ErrorObject, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        error: ErrorObject,
+    }
+    let value: serde_json::Value = serde_json::from_str(data)?;
+    if value.get("error").is_some_and(|e| e.is_object()) {
+        Ok(Envelope::deserialize(value)?.error)
+    } else {
+        ErrorObject::deserialize(value)
+    }
+}
+
+const SNIPPET: usize = 120;
+
+fn decode_error(event: &str, data: &str, err: serde_json::Error) -> Error {
+    let snippet = if data.len() > SNIPPET {
+        let mut end = SNIPPET;
+        while !data.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &data[..end])
+    } else {
+        data.to_owned()
+    };
+    Error::new(
+        Kind::Decode,
+        format!("could not decode the data of event `{event}`: {err}; data: {snippet}"),
+    )
+    .with_event(event)
+    .with_source(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_event_accepts_envelope_and_bare_object() {
+        let wrapped = AssistantEvent::decode(
+            "error",
+            r#"{"error":{"message":"boom","type":"server_error","param":null,"code":null}}"#,
+        )
+        .unwrap();
+        let bare = AssistantEvent::decode("error", r#"{"message":"boom","type":"server_error"}"#).unwrap();
+        assert_eq!(wrapped, bare);
+        assert!(matches!(wrapped, AssistantEvent::Error(ref e) if e.message == "boom" && e.kind == "server_error"));
+    }
+
+    #[test]
+    fn done_in_both_spellings() {
+        assert_eq!(AssistantEvent::decode("done", "[DONE]").unwrap(), AssistantEvent::Done);
+        assert_eq!(AssistantEvent::decode("message", "[DONE]").unwrap(), AssistantEvent::Done);
+    }
+
+    #[test]
+    fn unknown_event_keeps_raw_data() {
+        let event = AssistantEvent::decode("thread.run.step.teleported", "{\"x\":1}").unwrap();
+        assert_eq!(
+            event,
+            AssistantEvent::Unknown {
+                event: "thread.run.step.teleported".into(),
+                data: "{\"x\":1}".into()
+            }
+        );
+        assert_eq!(event.name(), "thread.run.step.teleported");
+    }
+
+    #[test]
+    fn decode_error_names_event_and_shows_data() {
+        let err = AssistantEvent::decode("thread.run.created", "{\"id\":").unwrap_err();
+        assert!(err.is_decode());
+        assert_eq!(err.event(), Some("thread.run.created"));
+        assert!(err.to_string().contains("thread.run.created"), "{err}");
+        assert!(err.to_string().contains("{\"id\":"), "{err}");
+    }
+
+    #[test]
+    fn run_completed_with_incomplete_status_decodes() {
+        let event = AssistantEvent::decode(
+            "thread.run.completed",
+            r#"{"id":"run_1","status":"incomplete","instructions":null,"incomplete_details":{"reason":"max_prompt_tokens"}}"#,
+        )
+        .unwrap();
+        let run = event.run().unwrap();
+        assert_eq!(run.status, crate::types::RunStatus::Incomplete);
+        assert_eq!(run.incomplete_details.as_ref().unwrap().reason, "max_prompt_tokens");
+    }
+}

@@ -1,0 +1,205 @@
+//! From events (plus the snapshots they built) to handler callbacks.
+//!
+//! The dispatcher remembers which text parts and tool calls it has announced
+//! as created and done, keyed by message or step id, so every part gets one
+//! `created` and one `done` even when deltas interleave, when a message ends
+//! without further deltas, or when a continuation stream (after tool outputs)
+//! starts with the final object of a step streamed earlier.
+
+use super::EventHandler;
+use crate::accumulate::Snapshots;
+use crate::event::AssistantEvent;
+use crate::types::{MessageContent, RunStep, StepDetailsDelta};
+use std::collections::HashSet;
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Dispatch {
+    /// The message part being streamed: (message id, content index).
+    current_content: Option<(String, u64)>,
+    /// The tool call being streamed: (step id, call index).
+    current_tool_call: Option<(String, u64)>,
+    created: HashSet<(String, u64)>,
+    done: HashSet<(String, u64)>,
+}
+
+impl Dispatch {
+    pub(crate) async fn dispatch<H: EventHandler + ?Sized>(
+        &mut self,
+        handler: &mut H,
+        event: &AssistantEvent,
+        snapshots: &Snapshots,
+    ) {
+        handler.on_event(event).await;
+        match event {
+            AssistantEvent::ThreadCreated(thread) => handler.on_thread_created(thread).await,
+            AssistantEvent::RunStepCreated(step) => {
+                handler.on_run_step_created(step).await;
+                if let Some(snapshot) = snapshots.run_step(&step.id) {
+                    for (index, call) in snapshot.tool_calls().iter().enumerate() {
+                        if self.created.insert((step.id.clone(), index as u64)) {
+                            handler.on_tool_call_created(call).await;
+                        }
+                    }
+                }
+            }
+            AssistantEvent::RunStepDelta(delta) => {
+                let Some(snapshot) = snapshots.run_step(&delta.id) else {
+                    return;
+                };
+                handler.on_run_step_delta(&delta.delta, snapshot).await;
+                let Some(StepDetailsDelta::ToolCalls(details)) = &delta.delta.step_details else {
+                    return;
+                };
+                for call_delta in &details.tool_calls {
+                    let Some(index) = call_delta.index() else { continue };
+                    let key = (delta.id.clone(), index);
+                    if self.current_tool_call.as_ref() != Some(&key) {
+                        if let Some(previous) = self.current_tool_call.take() {
+                            self.finish_tool_call(handler, snapshots, previous).await;
+                        }
+                        self.current_tool_call = Some(key.clone());
+                    }
+                    let Some(call) = snapshots.tool_call(&delta.id, index) else { continue };
+                    if self.created.insert(key) {
+                        handler.on_tool_call_created(call).await;
+                    }
+                    handler.on_tool_call_delta(call_delta, call).await;
+                }
+            }
+            AssistantEvent::RunStepCompleted(step)
+            | AssistantEvent::RunStepFailed(step)
+            | AssistantEvent::RunStepCancelled(step)
+            | AssistantEvent::RunStepExpired(step) => {
+                self.finish_step(handler, step).await;
+                handler.on_run_step_done(step).await;
+            }
+            AssistantEvent::MessageCreated(message) => {
+                handler.on_message_created(message).await;
+            }
+            AssistantEvent::MessageDelta(delta) => {
+                let Some(snapshot) = snapshots.message(&delta.id) else {
+                    return;
+                };
+                handler.on_message_delta(&delta.delta, snapshot).await;
+                for part in &delta.delta.content {
+                    let Some(index) = part.index() else { continue };
+                    let key = (delta.id.clone(), index);
+                    if self.current_content.as_ref() != Some(&key) {
+                        if let Some(previous) = self.current_content.take() {
+                            self.finish_content(handler, snapshots, previous).await;
+                        }
+                        self.current_content = Some(key.clone());
+                    }
+                    let Some(content) = snapshots.message_content(&delta.id, index) else { continue };
+                    if let MessageContent::Text(text) = content {
+                        if self.created.insert(key) {
+                            handler.on_text_created(&text.text).await;
+                        }
+                        if let crate::types::MessageContentDelta::Text(d) = part {
+                            if let Some(d) = &d.text {
+                                handler.on_text_delta(d, &text.text).await;
+                            }
+                        }
+                    } else {
+                        self.created.insert(key);
+                    }
+                }
+            }
+            AssistantEvent::MessageCompleted(message) | AssistantEvent::MessageIncomplete(message) => {
+                if self.current_content.as_ref().is_some_and(|(id, _)| *id == message.id) {
+                    self.current_content = None;
+                }
+                for (index, part) in message.content.iter().enumerate() {
+                    let key = (message.id.clone(), index as u64);
+                    match part {
+                        MessageContent::Text(text) => {
+                            if self.created.insert(key.clone()) {
+                                handler.on_text_created(&text.text).await;
+                            }
+                            if self.done.insert(key) {
+                                handler.on_text_done(&text.text).await;
+                            }
+                        }
+                        MessageContent::ImageFile(image) => {
+                            self.created.insert(key.clone());
+                            if self.done.insert(key) {
+                                handler.on_image_file_done(&image.image_file).await;
+                            }
+                        }
+                        _ => {
+                            self.created.insert(key.clone());
+                            self.done.insert(key);
+                        }
+                    }
+                }
+                handler.on_message_done(message).await;
+            }
+            AssistantEvent::Error(error) => {
+                handler.on_error(&crate::Error::server_event(error.clone())).await;
+            }
+            other => {
+                if let Some(run) = other.run() {
+                    if run.status.ends_stream() {
+                        // The run stopped: calls still open are as complete as they get.
+                        if let Some(previous) = self.current_tool_call.take() {
+                            self.finish_tool_call(handler, snapshots, previous).await;
+                        }
+                    }
+                    handler.on_run(run).await;
+                }
+            }
+        }
+    }
+
+    async fn finish_tool_call<H: EventHandler + ?Sized>(
+        &mut self,
+        handler: &mut H,
+        snapshots: &Snapshots,
+        key: (String, u64),
+    ) {
+        if self.done.contains(&key) {
+            return;
+        }
+        if let Some(call) = snapshots.tool_call(&key.0, key.1) {
+            self.done.insert(key);
+            handler.on_tool_call_done(call).await;
+        }
+    }
+
+    async fn finish_step<H: EventHandler + ?Sized>(&mut self, handler: &mut H, step: &RunStep) {
+        if self.current_tool_call.as_ref().is_some_and(|(id, _)| *id == step.id) {
+            self.current_tool_call = None;
+        }
+        for (index, call) in step.tool_calls().iter().enumerate() {
+            let key = (step.id.clone(), index as u64);
+            if self.created.insert(key.clone()) {
+                handler.on_tool_call_created(call).await;
+            }
+            if self.done.insert(key) {
+                handler.on_tool_call_done(call).await;
+            }
+        }
+    }
+
+    async fn finish_content<H: EventHandler + ?Sized>(
+        &mut self,
+        handler: &mut H,
+        snapshots: &Snapshots,
+        key: (String, u64),
+    ) {
+        if self.done.contains(&key) {
+            return;
+        }
+        match snapshots.message_content(&key.0, key.1) {
+            Some(MessageContent::Text(text)) => {
+                self.done.insert(key);
+                handler.on_text_done(&text.text).await;
+            }
+            Some(MessageContent::ImageFile(image)) => {
+                self.done.insert(key);
+                handler.on_image_file_done(&image.image_file).await;
+            }
+            _ => {}
+        }
+    }
+}
