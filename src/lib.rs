@@ -37,14 +37,20 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod accumulate;
+#[cfg(feature = "client")]
+pub mod client;
 mod error;
 pub mod event;
 pub mod handler;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod sse;
 pub mod stream;
 pub mod types;
 
 pub use accumulate::Snapshots;
+#[cfg(feature = "client")]
+pub use client::Client;
 pub use error::{BoxError, Error, Result};
 pub use event::AssistantEvent;
 pub use handler::{EventHandler, NoopHandler};

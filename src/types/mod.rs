@@ -23,6 +23,7 @@
 mod macros;
 mod common;
 mod message;
+mod requests;
 mod run;
 mod run_step;
 pub(crate) mod tagged;
@@ -30,6 +31,7 @@ mod thread;
 
 pub use common::*;
 pub use message::*;
+pub use requests::*;
 pub use run::*;
 pub use run_step::*;
 pub use thread::*;

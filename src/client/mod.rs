@@ -1,0 +1,5 @@
+//! The HTTP client (being written).
+
+/// The client (placeholder).
+#[derive(Clone, Debug, Default)]
+pub struct Client;
