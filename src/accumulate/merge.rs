@@ -109,7 +109,8 @@ fn merge_annotation(annotations: &mut Vec<Annotation>, slots: &mut Slots, delta:
             append(&mut a.text, &d.text);
             if let Some(citation) = &d.file_citation {
                 overwrite(&mut a.file_citation.file_id, &citation.file_id);
-                if let Some(quote) = &citation.quote {
+                // Servers send `"quote": ""` in deltas and leave it out of the final object.
+                if let Some(quote) = citation.quote.as_deref().filter(|q| !q.is_empty()) {
                     a.file_citation.quote.get_or_insert_with(String::new).push_str(quote);
                 }
             }
@@ -300,6 +301,10 @@ fn missing_index(what: &str) -> Error {
 fn merge_unknown<T>(entry: &mut T, raw: &Value, as_raw: impl FnOnce(&mut T) -> Option<&mut Value>) {
     if let Some(value) = as_raw(entry) {
         merge_json(value, raw);
+        // `index` places the fragment; the server's final objects do not carry it.
+        if let Value::Object(map) = value {
+            map.remove("index");
+        }
     }
 }
 
