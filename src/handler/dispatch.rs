@@ -16,8 +16,10 @@ use std::collections::HashSet;
 pub(crate) struct Dispatch {
     /// The message part being streamed: (message id, content index).
     current_content: Option<(String, u64)>,
-    /// The tool call being streamed: (step id, call index).
-    current_tool_call: Option<(String, u64)>,
+    /// Tool calls created and not yet done, in order: (step id, call index).
+    /// Parallel calls may interleave their fragments, so a call is done only
+    /// when its step ends or the run stops, never when another call starts.
+    open_tool_calls: Vec<(String, u64)>,
     created: HashSet<(String, u64)>,
     done: HashSet<(String, u64)>,
 }
@@ -36,7 +38,9 @@ impl Dispatch {
                 handler.on_run_step_created(step).await;
                 if let Some(snapshot) = snapshots.run_step(&step.id) {
                     for (index, call) in snapshot.tool_calls().iter().enumerate() {
-                        if self.created.insert((step.id.clone(), index as u64)) {
+                        let key = (step.id.clone(), index as u64);
+                        if self.created.insert(key.clone()) {
+                            self.open_tool_calls.push(key);
                             handler.on_tool_call_created(call).await;
                         }
                     }
@@ -52,15 +56,11 @@ impl Dispatch {
                 };
                 for call_delta in &details.tool_calls {
                     let Some(index) = call_delta.index() else { continue };
-                    let key = (delta.id.clone(), index);
-                    if self.current_tool_call.as_ref() != Some(&key) {
-                        if let Some(previous) = self.current_tool_call.take() {
-                            self.finish_tool_call(handler, snapshots, previous).await;
-                        }
-                        self.current_tool_call = Some(key.clone());
-                    }
                     let Some(call) = snapshots.tool_call(&delta.id, index) else { continue };
-                    if self.created.insert(key) {
+                    let key = (delta.id.clone(), index);
+                    if !self.created.contains(&key) {
+                        self.created.insert(key.clone());
+                        self.open_tool_calls.push(key);
                         handler.on_tool_call_created(call).await;
                     }
                     handler.on_tool_call_delta(call_delta, call).await;
@@ -141,8 +141,8 @@ impl Dispatch {
                 if let Some(run) = other.run() {
                     if run.status.ends_stream() {
                         // The run stopped: calls still open are as complete as they get.
-                        if let Some(previous) = self.current_tool_call.take() {
-                            self.finish_tool_call(handler, snapshots, previous).await;
+                        for key in std::mem::take(&mut self.open_tool_calls) {
+                            self.finish_tool_call(handler, snapshots, key).await;
                         }
                     }
                     handler.on_run(run).await;
@@ -167,9 +167,7 @@ impl Dispatch {
     }
 
     async fn finish_step<H: EventHandler + ?Sized>(&mut self, handler: &mut H, step: &RunStep) {
-        if self.current_tool_call.as_ref().is_some_and(|(id, _)| *id == step.id) {
-            self.current_tool_call = None;
-        }
+        self.open_tool_calls.retain(|(id, _)| *id != step.id);
         for (index, call) in step.tool_calls().iter().enumerate() {
             let key = (step.id.clone(), index as u64);
             if self.created.insert(key.clone()) {

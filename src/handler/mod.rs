@@ -48,8 +48,10 @@
 //! ```
 
 mod dispatch;
+mod trace;
 
 pub(crate) use dispatch::Dispatch;
+pub use trace::TraceHandler;
 
 use crate::error::Error;
 use crate::event::AssistantEvent;
@@ -111,8 +113,9 @@ pub trait EventHandler: Send {
         async {}
     }
 
-    /// A tool call is complete: its step ended, or the run stopped for its output.
-    /// Fires exactly once per call.
+    /// A tool call is complete: its step ended, or the run stopped (for
+    /// `requires_action`, say). Fires exactly once per call. Not fired when
+    /// the next call starts, since parallel calls may interleave fragments.
     fn on_tool_call_done(&mut self, tool_call: &ToolCall) -> impl Future<Output = ()> + Send {
         let _ = tool_call;
         async {}
