@@ -1,0 +1,171 @@
+//! Opening event streams: status checked first, an idle timeout on the
+//! body, and tool outputs submitted mid-stream.
+
+use super::Client;
+use super::request::{ApiRequest, check_id};
+use super::transport::{BodyKind, reqwest_error, snippet, timeout_error};
+use crate::error::{BoxError, Error, Kind};
+use crate::stream::{AssistantStream, ByteStream, SubmitToolOutputsFn};
+use crate::types::{SubmitToolOutputsRequest, ToolOutput};
+use bytes::Bytes;
+use futures_core::Stream;
+use futures_util::StreamExt;
+use pin_project_lite::pin_project;
+use reqwest::header::CONTENT_TYPE;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::time::{Instant, Sleep};
+
+/// A streamed run: the engine's [`AssistantStream`] over the HTTP body.
+///
+/// Made by [`Runs::create_and_stream`](super::Runs::create_and_stream),
+/// [`Threads::create_and_run_stream`](super::Threads::create_and_run_stream)
+/// and [`Runs::submit_tool_outputs_stream`](super::Runs::submit_tool_outputs_stream).
+/// It can submit tool outputs itself: see
+/// [`AssistantStream::drive`]. Dropping it closes the connection.
+pub type RunStream = AssistantStream<ByteStream>;
+
+impl Client {
+    /// Sends a streaming request and returns its body once the server
+    /// answered with a success status and an event stream.
+    pub(crate) async fn event_stream(&self, request: ApiRequest) -> Result<ByteStream, Error> {
+        let response = self.send(&request, BodyKind::EventStream).await?;
+        let timeout = self.inner.config.timeout;
+        let request_id = super::transport::request_id(response.headers());
+        let is_json = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().starts_with("application/json"));
+        if is_json {
+            let body = match tokio::time::timeout(timeout, response.bytes()).await {
+                Ok(Ok(body)) => body,
+                Ok(Err(err)) => {
+                    return Err(reqwest_error(&request, err).with_request_id(request_id));
+                }
+                Err(_) => return Err(timeout_error(&request, timeout).with_request_id(request_id)),
+            };
+            return Err(Error::new(
+                Kind::Decode,
+                format!(
+                    "{} answered with JSON where an event stream was expected; the body starts with: {}",
+                    request.describe(),
+                    snippet(&body)
+                ),
+            )
+            .with_request_id(request_id));
+        }
+        let describe = request.describe();
+        let body = response
+            .bytes_stream()
+            .map(move |chunk| -> Result<Bytes, BoxError> {
+                chunk.map_err(|err| Box::new(reqwest_error(&request, err)) as BoxError)
+            });
+        Ok(Box::pin(IdleTimeout::new(body, timeout, describe)))
+    }
+
+    /// A run stream over `body` that submits tool outputs through this client.
+    pub(crate) fn run_stream(&self, body: ByteStream) -> RunStream {
+        AssistantStream::new(body).with_tool_output_submitter(self.tool_output_submitter())
+    }
+
+    /// What a stream calls to submit tool outputs and get the continuation.
+    pub(crate) fn tool_output_submitter(&self) -> SubmitToolOutputsFn<ByteStream> {
+        let client = self.clone();
+        Box::new(
+            move |thread_id: String, run_id: String, outputs: Vec<ToolOutput>| {
+                let client = client.clone();
+                Box::pin(async move {
+                    client
+                        .submit_tool_outputs_body(&thread_id, &run_id, outputs)
+                        .await
+                })
+            },
+        )
+    }
+
+    /// `POST .../submit_tool_outputs` with `stream: true`: the continuation's body.
+    pub(crate) async fn submit_tool_outputs_body(
+        &self,
+        thread_id: &str,
+        run_id: &str,
+        outputs: Vec<ToolOutput>,
+    ) -> Result<ByteStream, Error> {
+        let mut body = SubmitToolOutputsRequest::new(outputs);
+        body.stream = Some(true);
+        let request = ApiRequest::post(
+            &[
+                "threads",
+                check_id("thread id", thread_id)?,
+                "runs",
+                check_id("run id", run_id)?,
+                "submit_tool_outputs",
+            ],
+            &body,
+        )?;
+        self.event_stream(request).await
+    }
+}
+
+pin_project! {
+    /// Ends a body with an error when no chunk arrives for `idle`.
+    struct IdleTimeout<S> {
+        #[pin]
+        body: S,
+        #[pin]
+        sleep: Sleep,
+        idle: Duration,
+        describe: String,
+        done: bool,
+    }
+}
+
+impl<S> IdleTimeout<S> {
+    fn new(body: S, idle: Duration, describe: String) -> Self {
+        IdleTimeout {
+            body,
+            sleep: tokio::time::sleep(idle),
+            idle,
+            describe,
+            done: false,
+        }
+    }
+}
+
+impl<S: Stream<Item = Result<Bytes, BoxError>>> Stream for IdleTimeout<S> {
+    type Item = Result<Bytes, BoxError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut this = self.project();
+        if *this.done {
+            return Poll::Ready(None);
+        }
+        match this.body.poll_next(cx) {
+            Poll::Ready(Some(item)) => {
+                let idle = *this.idle;
+                this.sleep.as_mut().reset(Instant::now() + idle);
+                Poll::Ready(Some(item))
+            }
+            Poll::Ready(None) => {
+                *this.done = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => match this.sleep.poll(cx) {
+                Poll::Ready(()) => {
+                    *this.done = true;
+                    let err = Error::new(
+                        Kind::Timeout,
+                        format!(
+                            "{}: no data for {:?}; the stream was closed",
+                            this.describe, this.idle
+                        ),
+                    );
+                    Poll::Ready(Some(Err(Box::new(err))))
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
