@@ -1,1 +1,379 @@
-//! The embedded server (being written).
+//! An embedded Assistants-v2-compatible HTTP server, for examples, tests,
+//! benchmarks and local development: the official SDKs work against it
+//! unchanged.
+//!
+//! It serves assistants, threads, messages, runs (streamed or not, with
+//! function calls, `submit_tool_outputs`, cancel and expiry) and run steps
+//! under `/v1`, with the shapes, statuses and error envelope
+//! (`{"error": {"message", "type", "param", "code"}}`) of the API. Everything
+//! is kept in memory.
+//!
+//! # Starting it
+//!
+//! From Rust, [`Server::builder`] then [`spawn`](ServerBuilder::spawn): the
+//! server listens on `127.0.0.1:0` (a free port) unless told otherwise, and
+//! [`RunningServer::base_url`] is what a client takes as its base URL
+//! (`http://127.0.0.1:PORT/v1`). It shuts down gracefully with
+//! [`RunningServer::shutdown`], or when dropped. [`ServerBuilder::router`]
+//! gives the [`axum::Router`] instead, to serve it yourself.
+//!
+//! ```
+//! use assistant_stream::AssistantStream;
+//! use assistant_stream::server::Server;
+//! use serde_json::json;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let server = Server::builder().api_key("sk-test").spawn().await?;
+//! let http = reqwest::Client::new();
+//! let assistant: serde_json::Value = http
+//!     .post(format!("{}/assistants", server.base_url()))
+//!     .bearer_auth("sk-test")
+//!     .json(&json!({"model": "scripted"}))
+//!     .send()
+//!     .await?
+//!     .json()
+//!     .await?;
+//! let response = http
+//!     .post(format!("{}/threads/runs", server.base_url()))
+//!     .bearer_auth("sk-test")
+//!     .json(&json!({
+//!         "assistant_id": assistant["id"],
+//!         "thread": {"messages": [{"role": "user", "content": "hello"}]},
+//!         "stream": true,
+//!     }))
+//!     .send()
+//!     .await?;
+//! let mut stream = AssistantStream::new(response.bytes_stream());
+//! stream.until_done().await?;
+//! assert_eq!(stream.final_messages()[0].text(), "You said: hello");
+//! server.shutdown().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! From the command line: `assistant-stream serve --addr 127.0.0.1:8080
+//! [--api-key KEY] [--tokens-per-second N] [--replay FILE]` prints the base URL
+//! and serves until Ctrl-C.
+//!
+//! # The scripted model
+//!
+//! Runs are answered by a [`Model`]. The default, [`Scripted`], answers any
+//! `model` name deterministically from the last user message:
+//!
+//! - `/tool NAME {json args}` calls the function tool `NAME` (one line per
+//!   call; several lines make parallel calls in one step), if the run has a
+//!   function tool of that name; otherwise the reply says the tool is
+//!   unknown. The run stops at `requires_action`; after
+//!   `submit_tool_outputs`, the reply quotes each output as
+//!   `NAME returned: OUTPUT`.
+//! - `/fail` fails the run (`last_error.code` is `server_error`; streamed,
+//!   `thread.run.failed`).
+//! - `/long N` replies with `N` tokens.
+//! - Anything else is answered `You said: <text>`.
+//!
+//! Replies stream token by token (a token is a word with the whitespace after
+//! it), as fast as possible, or at [`tokens_per_second`](ServerBuilder::tokens_per_second)
+//! to watch them render.
+//!
+//! Streamed runs send the event sequence of the real API: `thread.created`
+//! (for `POST /threads/runs`), `thread.run.created`, `thread.run.queued`,
+//! `thread.run.in_progress`, `thread.run.step.created`,
+//! `thread.run.step.in_progress`, `thread.message.created`,
+//! `thread.message.in_progress`, `thread.message.delta`s,
+//! `thread.message.completed`, `thread.run.step.completed`,
+//! `thread.run.completed`, then `done`. Function calls stream their arguments
+//! in `thread.run.step.delta`s and end with `thread.run.requires_action`; the
+//! `submit_tool_outputs` stream starts with the completed tool step. Runs
+//! that are not streamed go the same way in the background; poll them.
+//!
+//! # Replay
+//!
+//! [`Replay`] (or [`ServerBuilder::replay`]) plays recorded `.sse` streams
+//! instead, one per turn, with the recorded ids rewritten to the run's own:
+//! real stream shapes over real HTTP, for benchmarking a client.
+//!
+//! # Limits
+//!
+//! - Request bodies over [`max_body_bytes`](ServerBuilder::max_body_bytes)
+//!   (4 MiB) are refused with 413.
+//! - At most [`max_active_runs`](ServerBuilder::max_active_runs) runs (1024)
+//!   are driven at once (queued or in progress); more are refused with 429.
+//! - A thread is locked while it has an active run (up to a terminal status,
+//!   `requires_action` included): adding a message or starting another run is
+//!   a 400.
+//! - Runs expire after [`run_expiry`](ServerBuilder::run_expiry) (10 minutes).
+//! - Each stream buffers at most [`stream_buffer`](ServerBuilder::stream_buffer)
+//!   events. A run never waits on its client for longer than
+//!   [`stall_timeout`](ServerBuilder::stall_timeout): a client that does not
+//!   read (or went away) loses its stream, and the run goes on in the
+//!   background and stays retrievable.
+//!
+//! # Auth
+//!
+//! With [`api_key`](ServerBuilder::api_key) set, every request needs
+//! `Authorization: Bearer KEY` (401 otherwise; compared in constant time).
+//! Without it, any key is accepted and a warning is logged.
+//!
+//! # Errors
+//!
+//! Broken JSON is a 400, JSON of the wrong shape a 422, an unknown id a 404,
+//! and bad parameters (metadata over its limits, `limit` outside 1 to 100,
+//! tool outputs that do not answer the calls, ...) a 400, all with
+//! `type` `invalid_request_error`.
+
+mod app;
+mod error;
+mod extract;
+mod ids;
+mod model;
+mod routes;
+mod runner;
+mod store;
+mod validate;
+
+pub use model::{Model, ModelEvent, ModelStream, Replay, Scripted, Turn};
+
+use crate::error::{Error, Kind};
+use app::{App, Config};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The embedded server. Start one with [`Server::builder`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Server {}
+
+impl Server {
+    /// A builder with the defaults: `127.0.0.1:0`, no API key, the
+    /// [`Scripted`] model, unpaced.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+}
+
+/// Settings of a [`Server`].
+///
+/// ```
+/// use assistant_stream::server::Server;
+/// use std::time::Duration;
+///
+/// let builder = Server::builder()
+///     .addr("127.0.0.1:0".parse().unwrap())
+///     .api_key("sk-local")
+///     .tokens_per_second(20.0)
+///     .run_expiry(Duration::from_secs(60))
+///     .max_active_runs(64);
+/// # let _ = builder;
+/// ```
+#[must_use = "a builder does nothing until spawned"]
+#[derive(Clone)]
+pub struct ServerBuilder {
+    addr: SocketAddr,
+    model: Option<Arc<dyn Model>>,
+    replay: Vec<PathBuf>,
+    config: Config,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        ServerBuilder {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            model: None,
+            replay: Vec::new(),
+            config: Config {
+                api_key: None,
+                token_interval: None,
+                run_expiry: Duration::from_secs(600),
+                max_body_bytes: 4 * 1024 * 1024,
+                max_active_runs: 1024,
+                stream_buffer: 256,
+                stall_timeout: Duration::from_secs(10),
+            },
+        }
+    }
+}
+
+impl fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("addr", &self.addr)
+            .field("api_key", &self.config.api_key.as_ref().map(|_| "<set>"))
+            .field("custom_model", &self.model.is_some())
+            .field("replay", &self.replay)
+            .field("token_interval", &self.config.token_interval)
+            .field("run_expiry", &self.config.run_expiry)
+            .field("max_body_bytes", &self.config.max_body_bytes)
+            .field("max_active_runs", &self.config.max_active_runs)
+            .field("stream_buffer", &self.config.stream_buffer)
+            .field("stall_timeout", &self.config.stall_timeout)
+            .finish()
+    }
+}
+
+impl ServerBuilder {
+    /// The address to listen on (default `127.0.0.1:0`: a free port).
+    pub fn addr(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// Requires `Authorization: Bearer KEY` on every request.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.config.api_key = Some(key.into());
+        self
+    }
+
+    /// Paces streamed tokens (text and argument pieces) at this rate. Zero,
+    /// negative or non-finite means unpaced (the default).
+    pub fn tokens_per_second(mut self, rate: f64) -> Self {
+        self.config.token_interval =
+            (rate.is_finite() && rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate.max(1e-6)));
+        self
+    }
+
+    /// The model that answers runs (default [`Scripted`]).
+    pub fn model(mut self, model: impl Model) -> Self {
+        self.model = Some(Arc::new(model));
+        self.replay.clear();
+        self
+    }
+
+    /// Replays this recorded `.sse` file; call again to add the recording of
+    /// the next turn (see [`Replay`]). Files are read when the server is
+    /// built.
+    pub fn replay(mut self, path: impl Into<PathBuf>) -> Self {
+        self.replay.push(path.into());
+        self.model = None;
+        self
+    }
+
+    /// How long after its creation a run expires (default 10 minutes).
+    pub fn run_expiry(mut self, expiry: Duration) -> Self {
+        self.config.run_expiry = expiry;
+        self
+    }
+
+    /// The largest request body accepted (default 4 MiB); larger ones get 413.
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_body_bytes = bytes;
+        self
+    }
+
+    /// How many runs may be driven at once (default 1024); more get 429.
+    pub fn max_active_runs(mut self, runs: usize) -> Self {
+        self.config.max_active_runs = runs;
+        self
+    }
+
+    /// How many events each stream buffers for its client (default 256).
+    pub fn stream_buffer(mut self, events: usize) -> Self {
+        self.config.stream_buffer = events.max(1);
+        self
+    }
+
+    /// How long a run waits for a client that does not read its stream
+    /// before dropping the stream and going on (default 10 seconds).
+    pub fn stall_timeout(mut self, timeout: Duration) -> Self {
+        self.config.stall_timeout = timeout;
+        self
+    }
+
+    fn build(self) -> Result<(Arc<App>, SocketAddr), Error> {
+        let model: Arc<dyn Model> = match (self.model, self.replay.is_empty()) {
+            (Some(model), _) => model,
+            (None, false) => Arc::new(Replay::from_files(&self.replay).map_err(|err| {
+                Error::new(Kind::Builder, format!("the replay could not be loaded: {err}")).with_source(err)
+            })?),
+            (None, true) => Arc::new(Scripted::new()),
+        };
+        if self.config.api_key.is_none() {
+            tracing::warn!("the server has no API key: it accepts requests with any key or none");
+        }
+        Ok((Arc::new(App::new(model, self.config)), self.addr))
+    }
+
+    /// The server's routes, to serve yourself (they live under `/v1`).
+    ///
+    /// Fails if a replay file cannot be read. Runs are driven by tasks
+    /// spawned on the Tokio runtime that serves the router.
+    pub fn router(self) -> Result<axum::Router, Error> {
+        let (app, _) = self.build()?;
+        Ok(routes::router(app))
+    }
+
+    /// Binds the address and serves in a background task.
+    ///
+    /// Fails if a replay file cannot be read or the address cannot be bound.
+    pub async fn spawn(self) -> Result<RunningServer, Error> {
+        let (app, addr) = self.build()?;
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|err| {
+            Error::new(Kind::Builder, format!("the server could not listen on {addr}: {err}")).with_source(err)
+        })?;
+        let addr = listener.local_addr().map_err(|err| {
+            Error::new(Kind::Builder, format!("the server's address is unknown: {err}")).with_source(err)
+        })?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let router = routes::router(app);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        tracing::info!(%addr, "the server listens");
+        Ok(RunningServer {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+}
+
+/// A server serving in the background. Dropping it shuts it down.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningServer {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL for clients: `http://ADDR/v1`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Stops accepting connections and waits for the open ones to finish
+    /// (streams in flight run to their end).
+    pub async fn shutdown(mut self) -> Result<(), Error> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let Some(task) = self.task.take() else { return Ok(()) };
+        match task.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(Error::new(Kind::Builder, format!("the server failed: {err}")).with_source(err)),
+            Err(err) => Err(Error::new(Kind::Builder, format!("the server task failed: {err}")).with_source(err)),
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

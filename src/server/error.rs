@@ -1,0 +1,69 @@
+//! Error answers in the API's envelope: `{"error": {"message", "type", "param", "code"}}`.
+
+use crate::types::ErrorObject;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// An error answer: a status and the error object sent in the envelope.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    error: ErrorObject,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, kind: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            error: ErrorObject::new(kind, message),
+        }
+    }
+
+    /// 400 `invalid_request_error`.
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+    }
+
+    /// 400 `invalid_request_error` about one parameter.
+    pub(crate) fn invalid_param(param: &str, message: impl Into<String>) -> Self {
+        Self::invalid(message).param(param)
+    }
+
+    /// 404 for an id that names nothing, worded as the API words it.
+    pub(crate) fn not_found(what: &str, id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            format!("No {what} found with id '{id}'."),
+        )
+    }
+
+    pub(crate) fn param(mut self, param: &str) -> Self {
+        self.error = self.error.with_param(param);
+        self
+    }
+
+    pub(crate) fn code(mut self, code: &str) -> Self {
+        self.error = self.error.with_code(code);
+        self
+    }
+
+    #[cfg(test)]
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        #[derive(serde::Serialize)]
+        struct Envelope<'a> {
+            error: &'a ErrorObject,
+        }
+        // `param` and `code` are always present, `null` when unset, as the API sends them.
+        (self.status, axum::Json(Envelope { error: &self.error })).into_response()
+    }
+}
+
+/// The answer of every route.
+pub(crate) type ApiResult<T> = Result<T, ApiError>;

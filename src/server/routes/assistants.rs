@@ -1,0 +1,117 @@
+//! `/assistants`.
+
+use crate::server::app::App;
+use crate::server::error::{ApiError, ApiResult};
+use crate::server::extract::{JsonBody, ListParams};
+use crate::server::ids::{new_id, now};
+use crate::server::validate;
+use crate::types::{
+    Assistant, CreateAssistantRequest, Deleted, ListResponse, ModifyAssistantRequest, ResponseFormat,
+};
+use axum::Json;
+use axum::extract::{Path, State};
+use std::sync::Arc;
+
+pub(crate) async fn create(
+    State(app): State<Arc<App>>,
+    JsonBody(request): JsonBody<CreateAssistantRequest>,
+) -> ApiResult<Json<Assistant>> {
+    if request.model.trim().is_empty() {
+        return Err(ApiError::invalid_param("model", "Missing required parameter: 'model'."));
+    }
+    validate::metadata(request.metadata.as_ref())?;
+    validate::tools(&request.tools)?;
+    validate::max_len("name", request.name.as_deref(), 256)?;
+    validate::max_len("description", request.description.as_deref(), 512)?;
+    validate::max_len("instructions", request.instructions.as_deref(), 256_000)?;
+    let assistant = Assistant {
+        id: new_id("asst"),
+        object: "assistant".to_owned(),
+        created_at: now(),
+        name: request.name,
+        description: request.description,
+        model: request.model,
+        instructions: request.instructions,
+        tools: request.tools,
+        tool_resources: request.tool_resources,
+        metadata: request.metadata.unwrap_or_default(),
+        temperature: Some(request.temperature.unwrap_or(1.0)),
+        top_p: Some(request.top_p.unwrap_or(1.0)),
+        response_format: Some(request.response_format.unwrap_or(ResponseFormat::Auto)),
+        reasoning_effort: request.reasoning_effort,
+    };
+    app.store().assistants.insert(assistant.id.clone(), assistant.clone());
+    Ok(Json(assistant))
+}
+
+pub(crate) async fn list(State(app): State<Arc<App>>, params: ListParams) -> ApiResult<Json<ListResponse<Assistant>>> {
+    let store = app.store();
+    store
+        .assistants
+        .page(&params, |_| true, Clone::clone, |a| a.id.clone())
+        .map(Json)
+}
+
+pub(crate) async fn get(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult<Json<Assistant>> {
+    app.store().assistant(&id).cloned().map(Json)
+}
+
+pub(crate) async fn modify(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+    JsonBody(request): JsonBody<ModifyAssistantRequest>,
+) -> ApiResult<Json<Assistant>> {
+    validate::metadata(request.metadata.as_ref())?;
+    if let Some(tools) = &request.tools {
+        validate::tools(tools)?;
+    }
+    validate::max_len("name", request.name.as_deref(), 256)?;
+    validate::max_len("description", request.description.as_deref(), 512)?;
+    let mut store = app.store();
+    let assistant = store
+        .assistants
+        .get_mut(&id)
+        .ok_or_else(|| ApiError::not_found("assistant", &id))?;
+    if let Some(model) = request.model {
+        if model.trim().is_empty() {
+            return Err(ApiError::invalid_param("model", "Invalid 'model': empty string."));
+        }
+        assistant.model = model;
+    }
+    if request.name.is_some() {
+        assistant.name = request.name;
+    }
+    if request.description.is_some() {
+        assistant.description = request.description;
+    }
+    if request.instructions.is_some() {
+        assistant.instructions = request.instructions;
+    }
+    if let Some(tools) = request.tools {
+        assistant.tools = tools;
+    }
+    if request.tool_resources.is_some() {
+        assistant.tool_resources = request.tool_resources;
+    }
+    if let Some(metadata) = request.metadata {
+        assistant.metadata = metadata;
+    }
+    if request.temperature.is_some() {
+        assistant.temperature = request.temperature;
+    }
+    if request.top_p.is_some() {
+        assistant.top_p = request.top_p;
+    }
+    if request.response_format.is_some() {
+        assistant.response_format = request.response_format;
+    }
+    Ok(Json(assistant.clone()))
+}
+
+pub(crate) async fn delete(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult<Json<Deleted>> {
+    app.store()
+        .assistants
+        .remove(&id)
+        .ok_or_else(|| ApiError::not_found("assistant", &id))?;
+    Ok(Json(Deleted::new(id, "assistant.deleted")))
+}
