@@ -1,0 +1,185 @@
+//! Helpers shared by the server tests (included with `#[path]`); raw HTTP
+//! with reqwest against the in-process server on 127.0.0.1:0.
+#![allow(dead_code)]
+
+use assistant_stream::server::{RunningServer, Server, ServerBuilder};
+use assistant_stream::stream::ByteStream;
+use assistant_stream::{AssistantEvent, AssistantStream, BoxError};
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+pub struct Harness {
+    pub server: RunningServer,
+    pub http: reqwest::Client,
+    pub base: String,
+    pub key: Option<String>,
+}
+
+/// What a streamed call gave: the events in order and the stream (for its snapshots).
+pub struct Streamed {
+    pub events: Vec<AssistantEvent>,
+    pub stream: AssistantStream<ByteStream>,
+}
+
+impl Streamed {
+    /// Event names, with runs of the same delta event folded into one.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for event in &self.events {
+            let name = event.name().to_owned();
+            if name.ends_with(".delta") && names.last() == Some(&name) {
+                continue;
+            }
+            names.push(name);
+        }
+        names
+    }
+
+    pub fn count(&self, name: &str) -> usize {
+        self.events.iter().filter(|e| e.name() == name).count()
+    }
+
+    pub fn text(&self) -> String {
+        self.stream.final_messages().iter().map(|m| m.text()).collect::<Vec<_>>().join("")
+    }
+}
+
+impl Harness {
+    pub async fn start() -> Self {
+        Self::with(Server::builder()).await
+    }
+
+    pub async fn with(builder: ServerBuilder) -> Self {
+        let server = builder.spawn().await.expect("the server starts");
+        let base = server.base_url();
+        Harness {
+            server,
+            http: reqwest::Client::new(),
+            base,
+            key: None,
+        }
+    }
+
+    pub fn key(mut self, key: &str) -> Self {
+        self.key = Some(key.to_owned());
+        self
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, format!("{}{path}", self.base));
+        match &self.key {
+            Some(key) => request.bearer_auth(key),
+            None => request,
+        }
+    }
+
+    async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
+        let status = response.status();
+        let body = response.text().await.expect("a body");
+        let value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("JSON body ({status}): {body}"));
+        (status, value)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        Self::answer(self.request(reqwest::Method::POST, path).json(&body).send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        Self::answer(self.request(reqwest::Method::GET, path).send().await.unwrap()).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        Self::answer(self.request(reqwest::Method::DELETE, path).send().await.unwrap()).await
+    }
+
+    /// POSTs and expects 200.
+    pub async fn ok(&self, path: &str, body: Value) -> Value {
+        let (status, value) = self.post(path, body).await;
+        assert_eq!(status, StatusCode::OK, "POST {path}: {value}");
+        value
+    }
+
+    /// GETs and expects 200.
+    pub async fn fetch(&self, path: &str) -> Value {
+        let (status, value) = self.get(path).await;
+        assert_eq!(status, StatusCode::OK, "GET {path}: {value}");
+        value
+    }
+
+    /// An assistant with function tools of these names.
+    pub async fn assistant(&self, functions: &[&str]) -> String {
+        let tools: Vec<Value> = functions
+            .iter()
+            .map(|name| json!({"type": "function", "function": {"name": name, "parameters": {"type": "object", "properties": {}}}}))
+            .collect();
+        let assistant = self.ok("/assistants", json!({"model": "scripted", "tools": tools})).await;
+        assistant["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A thread with one user message.
+    pub async fn thread(&self, text: &str) -> String {
+        let thread = self
+            .ok("/threads", json!({"messages": [{"role": "user", "content": text}]}))
+            .await;
+        thread["id"].as_str().unwrap().to_owned()
+    }
+
+    /// POSTs with `stream: true` and reads the whole stream, asserting that
+    /// every event decodes and the run ended.
+    pub async fn stream(&self, path: &str, mut body: Value) -> Streamed {
+        body["stream"] = json!(true);
+        let response = self.request(reqwest::Method::POST, path).json(&body).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "POST {path}");
+        assert_eq!(
+            response.headers()["content-type"].to_str().unwrap(),
+            "text/event-stream"
+        );
+        let bytes: ByteStream = Box::pin(response.bytes_stream().map(|r| r.map_err(|e| Box::new(e) as BoxError)));
+        let mut stream = AssistantStream::new(bytes);
+        let mut events = Vec::new();
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(event) => events.push(event),
+                Err(err) => panic!("stream error after {} events: {err}", events.len()),
+            }
+        }
+        Streamed { events, stream }
+    }
+
+    /// Polls a run until `done` says so (bounded by many short polls, not a clock).
+    pub async fn poll(&self, thread_id: &str, run_id: &str, done: impl Fn(&str) -> bool) -> Value {
+        for _ in 0..3000 {
+            let run = self.fetch(&format!("/threads/{thread_id}/runs/{run_id}")).await;
+            if done(run["status"].as_str().unwrap()) {
+                return run;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("run {run_id} never reached the awaited status");
+    }
+
+    /// Polls until the run's status is one of `statuses`.
+    pub async fn poll_status(&self, thread_id: &str, run_id: &str, statuses: &[&str]) -> Value {
+        self.poll(thread_id, run_id, |s| statuses.contains(&s)).await
+    }
+
+    /// All messages of a thread, oldest first.
+    pub async fn messages(&self, thread_id: &str) -> Vec<Value> {
+        let list = self
+            .fetch(&format!("/threads/{thread_id}/messages?order=asc&limit=100"))
+            .await;
+        list["data"].as_array().unwrap().clone()
+    }
+}
+
+/// The error envelope of a response, checked for shape.
+pub fn error_of(value: &Value) -> &Value {
+    let error = &value["error"];
+    assert!(error.is_object(), "not an error envelope: {value}");
+    for field in ["message", "type", "param", "code"] {
+        assert!(error.get(field).is_some(), "error without `{field}`: {value}");
+    }
+    error
+}
