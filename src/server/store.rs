@@ -2,7 +2,7 @@
 
 use super::error::{ApiError, ApiResult};
 use super::extract::ListParams;
-use crate::types::{Assistant, ListResponse, Message, Order, Run, RunStep, Thread, ToolCall};
+use crate::types::{Assistant, ListResponse, Message, Order, Run, RunStep, Thread};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use tokio::sync::watch;
@@ -152,7 +152,7 @@ impl RunEntry {
             .map(|(_, step)| step)
             .find(|step| {
                 step.status == crate::types::RunStepStatus::InProgress
-                    && step.tool_calls().iter().any(|c| matches!(c, ToolCall::Function(_)))
+                    && step.kind == crate::types::RunStepType::ToolCalls
             })
     }
 }

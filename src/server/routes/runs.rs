@@ -9,7 +9,7 @@ use crate::server::runner::{Start, finish_if_terminal, settle, spawn_expiry, spa
 use crate::server::store::{Control, RunEntry, Store, ThreadEntry};
 use crate::server::validate;
 use crate::types::{
-    Assistant, CreateMessageRequest, CreateRunRequest, CreateThreadAndRunRequest, ListResponse, Message, Metadata,
+    Assistant, CreateMessageRequest, FunctionCall, FunctionToolCall, StepDetails, CreateRunRequest, CreateThreadAndRunRequest, ListResponse, Message, Metadata,
     ModifyRunRequest, ResponseFormat, Run, RunStatus, RunStep, RunStepStatus, SubmitToolOutputsRequest, Thread,
     Tool, ToolCall, ToolChoice, TruncationStrategy,
 };
@@ -358,8 +358,22 @@ pub(crate) async fn submit_tool_outputs(
     let permit = app.run_slot()?;
     let at = now();
     let usage = entry.pending_tool_usage.take().unwrap_or_default();
+    let required = entry.run.required_tool_calls().to_vec();
     let step: Option<RunStep> = entry.open_tool_step_mut().map(|step| {
-        if let crate::types::StepDetails::ToolCalls(details) = &mut step.step_details {
+        if let StepDetails::ToolCalls(details) = &mut step.step_details {
+            // A replayed step may not hold its calls (they came in deltas).
+            for call in &required {
+                if !details.tool_calls.iter().any(|c| c.id() == Some(call.id.as_str())) {
+                    details.tool_calls.push(ToolCall::Function(FunctionToolCall {
+                        id: call.id.clone(),
+                        function: FunctionCall {
+                            name: call.function.name.clone(),
+                            arguments: call.function.arguments.clone(),
+                            output: None,
+                        },
+                    }));
+                }
+            }
             for call in &mut details.tool_calls {
                 if let ToolCall::Function(call) = call {
                     if let Some(output) = request.tool_outputs.iter().find(|o| o.tool_call_id == call.id) {
