@@ -42,6 +42,9 @@ pub mod client;
 mod error;
 pub mod event;
 pub mod handler;
+#[cfg(feature = "eventsource-stream")]
+pub mod interop;
+pub mod render;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod sse;

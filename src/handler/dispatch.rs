@@ -57,11 +57,17 @@ impl Dispatch {
                 for call_delta in &details.tool_calls {
                     let Some(index) = call_delta.index() else { continue };
                     let Some(call) = snapshots.tool_call(&delta.id, index) else { continue };
-                    let key = (delta.id.clone(), index);
-                    if !self.created.contains(&key) {
-                        self.created.insert(key.clone());
-                        self.open_tool_calls.push(key);
-                        handler.on_tool_call_created(call).await;
+                    // Fragments of the call announced last need no set lookup.
+                    let is_last = self
+                        .open_tool_calls
+                        .last()
+                        .is_some_and(|(id, i)| *i == index && *id == delta.id);
+                    if !is_last {
+                        let key = (delta.id.clone(), index);
+                        if self.created.insert(key.clone()) {
+                            self.open_tool_calls.push(key);
+                            handler.on_tool_call_created(call).await;
+                        }
                     }
                     handler.on_tool_call_delta(call_delta, call).await;
                 }
@@ -83,16 +89,20 @@ impl Dispatch {
                 handler.on_message_delta(&delta.delta, snapshot).await;
                 for part in &delta.delta.content {
                     let Some(index) = part.index() else { continue };
-                    let key = (delta.id.clone(), index);
-                    if self.current_content.as_ref() != Some(&key) {
+                    let is_current = self
+                        .current_content
+                        .as_ref()
+                        .is_some_and(|(id, i)| *i == index && *id == delta.id);
+                    if !is_current {
                         if let Some(previous) = self.current_content.take() {
                             self.finish_content(handler, snapshots, previous).await;
                         }
-                        self.current_content = Some(key.clone());
+                        self.current_content = Some((delta.id.clone(), index));
                     }
                     let Some(content) = snapshots.message_content(&delta.id, index) else { continue };
+                    let newly_created = !is_current && self.created.insert((delta.id.clone(), index));
                     if let MessageContent::Text(text) = content {
-                        if self.created.insert(key) {
+                        if newly_created {
                             handler.on_text_created(&text.text).await;
                         }
                         if let crate::types::MessageContentDelta::Text(d) = part {
@@ -100,8 +110,6 @@ impl Dispatch {
                                 handler.on_text_delta(d, &text.text).await;
                             }
                         }
-                    } else {
-                        self.created.insert(key);
                     }
                 }
             }

@@ -91,7 +91,7 @@ pin_project! {
         dispatch: Dispatch,
         run_ended: bool,
         server_error: Option<crate::types::ErrorObject>,
-        last_event: Option<String>,
+        last_event: String,
         events: u64,
         tool_outputs: Vec<ToolOutput>,
         submit: Option<SubmitToolOutputsFn<S>>,
@@ -136,7 +136,7 @@ where
             dispatch: Dispatch::default(),
             run_ended: false,
             server_error: None,
-            last_event: None,
+            last_event: String::new(),
             events: 0,
             tool_outputs: Vec::new(),
             submit: None,
@@ -212,7 +212,9 @@ where
                 *this.events += 1;
                 let item = match next {
                     Ok(frame) => {
-                        *this.last_event = Some(frame.event().to_owned());
+                        // Reuses the buffer: no allocation per event.
+                        this.last_event.clear();
+                        this.last_event.push_str(frame.event());
                         Self::handle_frame(this.snapshots, this.run_ended, this.server_error, this.state, frame)
                     }
                     Err(err) => Err(Error::sse(err)),
@@ -226,7 +228,7 @@ where
                     this.server_error.as_ref(),
                     this.snapshots,
                     this.parser,
-                    this.last_event.as_deref(),
+                    Some(this.last_event.as_str()).filter(|name| !name.is_empty()),
                     *this.events,
                 );
                 return Poll::Ready(end.map(Err));

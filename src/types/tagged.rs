@@ -52,17 +52,17 @@ impl<'de, T: TaggedVariants> Visitor<'de> for TaggedVisitor<T> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<T, A::Error> {
-        let mut before_tag: Vec<(String, Value)> = Vec::new();
+        let mut before_tag = BeforeTag::default();
         let tag = loop {
             match map.next_key::<Key<'de>>()? {
                 Some(key) if key.as_str() == "type" => break map.next_value::<Key<'de>>()?,
                 Some(key) => {
                     let value = map.next_value::<Value>()?;
-                    before_tag.push((key.into_owned(), value));
+                    before_tag.push(key, value);
                 }
                 None => {
                     // No tag at all: keep what was sent rather than fail the event.
-                    return Ok(T::unknown(Value::Object(before_tag.into_iter().collect())));
+                    return Ok(T::unknown(Value::Object(before_tag.into_map())));
                 }
             }
         };
@@ -70,13 +70,13 @@ impl<'de, T: TaggedVariants> Visitor<'de> for TaggedVisitor<T> {
             T::deserialize_variant(
                 tag.as_str(),
                 ChainedMap {
-                    before: before_tag.into_iter(),
+                    before: before_tag,
                     pending: None,
                     rest: map,
                 },
             )
         } else {
-            let mut raw: Map<String, Value> = before_tag.into_iter().collect();
+            let mut raw = before_tag.into_map();
             raw.insert("type".to_owned(), Value::String(tag.into_owned()));
             while let Some((key, value)) = map.next_entry::<String, Value>()? {
                 raw.insert(key, value);
@@ -130,20 +130,53 @@ impl<'de> Deserialize<'de> for Key<'de> {
     }
 }
 
+/// Entries read before the tag. Usually one (`index`), so the first is kept
+/// inline and only further ones allocate.
+#[derive(Default)]
+struct BeforeTag<'de> {
+    first: Option<(Key<'de>, Value)>,
+    more: std::collections::VecDeque<(Key<'de>, Value)>,
+}
+
+impl<'de> BeforeTag<'de> {
+    fn push(&mut self, key: Key<'de>, value: Value) {
+        if self.first.is_none() && self.more.is_empty() {
+            self.first = Some((key, value));
+        } else {
+            self.more.push_back((key, value));
+        }
+    }
+
+    fn pop(&mut self) -> Option<(Key<'de>, Value)> {
+        self.first.take().or_else(|| self.more.pop_front())
+    }
+
+    fn into_map(mut self) -> Map<String, Value> {
+        let mut map = Map::new();
+        while let Some((key, value)) = self.pop() {
+            map.insert(key.into_owned(), value);
+        }
+        map
+    }
+}
+
 /// The entries read before the tag, then the rest of the original map.
-struct ChainedMap<A> {
-    before: std::vec::IntoIter<(String, Value)>,
+struct ChainedMap<'de, A> {
+    before: BeforeTag<'de>,
     pending: Option<Value>,
     rest: A,
 }
 
-impl<'de, A: MapAccess<'de>> MapAccess<'de> for ChainedMap<A> {
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for ChainedMap<'de, A> {
     type Error = A::Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
-        if let Some((key, value)) = self.before.next() {
+        if let Some((key, value)) = self.before.pop() {
             self.pending = Some(value);
-            return seed.deserialize(key.into_deserializer()).map(Some);
+            return match key {
+                Key::Borrowed(key) => seed.deserialize(de::value::BorrowedStrDeserializer::new(key)).map(Some),
+                Key::Owned(key) => seed.deserialize(key.into_deserializer()).map(Some),
+            };
         }
         self.rest.next_key_seed(seed)
     }
@@ -156,7 +189,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for ChainedMap<A> {
     }
 }
 
-impl<'de, A: MapAccess<'de>> Deserializer<'de> for ChainedMap<A> {
+impl<'de, A: MapAccess<'de>> Deserializer<'de> for ChainedMap<'de, A> {
     type Error = A::Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, A::Error> {

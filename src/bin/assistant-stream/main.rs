@@ -1,1 +1,51 @@
-fn main() {}
+//! `assistant-stream`: replay, benchmark, serve and run Assistants streams.
+
+mod bench;
+mod replay;
+mod run;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// Streaming tools for the Assistants v2 API.
+#[derive(Parser, Debug)]
+#[command(name = "assistant-stream", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Render a recorded `.sse` stream as it plays, or trace its handler callbacks.
+    Replay(replay::ReplayArgs),
+    /// Replay a recorded stream in memory through the whole pipeline and print the throughput as JSON.
+    Bench(bench::BenchArgs),
+    /// Serve the Assistants v2 API (scripted model or recorded replay) on a local address.
+    Serve(serve::ServeArgs),
+    /// Start a streamed run on any Assistants server and render it live.
+    Run(run::RunArgs),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Replay(args) => replay::replay(args).await,
+        Command::Bench(args) => bench::bench(args).await,
+        Command::Serve(args) => serve::serve(args).await,
+        Command::Run(args) => run::run(args).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
