@@ -42,7 +42,12 @@ impl Streamed {
     }
 
     pub fn text(&self) -> String {
-        self.stream.final_messages().iter().map(|m| m.text()).collect::<Vec<_>>().join("")
+        self.stream
+            .final_messages()
+            .iter()
+            .map(|m| m.text())
+            .collect::<Vec<_>>()
+            .join("")
     }
 }
 
@@ -78,20 +83,40 @@ impl Harness {
     async fn answer(response: reqwest::Response) -> (StatusCode, Value) {
         let status = response.status();
         let body = response.text().await.expect("a body");
-        let value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("JSON body ({status}): {body}"));
+        let value =
+            serde_json::from_str(&body).unwrap_or_else(|_| panic!("JSON body ({status}): {body}"));
         (status, value)
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        Self::answer(self.request(reqwest::Method::POST, path).json(&body).send().await.unwrap()).await
+        Self::answer(
+            self.request(reqwest::Method::POST, path)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        Self::answer(self.request(reqwest::Method::GET, path).send().await.unwrap()).await
+        Self::answer(
+            self.request(reqwest::Method::GET, path)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
-        Self::answer(self.request(reqwest::Method::DELETE, path).send().await.unwrap()).await
+        Self::answer(
+            self.request(reqwest::Method::DELETE, path)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     /// POSTs and expects 200.
@@ -114,14 +139,19 @@ impl Harness {
             .iter()
             .map(|name| json!({"type": "function", "function": {"name": name, "parameters": {"type": "object", "properties": {}}}}))
             .collect();
-        let assistant = self.ok("/assistants", json!({"model": "scripted", "tools": tools})).await;
+        let assistant = self
+            .ok("/assistants", json!({"model": "scripted", "tools": tools}))
+            .await;
         assistant["id"].as_str().unwrap().to_owned()
     }
 
     /// A thread with one user message.
     pub async fn thread(&self, text: &str) -> String {
         let thread = self
-            .ok("/threads", json!({"messages": [{"role": "user", "content": text}]}))
+            .ok(
+                "/threads",
+                json!({"messages": [{"role": "user", "content": text}]}),
+            )
             .await;
         thread["id"].as_str().unwrap().to_owned()
     }
@@ -130,13 +160,22 @@ impl Harness {
     /// every event decodes and the run ended.
     pub async fn stream(&self, path: &str, mut body: Value) -> Streamed {
         body["stream"] = json!(true);
-        let response = self.request(reqwest::Method::POST, path).json(&body).send().await.unwrap();
+        let response = self
+            .request(reqwest::Method::POST, path)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::OK, "POST {path}");
         assert_eq!(
             response.headers()["content-type"].to_str().unwrap(),
             "text/event-stream"
         );
-        let bytes: ByteStream = Box::pin(response.bytes_stream().map(|r| r.map_err(|e| Box::new(e) as BoxError)));
+        let bytes: ByteStream = Box::pin(
+            response
+                .bytes_stream()
+                .map(|r| r.map_err(|e| Box::new(e) as BoxError)),
+        );
         let mut stream = AssistantStream::new(bytes);
         let mut events = Vec::new();
         while let Some(event) = stream.next().await {
@@ -151,7 +190,9 @@ impl Harness {
     /// Polls a run until `done` says so (bounded by many short polls, not a clock).
     pub async fn poll(&self, thread_id: &str, run_id: &str, done: impl Fn(&str) -> bool) -> Value {
         for _ in 0..3000 {
-            let run = self.fetch(&format!("/threads/{thread_id}/runs/{run_id}")).await;
+            let run = self
+                .fetch(&format!("/threads/{thread_id}/runs/{run_id}"))
+                .await;
             if done(run["status"].as_str().unwrap()) {
                 return run;
             }
@@ -162,13 +203,16 @@ impl Harness {
 
     /// Polls until the run's status is one of `statuses`.
     pub async fn poll_status(&self, thread_id: &str, run_id: &str, statuses: &[&str]) -> Value {
-        self.poll(thread_id, run_id, |s| statuses.contains(&s)).await
+        self.poll(thread_id, run_id, |s| statuses.contains(&s))
+            .await
     }
 
     /// All messages of a thread, oldest first.
     pub async fn messages(&self, thread_id: &str) -> Vec<Value> {
         let list = self
-            .fetch(&format!("/threads/{thread_id}/messages?order=asc&limit=100"))
+            .fetch(&format!(
+                "/threads/{thread_id}/messages?order=asc&limit=100"
+            ))
             .await;
         list["data"].as_array().unwrap().clone()
     }
@@ -179,7 +223,10 @@ pub fn error_of(value: &Value) -> &Value {
     let error = &value["error"];
     assert!(error.is_object(), "not an error envelope: {value}");
     for field in ["message", "type", "param", "code"] {
-        assert!(error.get(field).is_some(), "error without `{field}`: {value}");
+        assert!(
+            error.get(field).is_some(),
+            "error without `{field}`: {value}"
+        );
     }
     error
 }

@@ -29,7 +29,10 @@ async fn assistants_crud() {
 
     assert_eq!(h.fetch(&format!("/assistants/{id}")).await, created);
     let modified = h
-        .ok(&format!("/assistants/{id}"), json!({"name": "Renamed", "metadata": {"team": "b"}}))
+        .ok(
+            &format!("/assistants/{id}"),
+            json!({"name": "Renamed", "metadata": {"team": "b"}}),
+        )
         .await;
     assert_eq!(modified["name"], "Renamed");
     assert_eq!(modified["instructions"], "Be brief.");
@@ -37,11 +40,17 @@ async fn assistants_crud() {
 
     let (status, deleted) = h.delete(&format!("/assistants/{id}")).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(deleted, json!({"id": id, "object": "assistant.deleted", "deleted": true}));
+    assert_eq!(
+        deleted,
+        json!({"id": id, "object": "assistant.deleted", "deleted": true})
+    );
     let (status, body) = h.get(&format!("/assistants/{id}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error_of(&body)["type"], "invalid_request_error");
-    assert_eq!(error_of(&body)["message"], format!("No assistant found with id '{id}'."));
+    assert_eq!(
+        error_of(&body)["message"],
+        format!("No assistant found with id '{id}'.")
+    );
     let (status, _) = h.delete(&format!("/assistants/{id}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
@@ -64,10 +73,17 @@ async fn threads_and_messages_crud() {
     assert_eq!(h.fetch(&format!("/threads/{tid}")).await, thread);
 
     // An empty body makes an empty thread.
-    let response = h.http.post(format!("{}/threads", h.base)).send().await.unwrap();
+    let response = h
+        .http
+        .post(format!("{}/threads", h.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 
-    let modified = h.ok(&format!("/threads/{tid}"), json!({"metadata": {"k": "w"}})).await;
+    let modified = h
+        .ok(&format!("/threads/{tid}"), json!({"metadata": {"k": "w"}}))
+        .await;
     assert_eq!(modified["metadata"]["k"], "w");
 
     let messages = h.messages(tid).await;
@@ -76,31 +92,53 @@ async fn threads_and_messages_crud() {
     assert_eq!(messages[1]["role"], "assistant");
 
     let message = h
-        .ok(&format!("/threads/{tid}/messages"), json!({"role": "user", "content": "three", "metadata": {"a": "1"}}))
+        .ok(
+            &format!("/threads/{tid}/messages"),
+            json!({"role": "user", "content": "three", "metadata": {"a": "1"}}),
+        )
         .await;
     let mid = message["id"].as_str().unwrap();
     assert!(mid.starts_with("msg_"));
     assert_eq!(message["object"], "thread.message");
     assert_eq!(message["thread_id"], tid);
-    assert_eq!(message["content"], json!([{"type": "text", "text": {"value": "three", "annotations": []}}]));
-    assert_eq!(h.fetch(&format!("/threads/{tid}/messages/{mid}")).await, message);
+    assert_eq!(
+        message["content"],
+        json!([{"type": "text", "text": {"value": "three", "annotations": []}}])
+    );
+    assert_eq!(
+        h.fetch(&format!("/threads/{tid}/messages/{mid}")).await,
+        message
+    );
     let modified = h
-        .ok(&format!("/threads/{tid}/messages/{mid}"), json!({"metadata": {"a": "2"}}))
+        .ok(
+            &format!("/threads/{tid}/messages/{mid}"),
+            json!({"metadata": {"a": "2"}}),
+        )
         .await;
     assert_eq!(modified["metadata"]["a"], "2");
     let (status, deleted) = h.delete(&format!("/threads/{tid}/messages/{mid}")).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(deleted, json!({"id": mid, "object": "thread.message.deleted", "deleted": true}));
+    assert_eq!(
+        deleted,
+        json!({"id": mid, "object": "thread.message.deleted", "deleted": true})
+    );
     let (status, _) = h.get(&format!("/threads/{tid}/messages/{mid}")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     let (status, deleted) = h.delete(&format!("/threads/{tid}")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(deleted["object"], "thread.deleted");
-    for path in [format!("/threads/{tid}"), format!("/threads/{tid}/messages"), format!("/threads/{tid}/runs")] {
+    for path in [
+        format!("/threads/{tid}"),
+        format!("/threads/{tid}/messages"),
+        format!("/threads/{tid}/runs"),
+    ] {
         let (status, body) = h.get(&path).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
-        assert_eq!(error_of(&body)["message"], format!("No thread found with id '{tid}'."));
+        assert_eq!(
+            error_of(&body)["message"],
+            format!("No thread found with id '{tid}'.")
+        );
     }
 }
 
@@ -109,7 +147,12 @@ async fn unknown_ids_are_404() {
     let h = Harness::start().await;
     let asst = h.assistant(&[]).await;
     let tid = h.thread("hi").await;
-    let run = h.ok(&format!("/threads/{tid}/runs"), json!({"assistant_id": asst})).await;
+    let run = h
+        .ok(
+            &format!("/threads/{tid}/runs"),
+            json!({"assistant_id": asst}),
+        )
+        .await;
     let rid = run["id"].as_str().unwrap();
     h.poll_status(&tid, rid, &["completed"]).await;
     for path in [
@@ -125,12 +168,27 @@ async fn unknown_ids_are_404() {
         error_of(&body);
     }
     for (path, body) in [
-        ("/threads/thread_nope/runs".to_owned(), json!({"assistant_id": asst})),
-        (format!("/threads/{tid}/runs"), json!({"assistant_id": "asst_nope"})),
-        ("/threads/runs".to_owned(), json!({"assistant_id": "asst_nope"})),
+        (
+            "/threads/thread_nope/runs".to_owned(),
+            json!({"assistant_id": asst}),
+        ),
+        (
+            format!("/threads/{tid}/runs"),
+            json!({"assistant_id": "asst_nope"}),
+        ),
+        (
+            "/threads/runs".to_owned(),
+            json!({"assistant_id": "asst_nope"}),
+        ),
         (format!("/threads/{tid}/runs/run_nope/cancel"), json!({})),
-        (format!("/threads/{tid}/runs/run_nope/submit_tool_outputs"), json!({"tool_outputs": []})),
-        ("/threads/thread_nope/messages".to_owned(), json!({"role": "user", "content": "x"})),
+        (
+            format!("/threads/{tid}/runs/run_nope/submit_tool_outputs"),
+            json!({"tool_outputs": []}),
+        ),
+        (
+            "/threads/thread_nope/messages".to_owned(),
+            json!({"role": "user", "content": "x"}),
+        ),
     ] {
         let (status, answer) = h.post(&path, body).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {answer}");
@@ -138,7 +196,10 @@ async fn unknown_ids_are_404() {
     }
     let (status, body) = h.get("/nothing/here").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(error_of(&body)["message"], "Invalid URL (GET /v1/nothing/here)");
+    assert_eq!(
+        error_of(&body)["message"],
+        "Invalid URL (GET /v1/nothing/here)"
+    );
     let (status, body) = h.delete("/threads").await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     error_of(&body);
@@ -157,7 +218,10 @@ async fn bad_input_is_400_422_413() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(error_of(&response.json::<Value>().await.unwrap())["type"], "invalid_request_error");
+    assert_eq!(
+        error_of(&response.json::<Value>().await.unwrap())["type"],
+        "invalid_request_error"
+    );
     // Wrong shape: 422.
     let (status, body) = h.post("/assistants", json!({"model": 42})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
@@ -173,7 +237,9 @@ async fn bad_input_is_400_422_413() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     // Too large: 413 with the envelope.
     let big = "x".repeat(100 * 1024);
-    let (status, body) = h.post("/assistants", json!({"model": "m", "instructions": big})).await;
+    let (status, body) = h
+        .post("/assistants", json!({"model": "m", "instructions": big}))
+        .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     assert_eq!(error_of(&body)["type"], "invalid_request_error");
     // Bad messages.
@@ -183,12 +249,16 @@ async fn bad_input_is_400_422_413() {
         json!({"role": "user", "content": ""}),
         json!({"role": "user", "content": []}),
     ] {
-        let (status, answer) = h.post(&format!("/threads/{tid}/messages"), body.clone()).await;
+        let (status, answer) = h
+            .post(&format!("/threads/{tid}/messages"), body.clone())
+            .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {answer}");
         error_of(&answer);
     }
     // A run without an assistant.
-    let (status, body) = h.post(&format!("/threads/{tid}/runs"), json!({"assistant_id": ""})).await;
+    let (status, body) = h
+        .post(&format!("/threads/{tid}/runs"), json!({"assistant_id": ""}))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error_of(&body)["param"], "assistant_id");
 }
@@ -197,8 +267,10 @@ async fn bad_input_is_400_422_413() {
 async fn metadata_limits_are_400() {
     let h = Harness::start().await;
     let tid = h.thread("hi").await;
-    let seventeen: serde_json::Map<String, Value> = (0..17).map(|i| (format!("k{i}"), json!("v"))).collect();
-    let sixteen: serde_json::Map<String, Value> = (0..16).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let seventeen: serde_json::Map<String, Value> =
+        (0..17).map(|i| (format!("k{i}"), json!("v"))).collect();
+    let sixteen: serde_json::Map<String, Value> =
+        (0..16).map(|i| (format!("k{i}"), json!("v"))).collect();
     let long_key = json!({ "k".repeat(65): "v" });
     let long_value = json!({ "k": "v".repeat(513) });
     let edge = json!({ "k".repeat(64): "v".repeat(512) });
@@ -206,10 +278,17 @@ async fn metadata_limits_are_400() {
         ("/assistants".to_owned(), json!({"model": "m"})),
         ("/threads".to_owned(), json!({})),
         (format!("/threads/{tid}"), json!({})),
-        (format!("/threads/{tid}/messages"), json!({"role": "user", "content": "x"})),
+        (
+            format!("/threads/{tid}/messages"),
+            json!({"role": "user", "content": "x"}),
+        ),
     ];
     for (path, base) in &targets {
-        for bad in [Value::Object(seventeen.clone()), long_key.clone(), long_value.clone()] {
+        for bad in [
+            Value::Object(seventeen.clone()),
+            long_key.clone(),
+            long_value.clone(),
+        ] {
             let mut body = base.clone();
             body["metadata"] = bad;
             let (status, answer) = h.post(path, body).await;
@@ -234,7 +313,10 @@ async fn auth_requires_the_key() {
     let (status, body) = h.get("/assistants").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(error_of(&body)["code"], "invalid_api_key");
-    assert!(!body.to_string().contains("sk-wrong"), "the key is not echoed: {body}");
+    assert!(
+        !body.to_string().contains("sk-wrong"),
+        "the key is not echoed: {body}"
+    );
     let h = h.key("sk-right");
     let (status, _) = h.get("/assistants").await;
     assert_eq!(status, StatusCode::OK);
@@ -247,12 +329,28 @@ async fn auth_requires_the_key() {
 #[tokio::test]
 async fn responses_carry_a_request_id() {
     let h = Harness::start().await;
-    let response = h.http.get(format!("{}/assistants", h.base)).send().await.unwrap();
-    assert!(response.headers()["x-request-id"].to_str().unwrap().starts_with("req_"));
+    let response = h
+        .http
+        .get(format!("{}/assistants", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("req_")
+    );
 }
 
 /// Walks every page with `after` (or `before`) and returns the ids seen.
-async fn walk(h: &Harness, path: &str, order: &str, limit: usize, backwards_from: Option<&str>) -> Vec<String> {
+async fn walk(
+    h: &Harness,
+    path: &str,
+    order: &str,
+    limit: usize,
+    backwards_from: Option<&str>,
+) -> Vec<String> {
     let mut ids = Vec::new();
     let mut cursor = backwards_from.map(str::to_owned);
     let mut first = true;
@@ -301,39 +399,82 @@ async fn pagination_both_orders_after_and_before() {
     let h = Harness::start().await;
     let mut made = Vec::new();
     for i in 0..23 {
-        let a = h.ok("/assistants", json!({"model": "m", "name": format!("a{i}")})).await;
+        let a = h
+            .ok(
+                "/assistants",
+                json!({"model": "m", "name": format!("a{i}")}),
+            )
+            .await;
         made.push(a["id"].as_str().unwrap().to_owned());
     }
     let mut newest_first = made.clone();
     newest_first.reverse();
 
     let default = h.fetch("/assistants").await;
-    assert_eq!(default["data"].as_array().unwrap().len(), 20, "default limit 20");
-    assert_eq!(default["data"][0]["id"], made[22].as_str(), "default order desc");
+    assert_eq!(
+        default["data"].as_array().unwrap().len(),
+        20,
+        "default limit 20"
+    );
+    assert_eq!(
+        default["data"][0]["id"],
+        made[22].as_str(),
+        "default order desc"
+    );
     assert_eq!(default["has_more"], true);
 
     for limit in [1, 5, 7, 100] {
-        assert_eq!(walk(&h, "/assistants", "asc", limit, None).await, made, "asc limit {limit}");
-        assert_eq!(walk(&h, "/assistants", "desc", limit, None).await, newest_first, "desc limit {limit}");
+        assert_eq!(
+            walk(&h, "/assistants", "asc", limit, None).await,
+            made,
+            "asc limit {limit}"
+        );
+        assert_eq!(
+            walk(&h, "/assistants", "desc", limit, None).await,
+            newest_first,
+            "desc limit {limit}"
+        );
     }
     // Backwards from the end of each order, with `before`.
-    assert_eq!(walk(&h, "/assistants", "asc", 5, Some(&made[22])).await, made[..22].to_vec());
+    assert_eq!(
+        walk(&h, "/assistants", "asc", 5, Some(&made[22])).await,
+        made[..22].to_vec()
+    );
     assert_eq!(
         walk(&h, "/assistants", "desc", 5, Some(&made[0])).await,
         newest_first[..22].to_vec()
     );
     // One page before a cursor: the nearest items, in list order.
-    let page = h.fetch(&format!("/assistants?order=asc&limit=3&before={}", made[10])).await;
-    let ids: Vec<&str> = page["data"].as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap()).collect();
+    let page = h
+        .fetch(&format!(
+            "/assistants?order=asc&limit=3&before={}",
+            made[10]
+        ))
+        .await;
+    let ids: Vec<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, [&made[7], &made[8], &made[9]]);
     assert_eq!(page["has_more"], true);
     // Between two cursors.
     let page = h
-        .fetch(&format!("/assistants?order=asc&after={}&before={}", made[2], made[6]))
+        .fetch(&format!(
+            "/assistants?order=asc&after={}&before={}",
+            made[2], made[6]
+        ))
         .await;
     assert_eq!(page["data"].as_array().unwrap().len(), 3);
 
-    for bad in ["limit=0", "limit=101", "limit=x", "order=sideways", "after=asst_unknown"] {
+    for bad in [
+        "limit=0",
+        "limit=101",
+        "limit=x",
+        "order=sideways",
+        "after=asst_unknown",
+    ] {
         let (status, body) = h.get(&format!("/assistants?{bad}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
         error_of(&body);
@@ -349,17 +490,33 @@ async fn messages_paginate_and_filter_by_run() {
     let asst = h.assistant(&[]).await;
     let tid = h.thread("first").await;
     for i in 0..6 {
-        h.ok(&format!("/threads/{tid}/messages"), json!({"role": "user", "content": format!("m{i}")}))
-            .await;
+        h.ok(
+            &format!("/threads/{tid}/messages"),
+            json!({"role": "user", "content": format!("m{i}")}),
+        )
+        .await;
     }
-    let run = h.ok(&format!("/threads/{tid}/runs"), json!({"assistant_id": asst})).await;
+    let run = h
+        .ok(
+            &format!("/threads/{tid}/runs"),
+            json!({"assistant_id": asst}),
+        )
+        .await;
     let rid = run["id"].as_str().unwrap();
     h.poll_status(&tid, rid, &["completed"]).await;
     let all = h.messages(&tid).await;
     assert_eq!(all.len(), 8);
-    let ids: Vec<String> = all.iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(walk(&h, &format!("/threads/{tid}/messages"), "asc", 3, None).await, ids);
-    let by_run = h.fetch(&format!("/threads/{tid}/messages?run_id={rid}")).await;
+    let ids: Vec<String> = all
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        walk(&h, &format!("/threads/{tid}/messages"), "asc", 3, None).await,
+        ids
+    );
+    let by_run = h
+        .fetch(&format!("/threads/{tid}/messages?run_id={rid}"))
+        .await;
     let data = by_run["data"].as_array().unwrap();
     assert_eq!(data.len(), 1);
     assert_eq!(data[0]["run_id"], rid);

@@ -33,7 +33,10 @@ const TEXT_RUN: [&str; 12] = [
 async fn assert_final_messages_stored(h: &Harness, streamed: &Streamed) {
     let run = streamed.stream.final_run().expect("a final run");
     let listed = h
-        .fetch(&format!("/threads/{}/messages?run_id={}&order=asc", run.thread_id, run.id))
+        .fetch(&format!(
+            "/threads/{}/messages?run_id={}&order=asc",
+            run.thread_id, run.id
+        ))
         .await;
     let finals: Vec<Value> = streamed
         .stream
@@ -57,9 +60,18 @@ async fn streamed_text_run_sends_the_real_event_sequence() {
     let h = Harness::start().await;
     let asst = h.assistant(&[]).await;
     let tid = h.thread("hello there, server").await;
-    let streamed = h.stream(&format!("/threads/{tid}/runs"), json!({"assistant_id": asst})).await;
+    let streamed = h
+        .stream(
+            &format!("/threads/{tid}/runs"),
+            json!({"assistant_id": asst}),
+        )
+        .await;
     assert_eq!(streamed.names(), TEXT_RUN);
-    assert_eq!(streamed.count("thread.message.delta"), 5, "You said: hello there, server");
+    assert_eq!(
+        streamed.count("thread.message.delta"),
+        5,
+        "You said: hello there, server"
+    );
     assert_eq!(streamed.text(), "You said: hello there, server");
     let run = streamed.stream.final_run().unwrap();
     assert!(run.id.starts_with("run_"));
@@ -78,20 +90,37 @@ async fn streamed_text_run_sends_the_real_event_sequence() {
     let stored = h.fetch(&format!("/threads/{tid}/runs/{}", run.id)).await;
     assert_eq!(stored["status"], "completed");
     assert_eq!(stored["usage"]["completion_tokens"], 5);
-    let listed = h.fetch(&format!("/threads/{tid}/runs/{}/steps", run.id)).await;
+    let listed = h
+        .fetch(&format!("/threads/{tid}/runs/{}/steps", run.id))
+        .await;
     assert_eq!(listed["data"][0]["id"], steps[0].id.as_str());
     assert_eq!(listed["data"][0]["status"], "completed");
-    let step = h.fetch(&format!("/threads/{tid}/runs/{}/steps/{}", run.id, steps[0].id)).await;
-    assert_eq!(step["step_details"]["message_creation"]["message_id"], streamed.stream.final_messages()[0].id.as_str());
+    let step = h
+        .fetch(&format!(
+            "/threads/{tid}/runs/{}/steps/{}",
+            run.id, steps[0].id
+        ))
+        .await;
+    assert_eq!(
+        step["step_details"]["message_creation"]["message_id"],
+        streamed.stream.final_messages()[0].id.as_str()
+    );
     let runs = h.fetch(&format!("/threads/{tid}/runs")).await;
     assert_eq!(runs["data"][0]["id"], run.id.as_str());
     // Modify the run's metadata.
     let modified = h
-        .ok(&format!("/threads/{tid}/runs/{}", run.id), json!({"metadata": {"tag": "x"}}))
+        .ok(
+            &format!("/threads/{tid}/runs/{}", run.id),
+            json!({"metadata": {"tag": "x"}}),
+        )
         .await;
     assert_eq!(modified["metadata"]["tag"], "x");
     // The thread is unlocked again.
-    h.ok(&format!("/threads/{tid}/messages"), json!({"role": "user", "content": "more"})).await;
+    h.ok(
+        &format!("/threads/{tid}/messages"),
+        json!({"role": "user", "content": "more"}),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -107,7 +136,9 @@ async fn thread_and_run_streams_thread_created_first() {
     let mut expected = vec!["thread.created"];
     expected.extend(TEXT_RUN);
     assert_eq!(streamed.names(), expected);
-    let AssistantEvent::ThreadCreated(thread) = &streamed.events[0] else { panic!() };
+    let AssistantEvent::ThreadCreated(thread) = &streamed.events[0] else {
+        panic!()
+    };
     assert_eq!(streamed.stream.final_run().unwrap().thread_id, thread.id);
     assert_eq!(streamed.text(), "You said: hi");
     assert_final_messages_stored(&h, &streamed).await;
@@ -118,7 +149,8 @@ async fn thread_and_run_streams_thread_created_first() {
         .await;
     assert_eq!(run["status"], "queued");
     let tid = run["thread_id"].as_str().unwrap();
-    h.poll_status(tid, run["id"].as_str().unwrap(), &["completed"]).await;
+    h.poll_status(tid, run["id"].as_str().unwrap(), &["completed"])
+        .await;
     let messages = h.messages(tid).await;
     assert_eq!(messages[1]["content"][0]["text"]["value"], "You said: yo");
 }
@@ -127,8 +159,15 @@ async fn thread_and_run_streams_thread_created_first() {
 async fn streamed_tool_call_then_submit_tool_outputs_stream() {
     let h = Harness::start().await;
     let asst = h.assistant(&["get_weather"]).await;
-    let tid = h.thread("/tool get_weather {\"city\":\"Paris\",\"unit\":\"celsius\"}").await;
-    let first = h.stream(&format!("/threads/{tid}/runs"), json!({"assistant_id": asst})).await;
+    let tid = h
+        .thread("/tool get_weather {\"city\":\"Paris\",\"unit\":\"celsius\"}")
+        .await;
+    let first = h
+        .stream(
+            &format!("/threads/{tid}/runs"),
+            json!({"assistant_id": asst}),
+        )
+        .await;
     assert_eq!(
         first.names(),
         [
@@ -142,27 +181,49 @@ async fn streamed_tool_call_then_submit_tool_outputs_stream() {
             "done",
         ]
     );
-    assert!(first.count("thread.run.step.delta") > 2, "arguments stream in pieces");
+    assert!(
+        first.count("thread.run.step.delta") > 2,
+        "arguments stream in pieces"
+    );
     let run = first.stream.final_run().unwrap().clone();
     assert_eq!(run.status.as_str(), "requires_action");
     let calls = run.required_tool_calls();
     assert_eq!(calls.len(), 1);
     assert!(calls[0].id.starts_with("call_"));
     assert_eq!(calls[0].function.name, "get_weather");
-    assert_eq!(calls[0].function.arguments, "{\"city\":\"Paris\",\"unit\":\"celsius\"}");
+    assert_eq!(
+        calls[0].function.arguments,
+        "{\"city\":\"Paris\",\"unit\":\"celsius\"}"
+    );
     // The streamed step snapshot accumulated the same arguments.
     let snapshot = first.stream.current_run_step_snapshot().unwrap();
     let serialized = serde_json::to_value(snapshot).unwrap();
-    assert_eq!(serialized["step_details"]["tool_calls"][0]["function"]["arguments"], calls[0].function.arguments.as_str());
+    assert_eq!(
+        serialized["step_details"]["tool_calls"][0]["function"]["arguments"],
+        calls[0].function.arguments.as_str()
+    );
 
     // The thread is locked.
-    let (status, body) = h.post(&format!("/threads/{tid}/messages"), json!({"role": "user", "content": "x"})).await;
+    let (status, body) = h
+        .post(
+            &format!("/threads/{tid}/messages"),
+            json!({"role": "user", "content": "x"}),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         error_of(&body)["message"],
-        format!("Can't add messages to {tid} while a run {} is active.", run.id)
+        format!(
+            "Can't add messages to {tid} while a run {} is active.",
+            run.id
+        )
     );
-    let (status, body) = h.post(&format!("/threads/{tid}/runs"), json!({"assistant_id": asst})).await;
+    let (status, body) = h
+        .post(
+            &format!("/threads/{tid}/runs"),
+            json!({"assistant_id": asst}),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         error_of(&body)["message"],
@@ -171,14 +232,20 @@ async fn streamed_tool_call_then_submit_tool_outputs_stream() {
 
     // Wrong outputs are refused.
     let submit = format!("/threads/{tid}/runs/{}/submit_tool_outputs", run.id);
-    for outputs in [json!([]), json!([{"tool_call_id": "call_other", "output": "x"}])] {
+    for outputs in [
+        json!([]),
+        json!([{"tool_call_id": "call_other", "output": "x"}]),
+    ] {
         let (status, body) = h.post(&submit, json!({"tool_outputs": outputs})).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert_eq!(error_of(&body)["param"], "tool_outputs");
     }
 
     let second = h
-        .stream(&submit, json!({"tool_outputs": [{"tool_call_id": calls[0].id, "output": "sunny, 21C"}]}))
+        .stream(
+            &submit,
+            json!({"tool_outputs": [{"tool_call_id": calls[0].id, "output": "sunny, 21C"}]}),
+        )
         .await;
     assert_eq!(
         second.names(),
@@ -197,24 +264,34 @@ async fn streamed_tool_call_then_submit_tool_outputs_stream() {
             "done",
         ]
     );
-    let AssistantEvent::RunStepCompleted(tool_step) = &second.events[0] else { panic!() };
+    let AssistantEvent::RunStepCompleted(tool_step) = &second.events[0] else {
+        panic!()
+    };
     assert_eq!(tool_step.id, snapshot.id);
     let tool_step = serde_json::to_value(tool_step).unwrap();
-    assert_eq!(tool_step["step_details"]["tool_calls"][0]["function"]["output"], "sunny, 21C");
+    assert_eq!(
+        tool_step["step_details"]["tool_calls"][0]["function"]["output"],
+        "sunny, 21C"
+    );
     assert!(tool_step["usage"].is_object());
     assert_eq!(second.text(), "get_weather returned: sunny, 21C");
     let done = second.stream.final_run().unwrap();
     assert_eq!(done.status.as_str(), "completed");
     assert!(done.usage.as_ref().unwrap().total_tokens > 0);
     assert_final_messages_stored(&h, &second).await;
-    let steps = h.fetch(&format!("/threads/{tid}/runs/{}/steps?order=asc", run.id)).await;
+    let steps = h
+        .fetch(&format!("/threads/{tid}/runs/{}/steps?order=asc", run.id))
+        .await;
     let steps = steps["data"].as_array().unwrap();
     assert_eq!(steps.len(), 2);
     assert_eq!(steps[0]["type"], "tool_calls");
     assert_eq!(steps[1]["type"], "message_creation");
     // Submitting again is refused: the run is over.
     let (status, _) = h
-        .post(&submit, json!({"tool_outputs": [{"tool_call_id": calls[0].id, "output": "x"}]}))
+        .post(
+            &submit,
+            json!({"tool_outputs": [{"tool_call_id": calls[0].id, "output": "x"}]}),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
@@ -228,14 +305,20 @@ impl EventHandler for AnswerTools {
 }
 
 fn body_of(response: reqwest::Response) -> ByteStream {
-    Box::pin(response.bytes_stream().map(|r| r.map_err(|e| Box::new(e) as BoxError)))
+    Box::pin(
+        response
+            .bytes_stream()
+            .map(|r| r.map_err(|e| Box::new(e) as BoxError)),
+    )
 }
 
 #[tokio::test]
 async fn the_engine_drives_parallel_tool_calls_through_one_logical_stream() {
     let h = Harness::start().await;
     let asst = h.assistant(&["alpha", "beta"]).await;
-    let tid = h.thread("/tool alpha {\"n\":1}\n/tool beta {\"n\":2}").await;
+    let tid = h
+        .thread("/tool alpha {\"n\":1}\n/tool beta {\"n\":2}")
+        .await;
     let response = h
         .http
         .post(format!("{}/threads/{tid}/runs", h.base))
@@ -260,14 +343,24 @@ async fn the_engine_drives_parallel_tool_calls_through_one_logical_stream() {
             })
         },
     ));
-    stream.drive(&mut AnswerTools).await.expect("no stream errors");
+    stream
+        .drive(&mut AnswerTools)
+        .await
+        .expect("no stream errors");
     let run = stream.final_run().unwrap();
     assert_eq!(run.status.as_str(), "completed");
     let messages = stream.final_messages();
     assert_eq!(messages.len(), 1);
-    assert_eq!(messages[0].text(), "alpha returned: alpha-result\nbeta returned: beta-result");
-    let steps = h.fetch(&format!("/threads/{tid}/runs/{}/steps?order=asc", run.id)).await;
-    let calls = steps["data"][0]["step_details"]["tool_calls"].as_array().unwrap();
+    assert_eq!(
+        messages[0].text(),
+        "alpha returned: alpha-result\nbeta returned: beta-result"
+    );
+    let steps = h
+        .fetch(&format!("/threads/{tid}/runs/{}/steps?order=asc", run.id))
+        .await;
+    let calls = steps["data"][0]["step_details"]["tool_calls"]
+        .as_array()
+        .unwrap();
     assert_eq!(calls.len(), 2, "parallel calls in one step");
     assert_eq!(calls[1]["function"]["arguments"], "{\"n\":2}");
     assert_eq!(calls[1]["function"]["output"], "beta-result");
@@ -278,7 +371,12 @@ async fn polled_tool_call_flow() {
     let h = Harness::start().await;
     let asst = h.assistant(&["lookup"]).await;
     let tid = h.thread("/tool lookup {\"q\":\"rust\"}").await;
-    let run = h.ok(&format!("/threads/{tid}/runs"), json!({"assistant_id": asst})).await;
+    let run = h
+        .ok(
+            &format!("/threads/{tid}/runs"),
+            json!({"assistant_id": asst}),
+        )
+        .await;
     assert_eq!(run["status"], "queued");
     assert!(run["expires_at"].as_i64().unwrap() > run["created_at"].as_i64().unwrap());
     let rid = run["id"].as_str().unwrap();
@@ -299,7 +397,10 @@ async fn polled_tool_call_flow() {
     let done = h.poll_status(&tid, rid, &["completed"]).await;
     assert!(done["usage"]["total_tokens"].as_u64().unwrap() > 0);
     let messages = h.messages(&tid).await;
-    assert_eq!(messages.last().unwrap()["content"][0]["text"]["value"], "lookup returned: found");
+    assert_eq!(
+        messages.last().unwrap()["content"][0]["text"]["value"],
+        "lookup returned: found"
+    );
 }
 
 #[tokio::test]
@@ -307,9 +408,17 @@ async fn run_override_tools_and_unknown_tools() {
     let h = Harness::start().await;
     let asst = h.assistant(&[]).await;
     let tid = h.thread("/tool secret {}").await;
-    let streamed = h.stream(&format!("/threads/{tid}/runs"), json!({"assistant_id": asst})).await;
+    let streamed = h
+        .stream(
+            &format!("/threads/{tid}/runs"),
+            json!({"assistant_id": asst}),
+        )
+        .await;
     assert!(streamed.text().contains("secret"), "{}", streamed.text());
-    assert_eq!(streamed.stream.final_run().unwrap().status.as_str(), "completed");
+    assert_eq!(
+        streamed.stream.final_run().unwrap().status.as_str(),
+        "completed"
+    );
     // The run's own tools override the assistant's.
     let streamed = h
         .stream(
@@ -318,7 +427,10 @@ async fn run_override_tools_and_unknown_tools() {
                    "additional_messages": [{"role": "user", "content": "/tool secret {}"}]}),
         )
         .await;
-    assert_eq!(streamed.stream.final_run().unwrap().status.as_str(), "requires_action");
+    assert_eq!(
+        streamed.stream.final_run().unwrap().status.as_str(),
+        "requires_action"
+    );
 }
 
 #[tokio::test]
@@ -326,20 +438,39 @@ async fn fail_fails_the_run_streamed_and_polled() {
     let h = Harness::start().await;
     let asst = h.assistant(&[]).await;
     let tid = h.thread("/fail").await;
-    let streamed = h.stream(&format!("/threads/{tid}/runs"), json!({"assistant_id": asst})).await;
+    let streamed = h
+        .stream(
+            &format!("/threads/{tid}/runs"),
+            json!({"assistant_id": asst}),
+        )
+        .await;
     let names = streamed.names();
     assert_eq!(&names[names.len() - 2..], ["thread.run.failed", "done"]);
     let run = streamed.stream.final_run().unwrap();
     assert_eq!(run.status.as_str(), "failed");
-    assert_eq!(run.last_error.as_ref().unwrap().code.as_str(), "server_error");
+    assert_eq!(
+        run.last_error.as_ref().unwrap().code.as_str(),
+        "server_error"
+    );
     assert!(run.failed_at.is_some());
 
     let tid = h.thread("/fail").await;
-    let run = h.ok(&format!("/threads/{tid}/runs"), json!({"assistant_id": asst})).await;
-    let failed = h.poll_status(&tid, run["id"].as_str().unwrap(), &["failed"]).await;
+    let run = h
+        .ok(
+            &format!("/threads/{tid}/runs"),
+            json!({"assistant_id": asst}),
+        )
+        .await;
+    let failed = h
+        .poll_status(&tid, run["id"].as_str().unwrap(), &["failed"])
+        .await;
     assert_eq!(failed["last_error"]["code"], "server_error");
     // A failed run unlocks its thread.
-    h.ok(&format!("/threads/{tid}/messages"), json!({"role": "user", "content": "again"})).await;
+    h.ok(
+        &format!("/threads/{tid}/messages"),
+        json!({"role": "user", "content": "again"}),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -347,7 +478,12 @@ async fn long_replies_have_n_tokens() {
     let h = Harness::start().await;
     let asst = h.assistant(&[]).await;
     let tid = h.thread("/long 300").await;
-    let streamed = h.stream(&format!("/threads/{tid}/runs"), json!({"assistant_id": asst})).await;
+    let streamed = h
+        .stream(
+            &format!("/threads/{tid}/runs"),
+            json!({"assistant_id": asst}),
+        )
+        .await;
     assert_eq!(streamed.count("thread.message.delta"), 300);
     assert_eq!(streamed.text().split_whitespace().count(), 300);
     assert_final_messages_stored(&h, &streamed).await;
@@ -381,10 +517,16 @@ async fn cancel_a_streaming_run() {
     let mut stream = AssistantStream::new(body_of(response));
     read_until(&mut stream, "thread.message.delta").await;
     let rid = stream.current_run().unwrap().id.clone();
-    let cancelling = h.ok(&format!("/threads/{tid}/runs/{rid}/cancel"), json!({})).await;
+    let cancelling = h
+        .ok(&format!("/threads/{tid}/runs/{rid}/cancel"), json!({}))
+        .await;
     assert_eq!(cancelling["status"], "cancelling");
     let rest = read_until(&mut stream, "done").await;
-    let tail: Vec<&str> = rest.iter().map(String::as_str).filter(|n| !n.ends_with(".delta")).collect();
+    let tail: Vec<&str> = rest
+        .iter()
+        .map(String::as_str)
+        .filter(|n| !n.ends_with(".delta"))
+        .collect();
     assert_eq!(
         tail,
         [
@@ -402,10 +544,19 @@ async fn cancel_a_streaming_run() {
     let message = &h.messages(&tid).await[1];
     assert_eq!(message["status"], "incomplete");
     assert_eq!(message["incomplete_details"]["reason"], "run_cancelled");
-    let (status, body) = h.post(&format!("/threads/{tid}/runs/{rid}/cancel"), json!({})).await;
+    let (status, body) = h
+        .post(&format!("/threads/{tid}/runs/{rid}/cancel"), json!({}))
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(error_of(&body)["message"], "Cannot cancel run with status 'cancelled'.");
-    h.ok(&format!("/threads/{tid}/messages"), json!({"role": "user", "content": "unlocked"})).await;
+    assert_eq!(
+        error_of(&body)["message"],
+        "Cannot cancel run with status 'cancelled'."
+    );
+    h.ok(
+        &format!("/threads/{tid}/messages"),
+        json!({"role": "user", "content": "unlocked"}),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -413,44 +564,86 @@ async fn cancel_a_run_waiting_for_tool_outputs() {
     let h = Harness::start().await;
     let asst = h.assistant(&["f"]).await;
     let tid = h.thread("/tool f {}").await;
-    let run = h.ok(&format!("/threads/{tid}/runs"), json!({"assistant_id": asst})).await;
+    let run = h
+        .ok(
+            &format!("/threads/{tid}/runs"),
+            json!({"assistant_id": asst}),
+        )
+        .await;
     let rid = run["id"].as_str().unwrap();
     h.poll_status(&tid, rid, &["requires_action"]).await;
-    let cancelling = h.ok(&format!("/threads/{tid}/runs/{rid}/cancel"), json!({})).await;
+    let cancelling = h
+        .ok(&format!("/threads/{tid}/runs/{rid}/cancel"), json!({}))
+        .await;
     assert_eq!(cancelling["status"], "cancelling");
     let cancelled = h.poll_status(&tid, rid, &["cancelled"]).await;
     assert!(cancelled["required_action"].is_null());
     let steps = h.fetch(&format!("/threads/{tid}/runs/{rid}/steps")).await;
     assert_eq!(steps["data"][0]["status"], "cancelled");
-    h.ok(&format!("/threads/{tid}/runs"), json!({"assistant_id": asst})).await;
+    h.ok(
+        &format!("/threads/{tid}/runs"),
+        json!({"assistant_id": asst}),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn runs_expire() {
-    let h = Harness::with(Server::builder().run_expiry(Duration::from_millis(200)).tokens_per_second(100.0)).await;
+    let h = Harness::with(
+        Server::builder()
+            .run_expiry(Duration::from_millis(200))
+            .tokens_per_second(100.0),
+    )
+    .await;
     let asst = h.assistant(&["f"]).await;
     // Waiting for tool outputs that never come.
     let tid = h.thread("/tool f {}").await;
-    let run = h.ok(&format!("/threads/{tid}/runs"), json!({"assistant_id": asst})).await;
+    let run = h
+        .ok(
+            &format!("/threads/{tid}/runs"),
+            json!({"assistant_id": asst}),
+        )
+        .await;
     let rid = run["id"].as_str().unwrap();
     let expired = h.poll_status(&tid, rid, &["expired"]).await;
     assert!(expired["required_action"].is_null());
     let (status, body) = h
-        .post(&format!("/threads/{tid}/runs/{rid}/submit_tool_outputs"), json!({"tool_outputs": []}))
+        .post(
+            &format!("/threads/{tid}/runs/{rid}/submit_tool_outputs"),
+            json!({"tool_outputs": []}),
+        )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(error_of(&body)["message"], "Runs in status \"expired\" do not accept tool outputs.");
-    h.ok(&format!("/threads/{tid}/messages"), json!({"role": "user", "content": "unlocked"})).await;
+    assert_eq!(
+        error_of(&body)["message"],
+        "Runs in status \"expired\" do not accept tool outputs."
+    );
+    h.ok(
+        &format!("/threads/{tid}/messages"),
+        json!({"role": "user", "content": "unlocked"}),
+    )
+    .await;
 
     // Mid-stream.
     let tid = h.thread("/long 100000").await;
-    let streamed = h.stream(&format!("/threads/{tid}/runs"), json!({"assistant_id": asst})).await;
+    let streamed = h
+        .stream(
+            &format!("/threads/{tid}/runs"),
+            json!({"assistant_id": asst}),
+        )
+        .await;
     let names = streamed.names();
     assert_eq!(&names[names.len() - 2..], ["thread.run.expired", "done"]);
-    assert_eq!(streamed.stream.final_run().unwrap().status.as_str(), "expired");
+    assert_eq!(
+        streamed.stream.final_run().unwrap().status.as_str(),
+        "expired"
+    );
     // Whatever the run had begun is ended with it (how far it got depends on the machine).
     if streamed.count("thread.message.created") == 1 {
-        assert_eq!(&names[names.len() - 4..names.len() - 2], ["thread.message.incomplete", "thread.run.step.expired"]);
+        assert_eq!(
+            &names[names.len() - 4..names.len() - 2],
+            ["thread.message.incomplete", "thread.run.step.expired"]
+        );
         let message = &h.messages(&tid).await[1];
         assert_eq!(message["incomplete_details"]["reason"], "run_expired");
     }
@@ -458,26 +651,48 @@ async fn runs_expire() {
 
 #[tokio::test]
 async fn too_many_active_runs_is_429() {
-    let h = Harness::with(Server::builder().max_active_runs(1).tokens_per_second(100.0)).await;
+    let h = Harness::with(
+        Server::builder()
+            .max_active_runs(1)
+            .tokens_per_second(100.0),
+    )
+    .await;
     let asst = h.assistant(&[]).await;
     let busy = h.thread("/long 100000").await;
-    let run = h.ok(&format!("/threads/{busy}/runs"), json!({"assistant_id": asst})).await;
+    let run = h
+        .ok(
+            &format!("/threads/{busy}/runs"),
+            json!({"assistant_id": asst}),
+        )
+        .await;
     let rid = run["id"].as_str().unwrap();
     let other = h.thread("hi").await;
-    let (status, body) = h.post(&format!("/threads/{other}/runs"), json!({"assistant_id": asst})).await;
+    let (status, body) = h
+        .post(
+            &format!("/threads/{other}/runs"),
+            json!({"assistant_id": asst}),
+        )
+        .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(error_of(&body)["code"], "rate_limit_exceeded");
     let (status, _) = h
         .post("/threads/runs", json!({"assistant_id": asst, "thread": {"messages": [{"role": "user", "content": "x"}]}}))
         .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    h.ok(&format!("/threads/{busy}/runs/{rid}/cancel"), json!({})).await;
+    h.ok(&format!("/threads/{busy}/runs/{rid}/cancel"), json!({}))
+        .await;
     h.poll_status(&busy, rid, &["cancelled"]).await;
     // The slot frees once the run's task has ended.
     for attempt in 0.. {
-        let (status, body) = h.post(&format!("/threads/{other}/runs"), json!({"assistant_id": asst})).await;
+        let (status, body) = h
+            .post(
+                &format!("/threads/{other}/runs"),
+                json!({"assistant_id": asst}),
+            )
+            .await;
         if status == StatusCode::OK {
-            h.poll_status(&other, body["id"].as_str().unwrap(), &["completed"]).await;
+            h.poll_status(&other, body["id"].as_str().unwrap(), &["completed"])
+                .await;
             break;
         }
         assert!(attempt < 500, "the slot never freed");
@@ -515,7 +730,12 @@ async fn clients_that_stall_or_vanish_do_not_hold_runs() {
     drop(vanished);
     // Other runs go on meanwhile.
     let tid = h.thread("still here").await;
-    let streamed = h.stream(&format!("/threads/{tid}/runs"), json!({"assistant_id": asst})).await;
+    let streamed = h
+        .stream(
+            &format!("/threads/{tid}/runs"),
+            json!({"assistant_id": asst}),
+        )
+        .await;
     assert_eq!(streamed.text(), "You said: still here");
 
     for thread in [&stalled_thread, &vanished_thread] {
@@ -529,7 +749,10 @@ async fn clients_that_stall_or_vanish_do_not_hold_runs() {
     assert_eq!(text.split_whitespace().count(), 200_000);
     // The stalled client got a cut stream: the run went on without it.
     let mut cut = AssistantStream::new(body_of(stalled));
-    let err = cut.until_done().await.expect_err("the stream was dropped before its end");
+    let err = cut
+        .until_done()
+        .await
+        .expect_err("the stream was dropped before its end");
     assert!(err.is_incomplete(), "{err}");
     assert_eq!(cut.current_run().unwrap().status.as_str(), "in_progress");
 }
@@ -539,7 +762,9 @@ async fn replay_rewrites_recorded_ids() {
     // Record a tool-call pair from the scripted server...
     let recorder = Harness::start().await;
     let asst = recorder.assistant(&["get_weather"]).await;
-    let tid = recorder.thread("/tool get_weather {\"city\":\"Oslo\"}").await;
+    let tid = recorder
+        .thread("/tool get_weather {\"city\":\"Oslo\"}")
+        .await;
     let first = recorder
         .http
         .post(format!("{}/threads/{tid}/runs", recorder.base))
@@ -557,8 +782,13 @@ async fn replay_rewrites_recorded_ids() {
     let call_id = recorded_run.required_tool_calls()[0].id.clone();
     let second = recorder
         .http
-        .post(format!("{}/threads/{tid}/runs/{}/submit_tool_outputs", recorder.base, recorded_run.id))
-        .json(&json!({"tool_outputs": [{"tool_call_id": call_id, "output": "cold"}], "stream": true}))
+        .post(format!(
+            "{}/threads/{tid}/runs/{}/submit_tool_outputs",
+            recorder.base, recorded_run.id
+        ))
+        .json(
+            &json!({"tool_outputs": [{"tool_call_id": call_id, "output": "cold"}], "stream": true}),
+        )
         .send()
         .await
         .unwrap()
@@ -567,10 +797,18 @@ async fn replay_rewrites_recorded_ids() {
         .unwrap();
 
     // ...and replay it on another server.
-    let h = Harness::with(Server::builder().model(Replay::from_bodies([first.clone(), second.clone()]).unwrap())).await;
+    let h = Harness::with(
+        Server::builder().model(Replay::from_bodies([first.clone(), second.clone()]).unwrap()),
+    )
+    .await;
     let asst = h.assistant(&["get_weather"]).await;
     let tid = h.thread("anything").await;
-    let one = h.stream(&format!("/threads/{tid}/runs"), json!({"assistant_id": asst})).await;
+    let one = h
+        .stream(
+            &format!("/threads/{tid}/runs"),
+            json!({"assistant_id": asst}),
+        )
+        .await;
     let run = one.stream.final_run().unwrap().clone();
     assert_eq!(run.status.as_str(), "requires_action");
     assert_eq!(run.thread_id, tid);
@@ -580,7 +818,12 @@ async fn replay_rewrites_recorded_ids() {
     assert!(new_call.starts_with("call_") && new_call != call_id);
     for event in &one.events {
         let data = event.data_json().to_string();
-        for old in [&recorded_run.id, &recorded_run.thread_id, &recorded_run.assistant_id, &call_id] {
+        for old in [
+            &recorded_run.id,
+            &recorded_run.thread_id,
+            &recorded_run.assistant_id,
+            &call_id,
+        ] {
             assert!(!data.contains(old.as_str()), "{old} left in {data}");
         }
     }
@@ -592,8 +835,14 @@ async fn replay_rewrites_recorded_ids() {
             json!({"tool_outputs": [{"tool_call_id": new_call, "output": "cold"}]}),
         )
         .await;
-    let AssistantEvent::RunStepCompleted(step) = &two.events[0] else { panic!() };
-    assert_eq!(step.id, one.stream.current_run_step_snapshot().unwrap().id, "the same step in both turns");
+    let AssistantEvent::RunStepCompleted(step) = &two.events[0] else {
+        panic!()
+    };
+    assert_eq!(
+        step.id,
+        one.stream.current_run_step_snapshot().unwrap().id,
+        "the same step in both turns"
+    );
     assert_eq!(two.text(), "get_weather returned: cold");
     assert_eq!(two.stream.final_run().unwrap().id, run.id);
     assert_final_messages_stored(&h, &two).await;
@@ -620,7 +869,9 @@ async fn replay_of_real_recordings() {
             json!({"assistant_id": asst, "thread": {"messages": [{"role": "user", "content": "weather?"}]}}),
         )
         .await;
-    let AssistantEvent::ThreadCreated(thread) = &streamed.events[0] else { panic!() };
+    let AssistantEvent::ThreadCreated(thread) = &streamed.events[0] else {
+        panic!()
+    };
     let run = streamed.stream.final_run().unwrap().clone();
     assert_eq!(run.thread_id, thread.id);
     assert_eq!(run.assistant_id, asst);
@@ -629,16 +880,27 @@ async fn replay_of_real_recordings() {
     assert_ne!(call.id, "call_xyFYaEeyocjyE6jN64QTcxip");
     let submit = format!("/threads/{}/runs/{}/submit_tool_outputs", thread.id, run.id);
     let rest = h
-        .stream(&submit, json!({"tool_outputs": [{"tool_call_id": call.id, "output": "warm and sunny"}]}))
+        .stream(
+            &submit,
+            json!({"tool_outputs": [{"tool_call_id": call.id, "output": "warm and sunny"}]}),
+        )
         .await;
-    assert_eq!(rest.stream.final_run().unwrap().status.as_str(), "completed");
+    assert_eq!(
+        rest.stream.final_run().unwrap().status.as_str(),
+        "completed"
+    );
     assert!(rest.text().contains("warm"), "{}", rest.text());
     assert_final_messages_stored(&h, &rest).await;
 
     let text = Harness::with(Server::builder().replay(shared.join("dotnet-text-run.sse"))).await;
     let asst = text.assistant(&[]).await;
     let tid = text.thread("hello").await;
-    let streamed = text.stream(&format!("/threads/{tid}/runs"), json!({"assistant_id": asst})).await;
+    let streamed = text
+        .stream(
+            &format!("/threads/{tid}/runs"),
+            json!({"assistant_id": asst}),
+        )
+        .await;
     assert_eq!(streamed.names(), TEXT_RUN);
     assert_eq!(streamed.count("thread.message.delta"), 33);
     assert_final_messages_stored(&text, &streamed).await;

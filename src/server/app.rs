@@ -45,7 +45,9 @@ impl App {
     /// The store. Never held across an `.await`.
     pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
         // A panic while holding the lock leaves plain data behind; keep serving.
-        self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A slot for a run that is about to be driven, or 429 if all are taken.

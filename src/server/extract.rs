@@ -20,7 +20,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
         let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
         } else {
@@ -43,8 +45,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
 fn body_rejection(rejection: BytesRejection) -> ApiError {
     let status = rejection.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(status, "invalid_request_error", "The request body is too large.")
-            .code("request_too_large")
+        ApiError::new(
+            status,
+            "invalid_request_error",
+            "The request body is too large.",
+        )
+        .code("request_too_large")
     } else {
         ApiError::new(status, "invalid_request_error", rejection.body_text())
     }
@@ -83,7 +89,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ListParams {
                         _ => {
                             return Err(ApiError::invalid_param(
                                 "limit",
-                                format!("Invalid 'limit': expected an integer between 1 and 100, got '{value}'."),
+                                format!(
+                                    "Invalid 'limit': expected an integer between 1 and 100, got '{value}'."
+                                ),
                             ));
                         }
                     }
@@ -95,7 +103,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ListParams {
                         _ => {
                             return Err(ApiError::invalid_param(
                                 "order",
-                                format!("Invalid 'order': expected 'asc' or 'desc', got '{value}'."),
+                                format!(
+                                    "Invalid 'order': expected 'asc' or 'desc', got '{value}'."
+                                ),
                             ));
                         }
                     }
@@ -112,7 +122,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ListParams {
 
 fn serde_urlencoded_pairs(query: &str) -> Result<Vec<(String, String)>, ApiError> {
     axum::extract::Query::<Vec<(String, String)>>::try_from_uri(
-        &format!("/?{query}").parse().map_err(|_| ApiError::invalid("Invalid query string."))?,
+        &format!("/?{query}")
+            .parse()
+            .map_err(|_| ApiError::invalid("Invalid query string."))?,
     )
     .map(|q| q.0)
     .map_err(|err| ApiError::invalid(format!("Invalid query string: {err}")))

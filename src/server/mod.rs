@@ -288,7 +288,11 @@ impl ServerBuilder {
         let model: Arc<dyn Model> = match (self.model, self.replay.is_empty()) {
             (Some(model), _) => model,
             (None, false) => Arc::new(Replay::from_files(&self.replay).map_err(|err| {
-                Error::new(Kind::Builder, format!("the replay could not be loaded: {err}")).with_source(err)
+                Error::new(
+                    Kind::Builder,
+                    format!("the replay could not be loaded: {err}"),
+                )
+                .with_source(err)
             })?),
             (None, true) => Arc::new(Scripted::new()),
         };
@@ -313,10 +317,18 @@ impl ServerBuilder {
     pub async fn spawn(self) -> Result<RunningServer, Error> {
         let (app, addr) = self.build()?;
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|err| {
-            Error::new(Kind::Builder, format!("the server could not listen on {addr}: {err}")).with_source(err)
+            Error::new(
+                Kind::Builder,
+                format!("the server could not listen on {addr}: {err}"),
+            )
+            .with_source(err)
         })?;
         let addr = listener.local_addr().map_err(|err| {
-            Error::new(Kind::Builder, format!("the server's address is unknown: {err}")).with_source(err)
+            Error::new(
+                Kind::Builder,
+                format!("the server's address is unknown: {err}"),
+            )
+            .with_source(err)
         })?;
         let (stop, stopped) = oneshot::channel::<()>();
         let router = routes::router(app);
@@ -361,11 +373,18 @@ impl RunningServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let Some(task) = self.task.take() else { return Ok(()) };
+        let Some(task) = self.task.take() else {
+            return Ok(());
+        };
         match task.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err(Error::new(Kind::Builder, format!("the server failed: {err}")).with_source(err)),
-            Err(err) => Err(Error::new(Kind::Builder, format!("the server task failed: {err}")).with_source(err)),
+            Ok(Err(err)) => {
+                Err(Error::new(Kind::Builder, format!("the server failed: {err}")).with_source(err))
+            }
+            Err(err) => Err(
+                Error::new(Kind::Builder, format!("the server task failed: {err}"))
+                    .with_source(err),
+            ),
         }
     }
 }

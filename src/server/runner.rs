@@ -11,11 +11,12 @@ use super::model::{ModelEvent, Turn};
 use super::store::{Collection, Control, RunEntry, ThreadEntry};
 use crate::AssistantEvent;
 use crate::types::{
-    FunctionCall, FunctionCallDelta, FunctionToolCall, FunctionToolCallDelta, IncompleteDetails, LastError,
-    LastErrorCode, Message, MessageContent, MessageContentDelta, MessageCreation, MessageCreationDetails,
-    MessageDelta, MessageDeltaEvent, MessageStatus, RequiredAction, Role, Run, RunStatus, RunStep,
-    RunStepDelta, RunStepDeltaEvent, RunStepStatus, RunStepType, RunToolCall, StepDetails, StepDetailsDelta,
-    TextContentDelta, TextDelta, Thread, ToolCall, ToolCallDelta, ToolCallsDetails, ToolCallsDetailsDelta, Usage,
+    FunctionCall, FunctionCallDelta, FunctionToolCall, FunctionToolCallDelta, IncompleteDetails,
+    LastError, LastErrorCode, Message, MessageContent, MessageContentDelta, MessageCreation,
+    MessageCreationDetails, MessageDelta, MessageDeltaEvent, MessageStatus, RequiredAction, Role,
+    Run, RunStatus, RunStep, RunStepDelta, RunStepDeltaEvent, RunStepStatus, RunStepType,
+    RunToolCall, StepDetails, StepDetailsDelta, TextContentDelta, TextDelta, Thread, ToolCall,
+    ToolCallDelta, ToolCallsDetails, ToolCallsDetailsDelta, Usage,
 };
 use axum::body::Bytes;
 use futures_util::StreamExt;
@@ -30,7 +31,7 @@ pub(crate) enum Start {
     /// A new run; a thread made with it (thread-and-run) is announced first.
     New { thread: Option<Thread> },
     /// The turn after tool outputs; the completed tool step is announced first.
-    Continue { step: RunStep },
+    Continue { step: Box<RunStep> },
 }
 
 /// Why a turn stopped early.
@@ -114,7 +115,10 @@ impl Runner {
             Ok(()) => {}
             Err(Stop::Interrupted(control)) => self.interrupt(control).await,
             Err(Stop::Gone) => {
-                let error = crate::types::ErrorObject::new("server_error", "The thread or run was deleted while running.");
+                let error = crate::types::ErrorObject::new(
+                    "server_error",
+                    "The thread or run was deleted while running.",
+                );
                 self.emit("error", &error).await;
             }
         }
@@ -245,7 +249,9 @@ impl Runner {
         let mut events = self.app.model.respond(turn);
         loop {
             self.check()?;
-            let Some(event) = self.wait(events.next()).await? else { break };
+            let Some(event) = self.wait(events.next()).await? else {
+                break;
+            };
             match event {
                 ModelEvent::Text(token) => {
                     if self.open_tools.is_some() {
@@ -269,7 +275,9 @@ impl Runner {
                 }
                 ModelEvent::Fail(message) => return self.fail(message).await,
                 ModelEvent::Recorded { .. } => {
-                    tracing::warn!("a recorded event from a model that does not replay streams is dropped");
+                    tracing::warn!(
+                        "a recorded event from a model that does not replay streams is dropped"
+                    );
                 }
             }
         }
@@ -277,7 +285,8 @@ impl Runner {
             let usage = Usage::new(self.prompt_tokens, tools.chunks);
             let run = self.lifecycle(|ctx| {
                 ctx.entry.run.status = RunStatus::RequiresAction;
-                ctx.entry.run.required_action = Some(RequiredAction::submit_tool_outputs(tools.calls));
+                ctx.entry.run.required_action =
+                    Some(RequiredAction::submit_tool_outputs(tools.calls));
                 ctx.entry.pending_tool_usage = Some(usage);
                 ctx.entry.run.clone()
             })?;
@@ -376,7 +385,9 @@ impl Runner {
     }
 
     async fn append_text(&mut self, token: String) -> Result<(), Stop> {
-        let Some(open) = &mut self.open_message else { return Ok(()) };
+        let Some(open) = &mut self.open_message else {
+            return Ok(());
+        };
         open.tokens += 1;
         push_text(&mut open.message, &token);
         let id = open.message.id.clone();
@@ -404,7 +415,9 @@ impl Runner {
     }
 
     async fn complete_message(&mut self) -> Result<(), Stop> {
-        let Some(mut open) = self.open_message.take() else { return Ok(()) };
+        let Some(mut open) = self.open_message.take() else {
+            return Ok(());
+        };
         let at = now();
         open.message.status = Some(MessageStatus::Completed);
         open.message.completed_at = Some(at);
@@ -426,7 +439,9 @@ impl Runner {
     async fn open_tools(&mut self) -> Result<(), Stop> {
         let step = self.new_step(
             RunStepType::ToolCalls,
-            StepDetails::ToolCalls(ToolCallsDetails { tool_calls: Vec::new() }),
+            StepDetails::ToolCalls(ToolCallsDetails {
+                tool_calls: Vec::new(),
+            }),
         );
         self.lifecycle(|ctx| ctx.entry.steps.insert(step.id.clone(), step.clone()))?;
         self.emit("thread.run.step.created", &step).await;
@@ -440,21 +455,29 @@ impl Runner {
     }
 
     async fn stream_call(&mut self, name: String, arguments: String) -> Result<(), Stop> {
-        let Some(open) = &mut self.open_tools else { return Ok(()) };
+        let Some(open) = &mut self.open_tools else {
+            return Ok(());
+        };
         let index = open.calls.len() as u64;
         let call_id = new_id("call");
         let step_id = open.step.id.clone();
         if let StepDetails::ToolCalls(details) = &mut open.step.step_details {
-            details.tool_calls.push(ToolCall::Function(FunctionToolCall {
-                id: call_id.clone(),
-                function: FunctionCall {
-                    name: name.clone(),
-                    arguments: String::new(),
-                    output: None,
-                },
-            }));
+            details
+                .tool_calls
+                .push(ToolCall::Function(FunctionToolCall {
+                    id: call_id.clone(),
+                    function: FunctionCall {
+                        name: name.clone(),
+                        arguments: String::new(),
+                        output: None,
+                    },
+                }));
         }
-        open.calls.push(RunToolCall::new(call_id.clone(), name.clone(), arguments.clone()));
+        open.calls.push(RunToolCall::new(
+            call_id.clone(),
+            name.clone(),
+            arguments.clone(),
+        ));
         self.store_open_tools()?;
         self.pace().await?;
         let first = step_delta(
@@ -499,7 +522,9 @@ impl Runner {
     }
 
     fn store_open_tools(&self) -> Result<(), Stop> {
-        let Some(open) = &self.open_tools else { return Ok(()) };
+        let Some(open) = &self.open_tools else {
+            return Ok(());
+        };
         let step = open.step.clone();
         self.with_run(|ctx| replace(&mut ctx.entry.steps, &step.id, step.clone()))
     }
@@ -609,8 +634,12 @@ impl Runner {
         let mut first = true;
         loop {
             self.check()?;
-            let Some(event) = self.wait(events.next()).await? else { break };
-            let ModelEvent::Recorded { event, data } = event else { continue };
+            let Some(event) = self.wait(events.next()).await? else {
+                break;
+            };
+            let ModelEvent::Recorded { event, data } = event else {
+                continue;
+            };
             if first {
                 first = false;
                 if let Some(thread) = &thread {
@@ -643,7 +672,9 @@ impl Runner {
 
     /// Stores what a recorded event says about the run, its steps and messages.
     fn apply_recorded(&self, event: &str, data: &str) -> Result<(), Stop> {
-        let Ok(event) = AssistantEvent::decode(event, data) else { return Ok(()) };
+        let Ok(event) = AssistantEvent::decode(event, data) else {
+            return Ok(());
+        };
         self.with_run(|ctx| {
             if let Some(recorded) = event.run() {
                 let run = &mut ctx.entry.run;
@@ -768,7 +799,11 @@ pub(crate) struct Settled {
 /// Ends a run that was told to stop: the run cancelled or expired, its open
 /// steps likewise, its unfinished messages incomplete. `None` if the run had
 /// already ended.
-pub(crate) fn settle(messages: &mut Collection<Message>, entry: &mut RunEntry, control: Control) -> Option<Settled> {
+pub(crate) fn settle(
+    messages: &mut Collection<Message>,
+    entry: &mut RunEntry,
+    control: Control,
+) -> Option<Settled> {
     if entry.run.status.is_terminal() {
         return None;
     }
@@ -841,21 +876,31 @@ pub(crate) fn finish_if_terminal(entry: &mut RunEntry, active_run: &mut Option<S
 }
 
 /// Expires the run when its time is up, unless it ended before.
-pub(crate) fn spawn_expiry(app: &Arc<App>, thread_id: String, run_id: String) -> tokio::task::AbortHandle {
+pub(crate) fn spawn_expiry(
+    app: &Arc<App>,
+    thread_id: String,
+    run_id: String,
+) -> tokio::task::AbortHandle {
     let app: Weak<App> = Arc::downgrade(app);
-    let after = app.upgrade().map_or(Duration::ZERO, |app| app.config.run_expiry);
+    let after = app
+        .upgrade()
+        .map_or(Duration::ZERO, |app| app.config.run_expiry);
     tokio::spawn(async move {
         tokio::time::sleep(after).await;
         let Some(app) = app.upgrade() else { return };
         let mut store = app.store();
-        let Some(thread) = store.threads.get_mut(&thread_id) else { return };
+        let Some(thread) = store.threads.get_mut(&thread_id) else {
+            return;
+        };
         let ThreadEntry {
             messages,
             runs,
             active_run,
             ..
         } = thread;
-        let Some(entry) = runs.get_mut(&run_id) else { return };
+        let Some(entry) = runs.get_mut(&run_id) else {
+            return;
+        };
         if entry.run.status.is_terminal() {
             return;
         }
@@ -875,7 +920,10 @@ mod tests {
 
     #[test]
     fn frames_split_multiline_data() {
-        assert_eq!(&sse_frame("x", "a\nb")[..], b"event: x\ndata: a\ndata: b\n\n");
+        assert_eq!(
+            &sse_frame("x", "a\nb")[..],
+            b"event: x\ndata: a\ndata: b\n\n"
+        );
     }
 
     #[test]

@@ -35,7 +35,10 @@ impl<T> Collection<T> {
     }
 
     pub(crate) fn get(&self, id: &str) -> Option<&T> {
-        self.index.get(id).and_then(|seq| self.items.get(seq)).map(|(_, item)| item)
+        self.index
+            .get(id)
+            .and_then(|seq| self.items.get(seq))
+            .map(|(_, item)| item)
     }
 
     pub(crate) fn get_mut(&mut self, id: &str) -> Option<&mut T> {
@@ -69,7 +72,10 @@ impl<T> Collection<T> {
             match id {
                 None => Ok(None),
                 Some(id) => self.index.get(id).copied().map(Some).ok_or_else(|| {
-                    ApiError::invalid_param(param, format!("Invalid '{param}': no object with id '{id}' in this list."))
+                    ApiError::invalid_param(
+                        param,
+                        format!("Invalid '{param}': no object with id '{id}' in this list."),
+                    )
                 }),
             }
         };
@@ -84,7 +90,11 @@ impl<T> Collection<T> {
             lower.map_or(Bound::Unbounded, Bound::Excluded),
             upper.map_or(Bound::Unbounded, Bound::Excluded),
         );
-        let in_range = self.items.range(range).map(|(_, (_, item))| item).filter(|item| keep(item));
+        let in_range = self
+            .items
+            .range(range)
+            .map(|(_, (_, item))| item)
+            .filter(|item| keep(item));
         let ascending = !matches!(params.order, Order::Desc);
         // `before` alone pages backwards: the items nearest the cursor.
         let from_back = params.before.is_some() && params.after.is_none();
@@ -195,15 +205,21 @@ pub(crate) struct Store {
 
 impl Store {
     pub(crate) fn assistant(&self, id: &str) -> ApiResult<&Assistant> {
-        self.assistants.get(id).ok_or_else(|| ApiError::not_found("assistant", id))
+        self.assistants
+            .get(id)
+            .ok_or_else(|| ApiError::not_found("assistant", id))
     }
 
     pub(crate) fn thread(&self, id: &str) -> ApiResult<&ThreadEntry> {
-        self.threads.get(id).ok_or_else(|| ApiError::not_found("thread", id))
+        self.threads
+            .get(id)
+            .ok_or_else(|| ApiError::not_found("thread", id))
     }
 
     pub(crate) fn thread_mut(&mut self, id: &str) -> ApiResult<&mut ThreadEntry> {
-        self.threads.get_mut(id).ok_or_else(|| ApiError::not_found("thread", id))
+        self.threads
+            .get_mut(id)
+            .ok_or_else(|| ApiError::not_found("thread", id))
     }
 
     pub(crate) fn run(&self, thread_id: &str, run_id: &str) -> ApiResult<&RunEntry> {
@@ -246,22 +262,54 @@ mod tests {
         for i in 0..7u32 {
             c.insert(i.to_string(), i);
         }
-        assert_eq!(ids(&c, params(3, Order::Asc, None, None)), (vec![0, 1, 2], true));
-        assert_eq!(ids(&c, params(3, Order::Asc, Some("2"), None)), (vec![3, 4, 5], true));
-        assert_eq!(ids(&c, params(3, Order::Asc, Some("5"), None)), (vec![6], false));
-        assert_eq!(ids(&c, params(3, Order::Desc, None, None)), (vec![6, 5, 4], true));
-        assert_eq!(ids(&c, params(3, Order::Desc, Some("4"), None)), (vec![3, 2, 1], true));
-        assert_eq!(ids(&c, params(3, Order::Desc, None, Some("1"))), (vec![4, 3, 2], true));
-        assert_eq!(ids(&c, params(3, Order::Asc, None, Some("2"))), (vec![0, 1], false));
-        assert_eq!(ids(&c, params(3, Order::Asc, None, Some("5"))), (vec![2, 3, 4], true));
-        assert_eq!(ids(&c, params(10, Order::Asc, Some("1"), Some("4"))), (vec![2, 3], false));
+        assert_eq!(
+            ids(&c, params(3, Order::Asc, None, None)),
+            (vec![0, 1, 2], true)
+        );
+        assert_eq!(
+            ids(&c, params(3, Order::Asc, Some("2"), None)),
+            (vec![3, 4, 5], true)
+        );
+        assert_eq!(
+            ids(&c, params(3, Order::Asc, Some("5"), None)),
+            (vec![6], false)
+        );
+        assert_eq!(
+            ids(&c, params(3, Order::Desc, None, None)),
+            (vec![6, 5, 4], true)
+        );
+        assert_eq!(
+            ids(&c, params(3, Order::Desc, Some("4"), None)),
+            (vec![3, 2, 1], true)
+        );
+        assert_eq!(
+            ids(&c, params(3, Order::Desc, None, Some("1"))),
+            (vec![4, 3, 2], true)
+        );
+        assert_eq!(
+            ids(&c, params(3, Order::Asc, None, Some("2"))),
+            (vec![0, 1], false)
+        );
+        assert_eq!(
+            ids(&c, params(3, Order::Asc, None, Some("5"))),
+            (vec![2, 3, 4], true)
+        );
+        assert_eq!(
+            ids(&c, params(10, Order::Asc, Some("1"), Some("4"))),
+            (vec![2, 3], false)
+        );
     }
 
     #[test]
     fn unknown_cursor_is_a_400() {
         let c: Collection<u32> = Collection::default();
         let err = c
-            .page(&params(3, Order::Asc, Some("x"), None), |_| true, |v| *v, |v| v.to_string())
+            .page(
+                &params(3, Order::Asc, Some("x"), None),
+                |_| true,
+                |v| *v,
+                |v| v.to_string(),
+            )
             .unwrap_err();
         assert_eq!(err.status(), axum::http::StatusCode::BAD_REQUEST);
     }

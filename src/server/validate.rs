@@ -3,13 +3,15 @@
 use super::error::{ApiError, ApiResult};
 use super::ids::{new_id, now};
 use crate::types::{
-    CreateMessageRequest, ImageFileContent, ImageUrlContent, Message, MessageContent, MessageInput, MessageInputPart,
-    MessageStatus, Metadata, Role, Tool,
+    CreateMessageRequest, ImageFileContent, ImageUrlContent, Message, MessageContent, MessageInput,
+    MessageInputPart, MessageStatus, Metadata, Role, Tool,
 };
 
 /// At most 16 pairs, keys of at most 64 characters, values of at most 512.
 pub(crate) fn metadata(metadata: Option<&Metadata>) -> ApiResult<()> {
-    let Some(metadata) = metadata else { return Ok(()) };
+    let Some(metadata) = metadata else {
+        return Ok(());
+    };
     if metadata.len() > 16 {
         return Err(ApiError::invalid_param(
             "metadata",
@@ -29,7 +31,9 @@ pub(crate) fn metadata(metadata: Option<&Metadata>) -> ApiResult<()> {
         if value.chars().count() > 512 {
             return Err(ApiError::invalid_param(
                 "metadata",
-                format!("Invalid 'metadata.{key}': string too long. Expected a string with maximum length 512."),
+                format!(
+                    "Invalid 'metadata.{key}': string too long. Expected a string with maximum length 512."
+                ),
             ));
         }
     }
@@ -39,14 +43,19 @@ pub(crate) fn metadata(metadata: Option<&Metadata>) -> ApiResult<()> {
 /// Function tools need a name of letters, digits, `_` and `-`, at most 64 long.
 pub(crate) fn tools(tools: &[Tool]) -> ApiResult<()> {
     if tools.len() > 128 {
-        return Err(ApiError::invalid_param("tools", "Invalid 'tools': at most 128 tools."));
+        return Err(ApiError::invalid_param(
+            "tools",
+            "Invalid 'tools': at most 128 tools.",
+        ));
     }
     for (i, tool) in tools.iter().enumerate() {
         if let Some(function) = tool.as_function() {
             let name = &function.name;
             let valid = !name.is_empty()
                 && name.len() <= 64
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
             if !valid {
                 return Err(ApiError::invalid_param(
                     &format!("tools[{i}].function.name"),
@@ -65,7 +74,9 @@ pub(crate) fn max_len(param: &str, value: Option<&str>, max: usize) -> ApiResult
     match value {
         Some(value) if value.chars().count() > max => Err(ApiError::invalid_param(
             param,
-            format!("Invalid '{param}': string too long. Expected a string with maximum length {max}."),
+            format!(
+                "Invalid '{param}': string too long. Expected a string with maximum length {max}."
+            ),
         )),
         _ => Ok(()),
     }
@@ -107,7 +118,9 @@ pub(crate) fn message(thread_id: &str, request: CreateMessageRequest) -> ApiResu
                     MessageInputPart::ImageFile { image_file } => {
                         MessageContent::ImageFile(ImageFileContent { image_file })
                     }
-                    MessageInputPart::ImageUrl { image_url } => MessageContent::ImageUrl(ImageUrlContent { image_url }),
+                    MessageInputPart::ImageUrl { image_url } => {
+                        MessageContent::ImageUrl(ImageUrlContent { image_url })
+                    }
                 })
                 .collect()
         }

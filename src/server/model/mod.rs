@@ -99,7 +99,11 @@ pub struct Turn {
 impl Turn {
     /// The text of the last user message, if there is one.
     pub fn last_user_text(&self) -> Option<String> {
-        self.messages.iter().rev().find(|m| m.role == Role::User).map(Message::text)
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::User)
+            .map(Message::text)
     }
 
     /// Whether the run may call a function tool of this name.

@@ -68,15 +68,18 @@ impl Replay {
         let mut bodies = Vec::new();
         for path in paths {
             let path = path.as_ref();
-            let body = std::fs::read(path)
-                .map_err(|err| std::io::Error::new(err.kind(), format!("reading {}: {err}", path.display())))?;
+            let body = std::fs::read(path).map_err(|err| {
+                std::io::Error::new(err.kind(), format!("reading {}: {err}", path.display()))
+            })?;
             bodies.push(body);
         }
         Self::from_bodies(bodies)
     }
 
     /// Loads recordings from the bytes of recorded streams, one per turn.
-    pub fn from_bodies<B: AsRef<[u8]>>(bodies: impl IntoIterator<Item = B>) -> std::io::Result<Self> {
+    pub fn from_bodies<B: AsRef<[u8]>>(
+        bodies: impl IntoIterator<Item = B>,
+    ) -> std::io::Result<Self> {
         let recordings = bodies
             .into_iter()
             .map(|body| Recording::parse(body.as_ref()).map(Arc::new))
@@ -196,7 +199,11 @@ impl Recording {
 
 /// Cuts event data into literal text and the ids (JSON strings with a
 /// rewritten prefix) within it.
-fn split_ids(data: &str, ids: &mut Vec<String>, index: &mut HashMap<String, usize>) -> Vec<Segment> {
+fn split_ids(
+    data: &str,
+    ids: &mut Vec<String>,
+    index: &mut HashMap<String, usize>,
+) -> Vec<Segment> {
     let bytes = data.as_bytes();
     let mut segments = Vec::new();
     let mut literal_start = 0;
@@ -271,16 +278,23 @@ mod tests {
             index: 0,
         };
         let events: Vec<ModelEvent> = replay.respond(turn.clone()).collect().await;
-        let ModelEvent::Recorded { event, data } = &events[0] else { panic!() };
+        let ModelEvent::Recorded { event, data } = &events[0] else {
+            panic!()
+        };
         assert_eq!(event, "thread.run.created");
         assert_eq!(
             data,
             "{\"id\":\"run_NEW\",\"thread_id\":\"thread_NEW\",\"object\":\"thread.run\",\"note\":\"run_x\"}"
         );
-        let ModelEvent::Recorded { data, .. } = &events[1] else { panic!() };
+        let ModelEvent::Recorded { data, .. } = &events[1] else {
+            panic!()
+        };
         let message: serde_json::Value = serde_json::from_str(data).unwrap();
         let id = message["id"].as_str().unwrap();
-        assert!(id.starts_with("msg_") && id.len() == 28 && id != "msg_abcdefgh12", "{id}");
+        assert!(
+            id.starts_with("msg_") && id.len() == 28 && id != "msg_abcdefgh12",
+            "{id}"
+        );
         // Escaped quotes inside text are not ids.
         assert_eq!(message["text"], "say \"msg_abcdefgh12\"");
         let again: Vec<ModelEvent> = replay.respond(turn).collect().await;

@@ -56,7 +56,9 @@ impl Scripted {
         let text = turn.last_user_text().unwrap_or_default();
         let trimmed = text.trim();
         if trimmed == "/fail" {
-            return vec![ModelEvent::Fail("The scripted model was asked to fail (/fail).".to_owned())];
+            return vec![ModelEvent::Fail(
+                "The scripted model was asked to fail (/fail).".to_owned(),
+            )];
         }
         if let Some(count) = trimmed.strip_prefix("/long ") {
             if let Ok(count) = count.trim().parse::<usize>() {
@@ -91,7 +93,11 @@ impl Scripted {
                 .into_iter()
                 .map(|(name, args)| ModelEvent::ToolCall {
                     name: name.to_owned(),
-                    arguments: if args.is_empty() { "{}".to_owned() } else { args.to_owned() },
+                    arguments: if args.is_empty() {
+                        "{}".to_owned()
+                    } else {
+                        args.to_owned()
+                    },
                 })
                 .collect();
         }
@@ -108,13 +114,26 @@ impl Model for Scripted {
     }
 }
 
-const WORDS: [&str; 8] = ["lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit"];
+const WORDS: [&str; 8] = [
+    "lorem",
+    "ipsum",
+    "dolor",
+    "sit",
+    "amet",
+    "consectetur",
+    "adipiscing",
+    "elit",
+];
 
 fn long_reply(count: usize) -> Vec<ModelEvent> {
     (0..count)
         .map(|i| {
             let word = WORDS[i % WORDS.len()];
-            ModelEvent::Text(if i + 1 == count { word.to_owned() } else { format!("{word} ") })
+            ModelEvent::Text(if i + 1 == count {
+                word.to_owned()
+            } else {
+                format!("{word} ")
+            })
         })
         .collect()
 }
@@ -140,7 +159,10 @@ pub(crate) fn tokens(text: &str) -> Vec<&str> {
 }
 
 fn text_events(text: &str) -> Vec<ModelEvent> {
-    tokens(text).into_iter().map(|t| ModelEvent::Text(t.to_owned())).collect()
+    tokens(text)
+        .into_iter()
+        .map(|t| ModelEvent::Text(t.to_owned()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -166,7 +188,10 @@ mod tests {
             metadata: Default::default(),
         };
         let run = Run {
-            tools: tools.iter().map(|n| Tool::function(FunctionDefinition::new(*n))).collect(),
+            tools: tools
+                .iter()
+                .map(|n| Tool::function(FunctionDefinition::new(*n)))
+                .collect(),
             ..Default::default()
         };
         Turn {
@@ -189,16 +214,25 @@ mod tests {
 
     #[test]
     fn tokens_keep_following_whitespace() {
-        assert_eq!(tokens("You said:  hi\nthere"), ["You ", "said:  ", "hi\n", "there"]);
+        assert_eq!(
+            tokens("You said:  hi\nthere"),
+            ["You ", "said:  ", "hi\n", "there"]
+        );
         assert_eq!(tokens(""), Vec::<&str>::new());
     }
 
     #[test]
     fn echoes_long_and_fail() {
         let s = Scripted::new();
-        assert_eq!(text(&s.answer(&turn("hello world", &[]))), "You said: hello world");
+        assert_eq!(
+            text(&s.answer(&turn("hello world", &[]))),
+            "You said: hello world"
+        );
         assert_eq!(s.answer(&turn("/long 5", &[])).len(), 5);
-        assert!(matches!(s.answer(&turn("/fail", &[]))[..], [ModelEvent::Fail(_)]));
+        assert!(matches!(
+            s.answer(&turn("/fail", &[]))[..],
+            [ModelEvent::Fail(_)]
+        ));
     }
 
     #[test]
@@ -208,8 +242,14 @@ mod tests {
         assert_eq!(
             events,
             [
-                ModelEvent::ToolCall { name: "add".into(), arguments: "{\"a\":1}".into() },
-                ModelEvent::ToolCall { name: "now".into(), arguments: "{}".into() },
+                ModelEvent::ToolCall {
+                    name: "add".into(),
+                    arguments: "{\"a\":1}".into()
+                },
+                ModelEvent::ToolCall {
+                    name: "now".into(),
+                    arguments: "{}".into()
+                },
             ]
         );
         let unknown = text(&s.answer(&turn("/tool nope {}", &["add"])));

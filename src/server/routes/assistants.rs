@@ -6,7 +6,8 @@ use crate::server::extract::{JsonBody, ListParams};
 use crate::server::ids::{new_id, now};
 use crate::server::validate;
 use crate::types::{
-    Assistant, CreateAssistantRequest, Deleted, ListResponse, ModifyAssistantRequest, ResponseFormat,
+    Assistant, CreateAssistantRequest, Deleted, ListResponse, ModifyAssistantRequest,
+    ResponseFormat,
 };
 use axum::Json;
 use axum::extract::{Path, State};
@@ -17,7 +18,10 @@ pub(crate) async fn create(
     JsonBody(request): JsonBody<CreateAssistantRequest>,
 ) -> ApiResult<Json<Assistant>> {
     if request.model.trim().is_empty() {
-        return Err(ApiError::invalid_param("model", "Missing required parameter: 'model'."));
+        return Err(ApiError::invalid_param(
+            "model",
+            "Missing required parameter: 'model'.",
+        ));
     }
     validate::metadata(request.metadata.as_ref())?;
     validate::tools(&request.tools)?;
@@ -40,11 +44,16 @@ pub(crate) async fn create(
         response_format: Some(request.response_format.unwrap_or(ResponseFormat::Auto)),
         reasoning_effort: request.reasoning_effort,
     };
-    app.store().assistants.insert(assistant.id.clone(), assistant.clone());
+    app.store()
+        .assistants
+        .insert(assistant.id.clone(), assistant.clone());
     Ok(Json(assistant))
 }
 
-pub(crate) async fn list(State(app): State<Arc<App>>, params: ListParams) -> ApiResult<Json<ListResponse<Assistant>>> {
+pub(crate) async fn list(
+    State(app): State<Arc<App>>,
+    params: ListParams,
+) -> ApiResult<Json<ListResponse<Assistant>>> {
     let store = app.store();
     store
         .assistants
@@ -52,7 +61,10 @@ pub(crate) async fn list(State(app): State<Arc<App>>, params: ListParams) -> Api
         .map(Json)
 }
 
-pub(crate) async fn get(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult<Json<Assistant>> {
+pub(crate) async fn get(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Assistant>> {
     app.store().assistant(&id).cloned().map(Json)
 }
 
@@ -74,7 +86,10 @@ pub(crate) async fn modify(
         .ok_or_else(|| ApiError::not_found("assistant", &id))?;
     if let Some(model) = request.model {
         if model.trim().is_empty() {
-            return Err(ApiError::invalid_param("model", "Invalid 'model': empty string."));
+            return Err(ApiError::invalid_param(
+                "model",
+                "Invalid 'model': empty string.",
+            ));
         }
         assistant.model = model;
     }
@@ -108,7 +123,10 @@ pub(crate) async fn modify(
     Ok(Json(assistant.clone()))
 }
 
-pub(crate) async fn delete(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult<Json<Deleted>> {
+pub(crate) async fn delete(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Deleted>> {
     app.store()
         .assistants
         .remove(&id)

@@ -17,16 +17,23 @@ use std::sync::Arc;
 pub(crate) fn router(app: Arc<App>) -> Router {
     let max_body = app.config.max_body_bytes;
     Router::new()
-        .route("/v1/assistants", post(assistants::create).get(assistants::list))
+        .route(
+            "/v1/assistants",
+            post(assistants::create).get(assistants::list),
+        )
         .route(
             "/v1/assistants/{assistant_id}",
-            get(assistants::get).post(assistants::modify).delete(assistants::delete),
+            get(assistants::get)
+                .post(assistants::modify)
+                .delete(assistants::delete),
         )
         .route("/v1/threads", post(threads::create))
         .route("/v1/threads/runs", post(runs::create_thread_and_run))
         .route(
             "/v1/threads/{thread_id}",
-            get(threads::get).post(threads::modify).delete(threads::delete),
+            get(threads::get)
+                .post(threads::modify)
+                .delete(threads::delete),
         )
         .route(
             "/v1/threads/{thread_id}/messages",
@@ -38,14 +45,26 @@ pub(crate) fn router(app: Arc<App>) -> Router {
                 .post(threads::modify_message)
                 .delete(threads::delete_message),
         )
-        .route("/v1/threads/{thread_id}/runs", post(runs::create).get(runs::list))
-        .route("/v1/threads/{thread_id}/runs/{run_id}", get(runs::get).post(runs::modify))
-        .route("/v1/threads/{thread_id}/runs/{run_id}/cancel", post(runs::cancel))
+        .route(
+            "/v1/threads/{thread_id}/runs",
+            post(runs::create).get(runs::list),
+        )
+        .route(
+            "/v1/threads/{thread_id}/runs/{run_id}",
+            get(runs::get).post(runs::modify),
+        )
+        .route(
+            "/v1/threads/{thread_id}/runs/{run_id}/cancel",
+            post(runs::cancel),
+        )
         .route(
             "/v1/threads/{thread_id}/runs/{run_id}/submit_tool_outputs",
             post(runs::submit_tool_outputs),
         )
-        .route("/v1/threads/{thread_id}/runs/{run_id}/steps", get(runs::list_steps))
+        .route(
+            "/v1/threads/{thread_id}/runs/{run_id}/steps",
+            get(runs::list_steps),
+        )
         .route(
             "/v1/threads/{thread_id}/runs/{run_id}/steps/{step_id}",
             get(runs::get_step),
@@ -53,7 +72,10 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(middleware::from_fn_with_state(Arc::clone(&app), authenticate))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&app),
+            authenticate,
+        ))
         .layer(middleware::map_response(add_request_id))
         .with_state(app)
 }

@@ -9,9 +9,10 @@ use crate::server::runner::{Start, finish_if_terminal, settle, spawn_expiry, spa
 use crate::server::store::{Control, RunEntry, Store, ThreadEntry};
 use crate::server::validate;
 use crate::types::{
-    Assistant, CreateMessageRequest, FunctionCall, FunctionToolCall, StepDetails, CreateRunRequest, CreateThreadAndRunRequest, ListResponse, Message, Metadata,
-    ModifyRunRequest, ResponseFormat, Run, RunStatus, RunStep, RunStepStatus, SubmitToolOutputsRequest, Thread,
-    Tool, ToolCall, ToolChoice, TruncationStrategy,
+    Assistant, CreateMessageRequest, CreateRunRequest, CreateThreadAndRunRequest, FunctionCall,
+    FunctionToolCall, ListResponse, Message, Metadata, ModifyRunRequest, ResponseFormat, Run,
+    RunStatus, RunStep, RunStepStatus, StepDetails, SubmitToolOutputsRequest, Thread, Tool,
+    ToolCall, ToolChoice, TruncationStrategy,
 };
 use axum::Json;
 use axum::body::{Body, Bytes};
@@ -95,7 +96,10 @@ impl RunOptions {
             top_p: self.top_p.or(assistant.top_p).or(Some(1.0)),
             max_prompt_tokens: self.max_prompt_tokens,
             max_completion_tokens: self.max_completion_tokens,
-            truncation_strategy: Some(self.truncation_strategy.unwrap_or_else(TruncationStrategy::auto)),
+            truncation_strategy: Some(
+                self.truncation_strategy
+                    .unwrap_or_else(TruncationStrategy::auto),
+            ),
             tool_choice: Some(self.tool_choice.unwrap_or(ToolChoice::Auto)),
             parallel_tool_calls: Some(self.parallel_tool_calls.unwrap_or(true)),
             response_format: Some(
@@ -103,7 +107,9 @@ impl RunOptions {
                     .or_else(|| assistant.response_format.clone())
                     .unwrap_or(ResponseFormat::Auto),
             ),
-            reasoning_effort: self.reasoning_effort.or_else(|| assistant.reasoning_effort.clone()),
+            reasoning_effort: self
+                .reasoning_effort
+                .or_else(|| assistant.reasoning_effort.clone()),
         }
     }
 }
@@ -115,7 +121,9 @@ fn run_response(run: Run, stream: Option<mpsc::Receiver<Bytes>>) -> Response {
         None => Json(run).into_response(),
         Some(rx) => {
             let body = futures_util::stream::unfold(rx, |mut rx| async move {
-                rx.recv().await.map(|frame| (Ok::<_, Infallible>(frame), rx))
+                rx.recv()
+                    .await
+                    .map(|frame| (Ok::<_, Infallible>(frame), rx))
             });
             (
                 [
@@ -129,7 +137,10 @@ fn run_response(run: Run, stream: Option<mpsc::Receiver<Bytes>>) -> Response {
     }
 }
 
-fn stream_channel(app: &App, stream: bool) -> (Option<mpsc::Sender<Bytes>>, Option<mpsc::Receiver<Bytes>>) {
+fn stream_channel(
+    app: &App,
+    stream: bool,
+) -> (Option<mpsc::Sender<Bytes>>, Option<mpsc::Receiver<Bytes>>) {
     if stream {
         let (tx, rx) = mpsc::channel(app.config.stream_buffer.max(1));
         (Some(tx), Some(rx))
@@ -177,7 +188,9 @@ fn start_run(
         Arc::clone(app),
         thread_id.to_owned(),
         run.id.clone(),
-        Start::New { thread: thread_created },
+        Start::New {
+            thread: thread_created,
+        },
         permit,
         tx,
         control,
@@ -210,7 +223,15 @@ pub(crate) async fn create(
         reasoning_effort: request.reasoning_effort,
     };
     options.check()?;
-    let (run, rx) = start_run(&app, &mut app.store(), &thread_id, options, additional, None, stream)?;
+    let (run, rx) = start_run(
+        &app,
+        &mut app.store(),
+        &thread_id,
+        options,
+        additional,
+        None,
+        stream,
+    )?;
     Ok(run_response(run, rx))
 }
 
@@ -245,7 +266,15 @@ pub(crate) async fn create_thread_and_run(
     drop(app.run_slot()?);
     let thread = insert_thread(&mut store, thread_request)?;
     let announced = stream.then(|| thread.clone());
-    match start_run(&app, &mut store, &thread.id, options, Vec::new(), announced, stream) {
+    match start_run(
+        &app,
+        &mut store,
+        &thread.id,
+        options,
+        Vec::new(),
+        announced,
+        stream,
+    ) {
         Ok((run, rx)) => Ok(run_response(run, rx)),
         Err(err) => {
             store.threads.remove(&thread.id);
@@ -299,7 +328,9 @@ pub(crate) async fn cancel(
         return Ok(Json(entry.run.clone()));
     }
     if status.is_terminal() {
-        return Err(ApiError::invalid(format!("Cannot cancel run with status '{status}'.")));
+        return Err(ApiError::invalid(format!(
+            "Cannot cancel run with status '{status}'."
+        )));
     }
     entry.run.status = RunStatus::Cancelling;
     entry.control.send_replace(Control::Cancel);
@@ -345,8 +376,17 @@ pub(crate) async fn submit_tool_outputs(
             entry.run.status
         )));
     }
-    let expected: Vec<String> = entry.run.required_tool_calls().iter().map(|c| c.id.clone()).collect();
-    let given: Vec<String> = request.tool_outputs.iter().map(|o| o.tool_call_id.clone()).collect();
+    let expected: Vec<String> = entry
+        .run
+        .required_tool_calls()
+        .iter()
+        .map(|c| c.id.clone())
+        .collect();
+    let given: Vec<String> = request
+        .tool_outputs
+        .iter()
+        .map(|o| o.tool_call_id.clone())
+        .collect();
     let unique: HashSet<&String> = given.iter().collect();
     let all_known = given.iter().all(|id| expected.contains(id));
     if unique.len() != given.len() || !all_known || unique.len() != expected.len() {
@@ -363,20 +403,30 @@ pub(crate) async fn submit_tool_outputs(
         if let StepDetails::ToolCalls(details) = &mut step.step_details {
             // A replayed step may not hold its calls (they came in deltas).
             for call in &required {
-                if !details.tool_calls.iter().any(|c| c.id() == Some(call.id.as_str())) {
-                    details.tool_calls.push(ToolCall::Function(FunctionToolCall {
-                        id: call.id.clone(),
-                        function: FunctionCall {
-                            name: call.function.name.clone(),
-                            arguments: call.function.arguments.clone(),
-                            output: None,
-                        },
-                    }));
+                if !details
+                    .tool_calls
+                    .iter()
+                    .any(|c| c.id() == Some(call.id.as_str()))
+                {
+                    details
+                        .tool_calls
+                        .push(ToolCall::Function(FunctionToolCall {
+                            id: call.id.clone(),
+                            function: FunctionCall {
+                                name: call.function.name.clone(),
+                                arguments: call.function.arguments.clone(),
+                                output: None,
+                            },
+                        }));
                 }
             }
             for call in &mut details.tool_calls {
                 if let ToolCall::Function(call) = call {
-                    if let Some(output) = request.tool_outputs.iter().find(|o| o.tool_call_id == call.id) {
+                    if let Some(output) = request
+                        .tool_outputs
+                        .iter()
+                        .find(|o| o.tool_call_id == call.id)
+                    {
                         call.function.output = Some(output.output.clone());
                     }
                 }
@@ -408,7 +458,9 @@ pub(crate) async fn submit_tool_outputs(
         Arc::clone(&app),
         thread_id,
         run_id,
-        Start::Continue { step },
+        Start::Continue {
+            step: Box::new(step),
+        },
         permit,
         tx,
         control,
@@ -441,4 +493,3 @@ pub(crate) async fn get_step(
         .ok_or_else(|| ApiError::not_found("run step", &step_id))?;
     Ok(Json(step.clone()))
 }
-

@@ -7,8 +7,8 @@ use crate::server::ids::{new_id, now};
 use crate::server::store::{Store, ThreadEntry};
 use crate::server::validate;
 use crate::types::{
-    CreateMessageRequest, CreateThreadRequest, Deleted, ListResponse, Message, ModifyMessageRequest,
-    ModifyThreadRequest, Thread,
+    CreateMessageRequest, CreateThreadRequest, Deleted, ListResponse, Message,
+    ModifyMessageRequest, ModifyThreadRequest, Thread,
 };
 use axum::Json;
 use axum::extract::{Path, State};
@@ -56,7 +56,10 @@ pub(crate) async fn create(
     insert_thread(&mut app.store(), request).map(Json)
 }
 
-pub(crate) async fn get(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult<Json<Thread>> {
+pub(crate) async fn get(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Thread>> {
     Ok(Json(app.store().thread(&id)?.thread.clone()))
 }
 
@@ -77,7 +80,10 @@ pub(crate) async fn modify(
     Ok(Json(thread.clone()))
 }
 
-pub(crate) async fn delete(State(app): State<Arc<App>>, Path(id): Path<String>) -> ApiResult<Json<Deleted>> {
+pub(crate) async fn delete(
+    State(app): State<Arc<App>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Deleted>> {
     // Runs of the thread go with it; their tasks notice and stop.
     let removed = app.store().threads.remove(&id);
     removed.ok_or_else(|| ApiError::not_found("thread", &id))?;
