@@ -77,7 +77,7 @@
 //!
 //! # Errors
 //!
-//! Everything fails with the crate's one [`Error`](crate::Error):
+//! Everything fails with the crate's one [`Error`]:
 //! [`is_status`](crate::Error::is_status) with [`status`](crate::Error::status),
 //! [`api_error`](crate::Error::api_error) (the server's
 //! `{"error": {message, type, param, code}}`) and
