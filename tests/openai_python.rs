@@ -19,7 +19,11 @@ async fn the_official_python_sdk_works_against_the_server() {
         eprintln!("{notice}; skipping");
         return;
     }
-    let server = Server::builder().api_key("sk-python-test").spawn().await.unwrap();
+    let server = Server::builder()
+        .api_key("sk-python-test")
+        .spawn()
+        .await
+        .unwrap();
     let base_url = server.base_url();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(python)

@@ -1,0 +1,50 @@
+//! `assistant-stream serve`: the embedded Assistants v2 server on a local address.
+
+use assistant_stream::server::Server;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Options of `assistant-stream serve`.
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// The address to listen on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    /// Require `Authorization: Bearer KEY` on every request (without it, any key is accepted).
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Option<String>,
+    /// Stream tokens at this rate, to watch them render (default: as fast as possible).
+    #[arg(long, value_name = "N")]
+    pub tokens_per_second: Option<f64>,
+    /// Replay this recorded `.sse` stream for every streamed run instead of the scripted
+    /// model; repeat for the turns after tool outputs.
+    #[arg(long, value_name = "FILE")]
+    pub replay: Vec<PathBuf>,
+}
+
+/// Serves until Ctrl-C, then shuts down gracefully (a second Ctrl-C stops at once).
+pub async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let mut builder = Server::builder().addr(args.addr);
+    if let Some(key) = args.api_key {
+        builder = builder.api_key(key);
+    }
+    if let Some(rate) = args.tokens_per_second {
+        builder = builder.tokens_per_second(rate);
+    }
+    for path in args.replay {
+        builder = builder.replay(path);
+    }
+    let server = builder.spawn().await?;
+    println!("{}", server.base_url());
+    eprintln!(
+        "serving the Assistants v2 API at {}; Ctrl-C to stop",
+        server.base_url()
+    );
+    tokio::signal::ctrl_c().await?;
+    eprintln!("shutting down (waiting for open streams; Ctrl-C again to stop now)");
+    tokio::select! {
+        result = server.shutdown() => result?,
+        _ = tokio::signal::ctrl_c() => eprintln!("stopped"),
+    }
+    Ok(())
+}
