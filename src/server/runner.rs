@@ -122,7 +122,7 @@ impl Runner {
                 self.emit("error", &error).await;
             }
         }
-        self.release();
+        // `Drop` releases the run, also if this task panicked or was aborted.
     }
 
     // ---- store access ----
@@ -701,6 +701,12 @@ impl Runner {
                 }
             }
         })
+    }
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
