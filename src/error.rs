@@ -123,10 +123,6 @@ impl Error {
         self
     }
 
-    pub(crate) fn kind(&self) -> Kind {
-        self.inner.kind
-    }
-
     pub(crate) fn sse(err: SseError) -> Self {
         let offset = err.offset();
         Error::new(Kind::Sse, err.to_string())

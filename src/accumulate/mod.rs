@@ -278,7 +278,7 @@ impl Snapshots {
     }
 
     /// The messages the server finished (`completed` or `incomplete`), as it sent them.
-    pub fn final_messages(&self) -> impl Iterator<Item = &Message> + DoubleEndedIterator {
+    pub fn final_messages(&self) -> impl DoubleEndedIterator<Item = &Message> {
         self.messages.iter().filter(|e| e.is_final).map(|e| &e.message)
     }
 
@@ -303,7 +303,7 @@ impl Snapshots {
     }
 
     /// The run steps the server finished, as it sent them.
-    pub fn final_run_steps(&self) -> impl Iterator<Item = &RunStep> + DoubleEndedIterator {
+    pub fn final_run_steps(&self) -> impl DoubleEndedIterator<Item = &RunStep> {
         self.steps.iter().filter(|e| e.is_final).map(|e| &e.step)
     }
 

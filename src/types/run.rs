@@ -31,6 +31,8 @@ string_enum! {
     }
 }
 
+// `string_enum!` declares the enum, so `#[derive(Default)]` cannot be used.
+#[allow(clippy::derivable_impls)]
 impl Default for RunStatus {
     fn default() -> Self {
         RunStatus::Queued
