@@ -42,7 +42,9 @@ fn pipeline(runtime: &tokio::runtime::Runtime, inputs: &[Vec<Bytes>]) -> usize {
     runtime.block_on(async {
         let mut total = 0;
         for input in inputs {
-            let body = futures_util::stream::iter(input.iter().cloned().map(Ok::<_, std::convert::Infallible>));
+            let body = futures_util::stream::iter(
+                input.iter().cloned().map(Ok::<_, std::convert::Infallible>),
+            );
             let mut stream = AssistantStream::new(body);
             let mut handler = ReadText::default();
             let _ = stream.drive(&mut handler).await;
@@ -76,8 +78,10 @@ fn eventsource_stream_peer(runtime: &tokio::runtime::Runtime, inputs: &[Vec<Byte
     runtime.block_on(async {
         let mut events = 0;
         for input in inputs {
-            let mut stream =
-                futures_util::stream::iter(input.iter().cloned().map(Ok::<_, std::convert::Infallible>)).eventsource();
+            let mut stream = futures_util::stream::iter(
+                input.iter().cloned().map(Ok::<_, std::convert::Infallible>),
+            )
+            .eventsource();
             while let Some(Ok(event)) = stream.next().await {
                 events += AssistantEvent::decode(&event.event, &event.data).is_ok() as usize;
             }
@@ -90,11 +94,13 @@ fn sse_stream_peer(runtime: &tokio::runtime::Runtime, inputs: &[Vec<Bytes>]) -> 
     runtime.block_on(async {
         let mut events = 0;
         for input in inputs {
-            let body = futures_util::stream::iter(input.iter().cloned().map(Ok::<_, std::io::Error>));
-            let mut stream = sse_stream::SseStream::from_byte_stream(body);
+            let body =
+                futures_util::stream::iter(input.iter().cloned().map(Ok::<_, std::io::Error>));
+            let mut stream = sse_stream::SseStream::from_bytes_stream(body);
             while let Some(Ok(sse)) = stream.next().await {
                 let name = sse.event.as_deref().unwrap_or("message");
-                events += AssistantEvent::decode(name, sse.data.as_deref().unwrap_or("")).is_ok() as usize;
+                events += AssistantEvent::decode(name, sse.data.as_deref().unwrap_or("")).is_ok()
+                    as usize;
             }
         }
         events
@@ -112,11 +118,16 @@ fn real_fixtures() -> Vec<Bytes> {
         .filter(|p| p.extension().is_some_and(|x| x == "sse"))
         .collect();
     files.sort();
-    files.iter().map(|p| Bytes::from(std::fs::read(p).unwrap())).collect()
+    files
+        .iter()
+        .map(|p| Bytes::from(std::fs::read(p).unwrap()))
+        .collect()
 }
 
 fn bench_inputs(c: &mut Criterion, name: &str, files: &[Bytes]) {
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let inputs: Vec<Vec<Bytes>> = files.iter().map(chunks).collect();
     let total: usize = files.iter().map(Bytes::len).sum();
     let mut group = c.benchmark_group(name);
@@ -124,7 +135,9 @@ fn bench_inputs(c: &mut Criterion, name: &str, files: &[Bytes]) {
     group.bench_function(BenchmarkId::new("pipeline", total), |b| {
         b.iter(|| black_box(pipeline(&runtime, black_box(&inputs))))
     });
-    group.bench_function(BenchmarkId::new("floor", total), |b| b.iter(|| black_box(floor(black_box(&inputs)))));
+    group.bench_function(BenchmarkId::new("floor", total), |b| {
+        b.iter(|| black_box(floor(black_box(&inputs))))
+    });
     group.bench_function(BenchmarkId::new("eventsource-stream+decode", total), |b| {
         b.iter(|| black_box(eventsource_stream_peer(&runtime, black_box(&inputs))))
     });

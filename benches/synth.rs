@@ -4,8 +4,9 @@
 use std::fmt::Write;
 
 const WORDS: &[&str] = &[
-    "The", " quick", " brown", " fox", " jumps", " over", " the", " lazy", " dog", ",", " and", " then", " it",
-    " naps", " in", " the", " warm", " sun", ".", " Über", " café", " — ", "naïve", " 数据", " ✓",
+    "The", " quick", " brown", " fox", " jumps", " over", " the", " lazy", " dog", ",", " and",
+    " then", " it", " naps", " in", " the", " warm", " sun", ".", " Über", " café", " — ", "naïve",
+    " 数据", " ✓",
 ];
 
 fn run(status: &str) -> String {
@@ -17,7 +18,11 @@ fn run(status: &str) -> String {
 fn step(id: &str, details: &str, status: &str) -> String {
     format!(
         r#"{{"id":"{id}","object":"thread.run.step","created_at":1761861532,"run_id":"run_synth","assistant_id":"asst_synth","thread_id":"thread_synth","type":"{}","status":"{status}","cancelled_at":null,"completed_at":null,"expires_at":1761862131,"failed_at":null,"last_error":null,"step_details":{details},"usage":null}}"#,
-        if details.contains("tool_calls") { "tool_calls" } else { "message_creation" }
+        if details.contains("tool_calls") {
+            "tool_calls"
+        } else {
+            "message_creation"
+        }
     )
 }
 
@@ -28,7 +33,7 @@ fn json_escape(s: &str) -> String {
 /// About `target` bytes of a well-formed stream that ends with a completed run.
 pub fn generate(target: usize) -> Vec<u8> {
     let mut out = String::with_capacity(target + 4096);
-    let mut frame = |out: &mut String, event: &str, data: &str| {
+    let frame = |out: &mut String, event: &str, data: &str| {
         let _ = write!(out, "event: {event}\ndata: {data}\n\n");
     };
     frame(&mut out, "thread.run.created", &run("queued"));
@@ -40,8 +45,13 @@ pub fn generate(target: usize) -> Vec<u8> {
         // A message streamed word by word.
         let msg = format!("msg_synth{round}");
         let step_id = format!("step_msg{round}");
-        let details = format!(r#"{{"type":"message_creation","message_creation":{{"message_id":"{msg}"}}}}"#);
-        frame(&mut out, "thread.run.step.created", &step(&step_id, &details, "in_progress"));
+        let details =
+            format!(r#"{{"type":"message_creation","message_creation":{{"message_id":"{msg}"}}}}"#);
+        frame(
+            &mut out,
+            "thread.run.step.created",
+            &step(&step_id, &details, "in_progress"),
+        );
         let created = format!(
             r#"{{"id":"{msg}","object":"thread.message","created_at":1761861532,"assistant_id":"asst_synth","thread_id":"thread_synth","run_id":"run_synth","status":"in_progress","incomplete_details":null,"incomplete_at":null,"completed_at":null,"role":"assistant","content":[],"attachments":[],"metadata":{{}}}}"#
         );
@@ -61,17 +71,28 @@ pub fn generate(target: usize) -> Vec<u8> {
             .replace(r#""status":"in_progress""#, r#""status":"completed""#)
             .replace(
                 r#""content":[]"#,
-                &format!(r#""content":[{{"type":"text","text":{{"value":{},"annotations":[]}}}}]"#, json_escape(&text)),
+                &format!(
+                    r#""content":[{{"type":"text","text":{{"value":{},"annotations":[]}}}}]"#,
+                    json_escape(&text)
+                ),
             );
         frame(&mut out, "thread.message.completed", &completed);
-        frame(&mut out, "thread.run.step.completed", &step(&step_id, &details, "completed"));
+        frame(
+            &mut out,
+            "thread.run.step.completed",
+            &step(&step_id, &details, "completed"),
+        );
 
         // A step with a code interpreter call and a function call.
         let tools = format!("step_tools{round}");
         frame(
             &mut out,
             "thread.run.step.created",
-            &step(&tools, r#"{"type":"tool_calls","tool_calls":[]}"#, "in_progress"),
+            &step(
+                &tools,
+                r#"{"type":"tool_calls","tool_calls":[]}"#,
+                "in_progress",
+            ),
         );
         let ci = |index: usize, body: &str| {
             format!(
@@ -81,16 +102,26 @@ pub fn generate(target: usize) -> Vec<u8> {
         frame(
             &mut out,
             "thread.run.step.delta",
-            &ci(0, &format!(r#""id":"call_ci{round}","code_interpreter":{{"input":"","outputs":[]}}"#)),
+            &ci(
+                0,
+                &format!(r#""id":"call_ci{round}","code_interpreter":{{"input":"","outputs":[]}}"#),
+            ),
         );
         for i in 0..150 {
             let piece = json_escape(&format!("x{i} = {i} ** 2\n"));
-            frame(&mut out, "thread.run.step.delta", &ci(0, &format!(r#""code_interpreter":{{"input":{piece}}}"#)));
+            frame(
+                &mut out,
+                "thread.run.step.delta",
+                &ci(0, &format!(r#""code_interpreter":{{"input":{piece}}}"#)),
+            );
         }
         frame(
             &mut out,
             "thread.run.step.delta",
-            &ci(0, r#""code_interpreter":{"outputs":[{"index":0,"type":"logs","logs":"22201\n"}]}"#),
+            &ci(
+                0,
+                r#""code_interpreter":{"outputs":[{"index":0,"type":"logs","logs":"22201\n"}]}"#,
+            ),
         );
         let func = |body: &str| {
             format!(
@@ -100,16 +131,26 @@ pub fn generate(target: usize) -> Vec<u8> {
         frame(
             &mut out,
             "thread.run.step.delta",
-            &func(&format!(r#""id":"call_fn{round}","function":{{"name":"lookup","arguments":"","output":null}}"#)),
+            &func(&format!(
+                r#""id":"call_fn{round}","function":{{"name":"lookup","arguments":"","output":null}}"#
+            )),
         );
         for i in 0..150 {
             let piece = json_escape(&format!("{{\"q{i}\":\"v{i}\"}},"));
-            frame(&mut out, "thread.run.step.delta", &func(&format!(r#""function":{{"arguments":{piece}}}"#)));
+            frame(
+                &mut out,
+                "thread.run.step.delta",
+                &func(&format!(r#""function":{{"arguments":{piece}}}"#)),
+            );
         }
         frame(
             &mut out,
             "thread.run.step.completed",
-            &step(&tools, r#"{"type":"tool_calls","tool_calls":[]}"#, "completed"),
+            &step(
+                &tools,
+                r#"{"type":"tool_calls","tool_calls":[]}"#,
+                "completed",
+            ),
         );
         round += 1;
     }

@@ -74,6 +74,7 @@ pub(crate) enum Kind {
     /// A tool output could not be produced or submitted.
     ToolCall,
     /// Other request errors.
+    #[cfg_attr(not(feature = "client"), allow(dead_code))]
     Request,
 }
 
@@ -108,6 +109,7 @@ impl Error {
         self
     }
 
+    #[cfg_attr(not(feature = "client"), allow(dead_code))]
     pub(crate) fn with_status(mut self, status: u16) -> Self {
         self.inner.status = Some(status);
         self
@@ -118,6 +120,7 @@ impl Error {
         self
     }
 
+    #[cfg_attr(not(feature = "client"), allow(dead_code))]
     pub(crate) fn with_request_id(mut self, request_id: Option<String>) -> Self {
         self.inner.request_id = request_id;
         self
@@ -132,15 +135,21 @@ impl Error {
 
     pub(crate) fn body(source: impl Into<BoxError>, offset: u64) -> Self {
         let source = source.into();
-        Error::new(Kind::Body, format!("reading the stream failed after {offset} bytes: {source}"))
-            .with_offset(offset)
-            .with_source(source)
+        Error::new(
+            Kind::Body,
+            format!("reading the stream failed after {offset} bytes: {source}"),
+        )
+        .with_offset(offset)
+        .with_source(source)
     }
 
     pub(crate) fn server_event(api_error: ErrorObject) -> Self {
-        Error::new(Kind::ServerEvent, format!("the server sent an error event: {api_error}"))
-            .with_api_error(api_error)
-            .with_event("error")
+        Error::new(
+            Kind::ServerEvent,
+            format!("the server sent an error event: {api_error}"),
+        )
+        .with_api_error(api_error)
+        .with_event("error")
     }
 
     /// A handler or tool failed; the message says how.
@@ -244,7 +253,8 @@ impl fmt::Display for Error {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
-        d.field("kind", &self.inner.kind).field("message", &self.inner.message);
+        d.field("kind", &self.inner.kind)
+            .field("message", &self.inner.message);
         if let Some(event) = &self.inner.event {
             d.field("event", event);
         }
@@ -290,6 +300,9 @@ mod tests {
         assert!(err.is_server_event());
         assert!(err.is_incomplete());
         assert_eq!(err.api_error().unwrap().message, "boom");
-        assert_eq!(err.to_string(), "the server sent an error event: server_error: boom");
+        assert_eq!(
+            err.to_string(),
+            "the server sent an error event: server_error: boom"
+        );
     }
 }

@@ -17,7 +17,9 @@
 //! ```
 
 use crate::error::{Error, Kind};
-use crate::types::{ErrorObject, Message, MessageDeltaEvent, Run, RunStep, RunStepDeltaEvent, Thread};
+use crate::types::{
+    ErrorObject, Message, MessageDeltaEvent, Run, RunStep, RunStepDeltaEvent, Thread,
+};
 use serde::Deserialize;
 
 /// One event of an Assistants stream.
@@ -118,7 +120,9 @@ impl AssistantEvent {
             "thread.message.in_progress" => AssistantEvent::MessageInProgress(parse(event, data)?),
             "thread.message.completed" => AssistantEvent::MessageCompleted(parse(event, data)?),
             "thread.message.incomplete" => AssistantEvent::MessageIncomplete(parse(event, data)?),
-            "error" => AssistantEvent::Error(parse_error_event(data).map_err(|err| decode_error(event, data, err))?),
+            "error" => AssistantEvent::Error(
+                parse_error_event(data).map_err(|err| decode_error(event, data, err))?,
+            ),
             "done" => AssistantEvent::Done,
             "message" if data.trim() == "[DONE]" => AssistantEvent::Done,
             _ => AssistantEvent::Unknown {
@@ -209,9 +213,8 @@ impl AssistantEvent {
             AssistantEvent::MessageDelta(delta) => serde_json::to_value(delta),
             AssistantEvent::Error(error) => serde_json::to_value(error),
             AssistantEvent::Done => Ok(serde_json::Value::Null),
-            AssistantEvent::Unknown { data, .. } => {
-                Ok(serde_json::from_str(data).unwrap_or_else(|_| serde_json::Value::String(data.clone())))
-            }
+            AssistantEvent::Unknown { data, .. } => Ok(serde_json::from_str(data)
+                .unwrap_or_else(|_| serde_json::Value::String(data.clone()))),
             other => {
                 if let Some(run) = other.run() {
                     serde_json::to_value(run)
@@ -272,15 +275,24 @@ mod tests {
             r#"{"error":{"message":"boom","type":"server_error","param":null,"code":null}}"#,
         )
         .unwrap();
-        let bare = AssistantEvent::decode("error", r#"{"message":"boom","type":"server_error"}"#).unwrap();
+        let bare =
+            AssistantEvent::decode("error", r#"{"message":"boom","type":"server_error"}"#).unwrap();
         assert_eq!(wrapped, bare);
-        assert!(matches!(wrapped, AssistantEvent::Error(ref e) if e.message == "boom" && e.kind == "server_error"));
+        assert!(
+            matches!(wrapped, AssistantEvent::Error(ref e) if e.message == "boom" && e.kind == "server_error")
+        );
     }
 
     #[test]
     fn done_in_both_spellings() {
-        assert_eq!(AssistantEvent::decode("done", "[DONE]").unwrap(), AssistantEvent::Done);
-        assert_eq!(AssistantEvent::decode("message", "[DONE]").unwrap(), AssistantEvent::Done);
+        assert_eq!(
+            AssistantEvent::decode("done", "[DONE]").unwrap(),
+            AssistantEvent::Done
+        );
+        assert_eq!(
+            AssistantEvent::decode("message", "[DONE]").unwrap(),
+            AssistantEvent::Done
+        );
     }
 
     #[test]
@@ -314,6 +326,9 @@ mod tests {
         .unwrap();
         let run = event.run().unwrap();
         assert_eq!(run.status, crate::types::RunStatus::Incomplete);
-        assert_eq!(run.incomplete_details.as_ref().unwrap().reason, "max_prompt_tokens");
+        assert_eq!(
+            run.incomplete_details.as_ref().unwrap().reason,
+            "max_prompt_tokens"
+        );
     }
 }

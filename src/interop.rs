@@ -45,7 +45,11 @@ where
         Ok(event) => AssistantEvent::try_from(&event),
         Err(err) => {
             let err: BoxError = err.into();
-            Err(Error::new(crate::error::Kind::Sse, format!("eventsource-stream failed: {err}")).with_source(err))
+            Err(Error::new(
+                crate::error::Kind::Sse,
+                format!("eventsource-stream failed: {err}"),
+            )
+            .with_source(err))
         }
     })
 }

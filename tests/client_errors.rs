@@ -1,5 +1,7 @@
 //! Typed errors, retries and timeouts against a real HTTP server on 127.0.0.1.
 
+#![cfg(feature = "client")]
+
 mod support;
 
 use assistant_stream::Client;

@@ -2,6 +2,8 @@
 //! method, path, query, body and headers it receives. Also pagination,
 //! polling and Azure mode.
 
+#![cfg(feature = "client")]
+
 mod support;
 
 use assistant_stream::client::{ClientBuilder, Include};

@@ -1,6 +1,8 @@
 //! Streamed runs over real HTTP on 127.0.0.1: status checks, cut streams,
 //! no re-sending, and tool outputs submitted mid-stream.
 
+#![cfg(feature = "client")]
+
 mod support;
 
 use assistant_stream::EventHandler;

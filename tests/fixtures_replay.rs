@@ -91,7 +91,11 @@ fn check_fixture(fixture: &Fixture) {
         "{name}: final run status"
     );
 
-    let mut chunkings = vec![Chunking::Bytes(1), Chunking::Bytes(7), Chunking::Bytes(1460)];
+    let mut chunkings = vec![
+        Chunking::Bytes(1),
+        Chunking::Bytes(7),
+        Chunking::Bytes(1460),
+    ];
     if fixture.bytes.len() <= 8 * 1024 {
         chunkings.extend((1..fixture.bytes.len()).map(Chunking::SplitAt));
     } else {
@@ -148,7 +152,8 @@ fn check_accumulation(name: &str, events: &[AssistantEvent]) {
                 if snapshot.tool_calls().is_empty() {
                     continue;
                 }
-                for (built_call, final_call) in snapshot.tool_calls().iter().zip(done.tool_calls()) {
+                for (built_call, final_call) in snapshot.tool_calls().iter().zip(done.tool_calls())
+                {
                     match (built_call, final_call) {
                         (ToolCall::Function(a), ToolCall::Function(b)) => {
                             assert_eq!(a.id, b.id, "{name}");
@@ -157,11 +162,17 @@ fn check_accumulation(name: &str, events: &[AssistantEvent]) {
                         }
                         (ToolCall::CodeInterpreter(a), ToolCall::CodeInterpreter(b)) => {
                             assert_eq!(a.id, b.id, "{name}");
-                            assert_eq!(a.code_interpreter, b.code_interpreter, "{name}: code interpreter call");
+                            assert_eq!(
+                                a.code_interpreter, b.code_interpreter,
+                                "{name}: code interpreter call"
+                            );
                         }
                         (ToolCall::FileSearch(a), ToolCall::FileSearch(b)) => {
                             assert_eq!(a.id, b.id, "{name}");
-                            assert_eq!(a.file_search.ranking_options, b.file_search.ranking_options, "{name}");
+                            assert_eq!(
+                                a.file_search.ranking_options, b.file_search.ranking_options,
+                                "{name}"
+                            );
                         }
                         (a, b) => panic!("{name}: tool call type changed: {a:?} vs {b:?}"),
                     }
@@ -173,9 +184,17 @@ fn check_accumulation(name: &str, events: &[AssistantEvent]) {
     }
     let finals = events
         .iter()
-        .filter(|e| matches!(e, AssistantEvent::MessageCompleted(_) | AssistantEvent::MessageIncomplete(_)))
+        .filter(|e| {
+            matches!(
+                e,
+                AssistantEvent::MessageCompleted(_) | AssistantEvent::MessageIncomplete(_)
+            )
+        })
         .count();
-    assert!(compared >= finals, "{name}: compared {compared} of {finals} final messages");
+    assert!(
+        compared >= finals,
+        "{name}: compared {compared} of {finals} final messages"
+    );
 }
 
 #[test]
@@ -193,7 +212,11 @@ fn real_recordings_replay_identically_and_decode_without_errors() {
         return;
     };
     let fixtures = common::fixtures_in(&dir);
-    assert_eq!(fixtures.len(), 13, "the real corpus changed; update the expectations");
+    assert_eq!(
+        fixtures.len(),
+        13,
+        "the real corpus changed; update the expectations"
+    );
     for fixture in &fixtures {
         check_fixture(fixture);
     }

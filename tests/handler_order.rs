@@ -12,25 +12,46 @@ use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-fn trace(bytes: &[u8], chunking: Chunking, answers: HashMap<String, String>) -> (Vec<Value>, Vec<String>) {
+fn trace(
+    bytes: &[u8],
+    chunking: Chunking,
+    answers: HashMap<String, String>,
+) -> (Vec<Value>, Vec<String>) {
     let chunks = chunking.chunks(bytes);
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     runtime.block_on(async move {
-        let body = futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::convert::Infallible>));
+        let body =
+            futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::convert::Infallible>));
         let mut stream = AssistantStream::new(body);
         let mut handler = TraceHandler::new(Vec::new()).with_tool_outputs(answers);
         let _ = stream.drive(&mut handler).await;
-        let outputs = stream.tool_outputs().iter().map(|o| o.tool_call_id.clone()).collect();
+        let outputs = stream
+            .tool_outputs()
+            .iter()
+            .map(|o| o.tool_call_id.clone())
+            .collect();
         let text = String::from_utf8(handler.into_inner()).unwrap();
-        let lines = text.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
+        let lines = text
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
         (lines, outputs)
     })
 }
 
 fn check_order(name: &str, lines: &[Value]) {
-    let callbacks: Vec<&str> = lines.iter().map(|l| l["callback"].as_str().unwrap()).collect();
+    let callbacks: Vec<&str> = lines
+        .iter()
+        .map(|l| l["callback"].as_str().unwrap())
+        .collect();
     assert_eq!(callbacks.last(), Some(&"on_end"), "{name}");
-    assert_eq!(callbacks.iter().filter(|c| **c == "on_end").count(), 1, "{name}");
+    assert_eq!(
+        callbacks.iter().filter(|c| **c == "on_end").count(),
+        1,
+        "{name}"
+    );
 
     let mut text_open = false;
     let mut tool_created = HashSet::new();
@@ -38,41 +59,73 @@ fn check_order(name: &str, lines: &[Value]) {
     for (i, line) in lines.iter().enumerate() {
         match callbacks[i] {
             "on_text_created" => {
-                assert!(!text_open, "{name}: line {i}: a text part was created before the previous one was done");
+                assert!(
+                    !text_open,
+                    "{name}: line {i}: a text part was created before the previous one was done"
+                );
                 text_open = true;
             }
-            "on_text_delta" => assert!(text_open, "{name}: line {i}: text delta outside a text part: {:?}", &callbacks[i.saturating_sub(6)..i]),
+            "on_text_delta" => assert!(
+                text_open,
+                "{name}: line {i}: text delta outside a text part: {:?}",
+                &callbacks[i.saturating_sub(6)..i]
+            ),
             "on_text_done" => {
                 assert!(text_open, "{name}: line {i}: text done without created");
                 text_open = false;
             }
-            "on_message_done" => assert!(!text_open, "{name}: line {i}: message done with a text part open"),
+            "on_message_done" => assert!(
+                !text_open,
+                "{name}: line {i}: message done with a text part open"
+            ),
             "on_tool_call_created" => {
                 let id = line["tool_call"]["id"].as_str().unwrap_or("").to_owned();
-                assert!(tool_created.insert(id.clone()), "{name}: tool call {id} created twice");
+                assert!(
+                    tool_created.insert(id.clone()),
+                    "{name}: tool call {id} created twice"
+                );
             }
             "on_tool_call_delta" => {
                 let id = line["snapshot"]["id"].as_str().unwrap_or("").to_owned();
-                assert!(tool_created.contains(&id), "{name}: delta of {id} before created");
+                assert!(
+                    tool_created.contains(&id),
+                    "{name}: delta of {id} before created"
+                );
                 assert!(!tool_done.contains(&id), "{name}: delta of {id} after done");
             }
             "on_tool_call_done" => {
                 let id = line["tool_call"]["id"].as_str().unwrap_or("").to_owned();
-                assert!(tool_created.contains(&id), "{name}: tool call {id} done before created");
-                assert!(tool_done.insert(id.clone()), "{name}: tool call {id} done twice");
+                assert!(
+                    tool_created.contains(&id),
+                    "{name}: tool call {id} done before created"
+                );
+                assert!(
+                    tool_done.insert(id.clone()),
+                    "{name}: tool call {id} done twice"
+                );
             }
             _ => {}
         }
     }
-    let finished = callbacks.contains(&"on_message_done") || callbacks.contains(&"on_run_step_done");
+    let finished =
+        callbacks.contains(&"on_message_done") || callbacks.contains(&"on_run_step_done");
     if finished && !callbacks.contains(&"on_error") {
         assert!(!text_open, "{name}: a text part was never done");
     }
     // A stream that ends with its steps done leaves no tool call open.
-    let steps_done = lines.iter().filter(|l| l["callback"] == "on_run_step_done").count();
-    let steps_created = lines.iter().filter(|l| l["callback"] == "on_run_step_created").count();
+    let steps_done = lines
+        .iter()
+        .filter(|l| l["callback"] == "on_run_step_done")
+        .count();
+    let steps_created = lines
+        .iter()
+        .filter(|l| l["callback"] == "on_run_step_created")
+        .count();
     if steps_done >= steps_created {
-        assert_eq!(tool_created, tool_done, "{name}: tool calls created but never done");
+        assert_eq!(
+            tool_created, tool_done,
+            "{name}: tool calls created but never done"
+        );
     }
 }
 
@@ -90,7 +143,11 @@ fn callbacks_come_in_order_for_every_fixture_and_chunking() {
         let (whole, _) = trace(&fixture.bytes, Chunking::Whole, HashMap::new());
         check_order(&fixture.name, &whole);
         let (bytewise, _) = trace(&fixture.bytes, Chunking::Bytes(1), HashMap::new());
-        assert_eq!(whole, bytewise, "{}: the trace depends on chunking", fixture.name);
+        assert_eq!(
+            whole, bytewise,
+            "{}: the trace depends on chunking",
+            fixture.name
+        );
     }
 }
 
@@ -99,7 +156,8 @@ fn text_done_carries_the_whole_part() {
     let Some(dir) = common::shared_dir("fixtures/real") else {
         return;
     };
-    let bytes = std::fs::read(dir.join("openllmetry-code-interpreter-logs-2msgs-2024.sse")).unwrap();
+    let bytes =
+        std::fs::read(dir.join("openllmetry-code-interpreter-logs-2msgs-2024.sse")).unwrap();
     let (lines, _) = trace(&bytes, Chunking::Bytes(97), HashMap::new());
     let done: Vec<&str> = lines
         .iter()
@@ -109,7 +167,11 @@ fn text_done_carries_the_whole_part() {
     let messages: Vec<&str> = lines
         .iter()
         .filter(|l| l["callback"] == "on_message_done")
-        .map(|l| l["message"]["content"][0]["text"]["value"].as_str().unwrap())
+        .map(|l| {
+            l["message"]["content"][0]["text"]["value"]
+                .as_str()
+                .unwrap()
+        })
         .collect();
     assert_eq!(done, messages);
     assert_eq!(done.len(), 2);
@@ -117,7 +179,10 @@ fn text_done_carries_the_whole_part() {
 
 #[test]
 fn parallel_calls_are_all_asked_and_kept_without_a_client() {
-    let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/parallel-function-calls.sse")).unwrap();
+    let bytes = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/parallel-function-calls.sse"),
+    )
+    .unwrap();
     let answers = HashMap::from([
         ("get_weather".to_owned(), "{\"sky\":\"clear\"}".to_owned()),
         ("get_time".to_owned(), "12:00".to_owned()),
@@ -145,21 +210,36 @@ fn continuation_after_requires_action_does_not_repeat_done() {
     };
     let first = std::fs::read(dir.join("dotnet-function-requires-action.sse")).unwrap();
     let second = std::fs::read(dir.join("dotnet-function-submit-tool-outputs.sse")).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     let lines: Vec<Value> = runtime.block_on(async move {
-        let body = |bytes: Vec<u8>| futures_util::stream::iter(vec![Ok::<_, std::convert::Infallible>(bytes)]);
+        let body = |bytes: Vec<u8>| {
+            futures_util::stream::iter(vec![Ok::<_, std::convert::Infallible>(bytes)])
+        };
         let mut stream = AssistantStream::new(body(first));
         let mut handler = TraceHandler::new(Vec::new());
         stream.drive(&mut handler).await.unwrap();
-        assert_eq!(stream.final_run().unwrap().status.as_str(), "requires_action");
+        assert_eq!(
+            stream.final_run().unwrap().status.as_str(),
+            "requires_action"
+        );
         std::pin::Pin::new(&mut stream).continue_with(body(second));
         stream.drive(&mut handler).await.unwrap();
         assert_eq!(stream.final_run().unwrap().status.as_str(), "completed");
         assert_eq!(stream.final_messages().len(), 1);
         let text = String::from_utf8(handler.into_inner()).unwrap();
-        text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+        text.lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
     });
-    let done = lines.iter().filter(|l| l["callback"] == "on_tool_call_done").count();
-    let created = lines.iter().filter(|l| l["callback"] == "on_tool_call_created").count();
+    let done = lines
+        .iter()
+        .filter(|l| l["callback"] == "on_tool_call_done")
+        .count();
+    let created = lines
+        .iter()
+        .filter(|l| l["callback"] == "on_tool_call_created")
+        .count();
     assert_eq!((created, done), (1, 1));
 }

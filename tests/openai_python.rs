@@ -3,6 +3,8 @@
 //! Needs `.venv` at the repository root (made by `tests/python/setup.sh`).
 //! Without it the test prints a notice and passes, unless `CI` is set.
 
+#![cfg(feature = "server")]
+
 use assistant_stream::server::Server;
 use std::path::Path;
 use std::process::Command;

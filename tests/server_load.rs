@@ -1,6 +1,8 @@
 //! Many concurrent streamed runs on the embedded server.
 
-#[path = "server_helpers.rs"]
+#![cfg(feature = "server")]
+
+#[path = "server_support/mod.rs"]
 mod helpers;
 
 use assistant_stream::server::Server;

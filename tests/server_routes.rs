@@ -1,6 +1,8 @@
 //! Every route of the embedded server, and its error statuses, over raw HTTP.
 
-#[path = "server_helpers.rs"]
+#![cfg(feature = "server")]
+
+#[path = "server_support/mod.rs"]
 mod helpers;
 
 use assistant_stream::server::Server;

@@ -1,7 +1,9 @@
 //! Runs on the embedded server: streamed and polled, tool calls, failure,
 //! cancel, expiry, thread locking, limits, slow clients and replay.
 
-#[path = "server_helpers.rs"]
+#![cfg(feature = "server")]
+
+#[path = "server_support/mod.rs"]
 mod helpers;
 
 use assistant_stream::server::{Replay, Server};

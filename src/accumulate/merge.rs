@@ -11,7 +11,11 @@ use crate::types::*;
 use serde::Deserialize;
 use serde_json::Value;
 
-pub(crate) fn merge_message_delta(message: &mut Message, slots: &mut Slots, delta: &MessageDelta) -> Result<(), Error> {
+pub(crate) fn merge_message_delta(
+    message: &mut Message,
+    slots: &mut Slots,
+    delta: &MessageDelta,
+) -> Result<(), Error> {
     if let Some(role) = &delta.role {
         message.role = role.clone();
     }
@@ -21,7 +25,11 @@ pub(crate) fn merge_message_delta(message: &mut Message, slots: &mut Slots, delt
     Ok(())
 }
 
-fn merge_content(content: &mut Vec<MessageContent>, slots: &mut Slots, delta: &MessageContentDelta) -> Result<(), Error> {
+fn merge_content(
+    content: &mut Vec<MessageContent>,
+    slots: &mut Slots,
+    delta: &MessageContentDelta,
+) -> Result<(), Error> {
     let Some(index) = delta.index() else {
         return Err(missing_index("message content"));
     };
@@ -90,12 +98,18 @@ fn empty_content(delta: &MessageContentDelta) -> MessageContent {
     }
 }
 
-fn merge_annotation(annotations: &mut Vec<Annotation>, slots: &mut Slots, delta: &AnnotationDelta) -> Result<(), Error> {
+fn merge_annotation(
+    annotations: &mut Vec<Annotation>,
+    slots: &mut Slots,
+    delta: &AnnotationDelta,
+) -> Result<(), Error> {
     let Some(index) = delta.index() else {
         return Err(missing_index("annotation"));
     };
     let make = || match delta {
-        AnnotationDelta::FileCitation(_) => Annotation::FileCitation(FileCitationAnnotation::default()),
+        AnnotationDelta::FileCitation(_) => {
+            Annotation::FileCitation(FileCitationAnnotation::default())
+        }
         AnnotationDelta::FilePath(_) => Annotation::FilePath(FilePathAnnotation::default()),
         _ => Annotation::Unknown(Value::Object(Default::default())),
     };
@@ -111,7 +125,10 @@ fn merge_annotation(annotations: &mut Vec<Annotation>, slots: &mut Slots, delta:
                 overwrite(&mut a.file_citation.file_id, &citation.file_id);
                 // Servers send `"quote": ""` in deltas and leave it out of the final object.
                 if let Some(quote) = citation.quote.as_deref().filter(|q| !q.is_empty()) {
-                    a.file_citation.quote.get_or_insert_with(String::new).push_str(quote);
+                    a.file_citation
+                        .quote
+                        .get_or_insert_with(String::new)
+                        .push_str(quote);
                 }
             }
             overwrite(&mut a.start_index, &d.start_index);
@@ -134,7 +151,11 @@ fn merge_annotation(annotations: &mut Vec<Annotation>, slots: &mut Slots, delta:
     Ok(())
 }
 
-pub(crate) fn merge_step_delta(step: &mut RunStep, slots: &mut Slots, delta: &RunStepDelta) -> Result<(), Error> {
+pub(crate) fn merge_step_delta(
+    step: &mut RunStep,
+    slots: &mut Slots,
+    delta: &RunStepDelta,
+) -> Result<(), Error> {
     let Some(details) = &delta.step_details else {
         return Ok(());
     };
@@ -144,7 +165,9 @@ pub(crate) fn merge_step_delta(step: &mut RunStep, slots: &mut Slots, delta: &Ru
                 step.step_details = StepDetails::MessageCreation(MessageCreationDetails::default());
                 step.kind = RunStepType::MessageCreation;
             }
-            if let (StepDetails::MessageCreation(details), Some(d)) = (&mut step.step_details, &d.message_creation) {
+            if let (StepDetails::MessageCreation(details), Some(d)) =
+                (&mut step.step_details, &d.message_creation)
+            {
                 overwrite(&mut details.message_creation.message_id, &d.message_id);
             }
         }
@@ -169,12 +192,18 @@ pub(crate) fn merge_step_delta(step: &mut RunStep, slots: &mut Slots, delta: &Ru
     Ok(())
 }
 
-pub(crate) fn merge_tool_call(calls: &mut Vec<ToolCall>, slots: &mut Slots, delta: &ToolCallDelta) -> Result<(), Error> {
+pub(crate) fn merge_tool_call(
+    calls: &mut Vec<ToolCall>,
+    slots: &mut Slots,
+    delta: &ToolCallDelta,
+) -> Result<(), Error> {
     let Some(index) = delta.index() else {
         return Err(missing_index("tool call"));
     };
     let make = || match delta {
-        ToolCallDelta::CodeInterpreter(_) => ToolCall::CodeInterpreter(CodeInterpreterToolCall::default()),
+        ToolCallDelta::CodeInterpreter(_) => {
+            ToolCall::CodeInterpreter(CodeInterpreterToolCall::default())
+        }
         ToolCallDelta::FileSearch(_) => ToolCall::FileSearch(FileSearchToolCall::default()),
         ToolCallDelta::Function(_) => ToolCall::Function(FunctionToolCall::default()),
         _ => ToolCall::Unknown(Value::Object(Default::default())),
@@ -210,7 +239,10 @@ pub(crate) fn merge_tool_call(calls: &mut Vec<ToolCall>, slots: &mut Slots, delt
                 append(&mut call.function.name, &d.name);
                 append(&mut call.function.arguments, &d.arguments);
                 if let Some(output) = &d.output {
-                    call.function.output.get_or_insert_with(String::new).push_str(output);
+                    call.function
+                        .output
+                        .get_or_insert_with(String::new)
+                        .push_str(output);
                 }
             }
         }
@@ -242,14 +274,20 @@ fn merge_output(
     let index = match delta {
         CodeInterpreterOutputDelta::Logs(d) => d.index,
         CodeInterpreterOutputDelta::Image(d) => d.index,
-        CodeInterpreterOutputDelta::Unknown(raw) => match raw.get("index").and_then(Value::as_u64) {
-            Some(index) => index,
-            None => return Err(missing_index("code interpreter output")),
-        },
+        CodeInterpreterOutputDelta::Unknown(raw) => {
+            match raw.get("index").and_then(Value::as_u64) {
+                Some(index) => index,
+                None => return Err(missing_index("code interpreter output")),
+            }
+        }
     };
     let make = || match delta {
-        CodeInterpreterOutputDelta::Logs(_) => CodeInterpreterOutput::Logs(CodeInterpreterLogs::default()),
-        CodeInterpreterOutputDelta::Image(_) => CodeInterpreterOutput::Image(CodeInterpreterImage::default()),
+        CodeInterpreterOutputDelta::Logs(_) => {
+            CodeInterpreterOutput::Logs(CodeInterpreterLogs::default())
+        }
+        CodeInterpreterOutputDelta::Image(_) => {
+            CodeInterpreterOutput::Image(CodeInterpreterImage::default())
+        }
         _ => CodeInterpreterOutput::Unknown(Value::Object(Default::default())),
     };
     let (position, _) = slots.place(outputs, index, make)?;
@@ -258,16 +296,20 @@ fn merge_output(
         *entry = make();
     }
     match (entry, delta) {
-        (CodeInterpreterOutput::Logs(out), CodeInterpreterOutputDelta::Logs(d)) => append(&mut out.logs, &d.logs),
+        (CodeInterpreterOutput::Logs(out), CodeInterpreterOutputDelta::Logs(d)) => {
+            append(&mut out.logs, &d.logs)
+        }
         (CodeInterpreterOutput::Image(out), CodeInterpreterOutputDelta::Image(d)) => {
             if let Some(image) = &d.image {
                 overwrite(&mut out.image.file_id, &image.file_id);
             }
         }
-        (entry, CodeInterpreterOutputDelta::Unknown(raw)) => merge_unknown(entry, raw, |e| match e {
-            CodeInterpreterOutput::Unknown(v) => Some(v),
-            _ => None,
-        }),
+        (entry, CodeInterpreterOutputDelta::Unknown(raw)) => {
+            merge_unknown(entry, raw, |e| match e {
+                CodeInterpreterOutput::Unknown(v) => Some(v),
+                _ => None,
+            })
+        }
         _ => {}
     }
     Ok(())
@@ -314,7 +356,9 @@ pub(crate) fn merge_json(acc: &mut Value, delta: &Value) {
         (Value::Object(acc), Value::Object(delta)) => {
             for (key, value) in delta {
                 match acc.get_mut(key) {
-                    Some(existing) if key != "index" && key != "type" => merge_json(existing, value),
+                    Some(existing) if key != "index" && key != "type" => {
+                        merge_json(existing, value)
+                    }
                     _ => {
                         acc.insert(key.clone(), value.clone());
                     }
@@ -330,7 +374,9 @@ pub(crate) fn merge_json(acc: &mut Value, delta: &Value) {
                         .find(|entry| entry.get("index").and_then(Value::as_u64) == Some(i))
                 });
                 match existing {
-                    Some(existing) if index.is_some_and(|i| i <= super::slots::MAX_INDEX) => merge_json(existing, item),
+                    Some(existing) if index.is_some_and(|i| i <= super::slots::MAX_INDEX) => {
+                        merge_json(existing, item)
+                    }
                     _ => acc.push(item.clone()),
                 }
             }
@@ -379,8 +425,12 @@ mod tests {
         );
         merge_message_delta(&mut m, &mut slots, &first).unwrap();
         merge_message_delta(&mut m, &mut slots, &second).unwrap();
-        let MessageContent::Text(text) = &m.content[0] else { panic!() };
-        let Annotation::FileCitation(a) = &text.text.annotations[0] else { panic!() };
+        let MessageContent::Text(text) = &m.content[0] else {
+            panic!()
+        };
+        let Annotation::FileCitation(a) = &text.text.annotations[0] else {
+            panic!()
+        };
         assert_eq!((a.start_index, a.end_index), (1, 4));
         assert_eq!(a.text, "【1】");
         assert_eq!(a.file_citation.file_id, "file-1");
@@ -390,9 +440,18 @@ mod tests {
     fn fragment_without_type_takes_the_entry_type() {
         let mut m = message();
         let mut slots = Slots::default();
-        merge_message_delta(&mut m, &mut slots, &delta(r#"{"content":[{"index":0,"type":"text","text":{"value":"a"}}]}"#))
-            .unwrap();
-        merge_message_delta(&mut m, &mut slots, &delta(r#"{"content":[{"index":0,"text":{"value":"b"}}]}"#)).unwrap();
+        merge_message_delta(
+            &mut m,
+            &mut slots,
+            &delta(r#"{"content":[{"index":0,"type":"text","text":{"value":"a"}}]}"#),
+        )
+        .unwrap();
+        merge_message_delta(
+            &mut m,
+            &mut slots,
+            &delta(r#"{"content":[{"index":0,"text":{"value":"b"}}]}"#),
+        )
+        .unwrap();
         assert_eq!(m.text(), "ab");
     }
 
@@ -400,11 +459,21 @@ mod tests {
     fn unknown_content_merges_as_json() {
         let mut m = message();
         let mut slots = Slots::default();
-        merge_message_delta(&mut m, &mut slots, &delta(r#"{"content":[{"index":0,"type":"audio","audio":{"transcript":"he","n":1}}]}"#))
-            .unwrap();
-        merge_message_delta(&mut m, &mut slots, &delta(r#"{"content":[{"index":0,"type":"audio","audio":{"transcript":"y","n":2}}]}"#))
-            .unwrap();
-        let MessageContent::Unknown(raw) = &m.content[0] else { panic!() };
+        merge_message_delta(
+            &mut m,
+            &mut slots,
+            &delta(r#"{"content":[{"index":0,"type":"audio","audio":{"transcript":"he","n":1}}]}"#),
+        )
+        .unwrap();
+        merge_message_delta(
+            &mut m,
+            &mut slots,
+            &delta(r#"{"content":[{"index":0,"type":"audio","audio":{"transcript":"y","n":2}}]}"#),
+        )
+        .unwrap();
+        let MessageContent::Unknown(raw) = &m.content[0] else {
+            panic!()
+        };
         assert_eq!(raw["audio"]["transcript"], "hey");
         assert_eq!(raw["audio"]["n"], 2);
     }
@@ -421,7 +490,9 @@ mod tests {
             let d: ToolCallDelta = serde_json::from_str(json).unwrap();
             merge_tool_call(&mut calls, &mut slots, &d).unwrap();
         }
-        let ToolCall::Function(call) = &calls[0] else { panic!() };
+        let ToolCall::Function(call) = &calls[0] else {
+            panic!()
+        };
         assert_eq!(call.id, "call_1");
         assert_eq!(call.function.name, "get");
         assert_eq!(call.function.arguments, "{\"a\":1}");

@@ -31,7 +31,8 @@ pub use slots::MAX_INDEX;
 use crate::error::Error;
 use crate::event::AssistantEvent;
 use crate::types::{
-    Message, MessageContent, Role, Run, RunStep, RunStepStatus, RunStepType, StepDetails, Thread, ToolCall,
+    Message, MessageContent, Role, Run, RunStep, RunStepStatus, RunStepType, StepDetails, Thread,
+    ToolCall,
 };
 use slots::Slots;
 
@@ -62,7 +63,9 @@ struct StepEntry {
 
 fn message_slots(message: &Message) -> Slots {
     Slots::dense(message.content.len(), |i| match &message.content[i] {
-        MessageContent::Text(text) => Slots::dense(text.text.annotations.len(), |_| Slots::default()),
+        MessageContent::Text(text) => {
+            Slots::dense(text.text.annotations.len(), |_| Slots::default())
+        }
         _ => Slots::default(),
     })
 }
@@ -95,7 +98,11 @@ impl Snapshots {
                 let position = self.message_position_or_insert(&delta.id, delta.delta.role.clone());
                 let entry = &mut self.messages[position];
                 self.current_message = Some(position);
-                return merge::merge_message_delta(&mut entry.message, &mut entry.slots, &delta.delta);
+                return merge::merge_message_delta(
+                    &mut entry.message,
+                    &mut entry.slots,
+                    &delta.delta,
+                );
             }
             AssistantEvent::RunStepDelta(delta) => {
                 let position = self.step_position_or_insert(&delta.id);
@@ -103,12 +110,10 @@ impl Snapshots {
                 self.current_step = Some(position);
                 return merge::merge_step_delta(&mut entry.step, &mut entry.slots, &delta.delta);
             }
-            AssistantEvent::MessageCreated(message) | AssistantEvent::MessageInProgress(message) => {
-                self.upsert_message(message, false)
-            }
-            AssistantEvent::MessageCompleted(message) | AssistantEvent::MessageIncomplete(message) => {
-                self.upsert_message(message, true)
-            }
+            AssistantEvent::MessageCreated(message)
+            | AssistantEvent::MessageInProgress(message) => self.upsert_message(message, false),
+            AssistantEvent::MessageCompleted(message)
+            | AssistantEvent::MessageIncomplete(message) => self.upsert_message(message, true),
             AssistantEvent::RunStepCreated(step) | AssistantEvent::RunStepInProgress(step) => {
                 self.upsert_step(step, false)
             }
@@ -126,7 +131,11 @@ impl Snapshots {
     }
 
     fn upsert_message(&mut self, message: &Message, is_final: bool) {
-        let position = match self.messages.iter().rposition(|e| e.message.id == message.id) {
+        let position = match self
+            .messages
+            .iter()
+            .rposition(|e| e.message.id == message.id)
+        {
             Some(position) => {
                 let entry = &mut self.messages[position];
                 if entry.is_final && !is_final {
@@ -139,7 +148,10 @@ impl Snapshots {
                     entry.slots = message_slots(message);
                 } else {
                     let content = std::mem::take(&mut entry.message.content);
-                    entry.message = Message { content, ..message.clone() };
+                    entry.message = Message {
+                        content,
+                        ..message.clone()
+                    };
                 }
                 entry.is_final = is_final;
                 position
@@ -205,7 +217,11 @@ impl Snapshots {
             id: id.to_owned(),
             object: "thread.message".to_owned(),
             created_at: 0,
-            thread_id: self.run.as_ref().map(|r| r.thread_id.clone()).unwrap_or_default(),
+            thread_id: self
+                .run
+                .as_ref()
+                .map(|r| r.thread_id.clone())
+                .unwrap_or_default(),
             status: Some(crate::types::MessageStatus::InProgress),
             incomplete_details: None,
             completed_at: None,
@@ -238,8 +254,16 @@ impl Snapshots {
             id: id.to_owned(),
             object: "thread.run.step".to_owned(),
             created_at: 0,
-            assistant_id: self.run.as_ref().map(|r| r.assistant_id.clone()).unwrap_or_default(),
-            thread_id: self.run.as_ref().map(|r| r.thread_id.clone()).unwrap_or_default(),
+            assistant_id: self
+                .run
+                .as_ref()
+                .map(|r| r.assistant_id.clone())
+                .unwrap_or_default(),
+            thread_id: self
+                .run
+                .as_ref()
+                .map(|r| r.thread_id.clone())
+                .unwrap_or_default(),
             run_id: self.run.as_ref().map(|r| r.id.clone()).unwrap_or_default(),
             kind: RunStepType::Unknown(String::new()),
             status: RunStepStatus::InProgress,
@@ -279,17 +303,27 @@ impl Snapshots {
 
     /// The messages the server finished (`completed` or `incomplete`), as it sent them.
     pub fn final_messages(&self) -> impl DoubleEndedIterator<Item = &Message> {
-        self.messages.iter().filter(|e| e.is_final).map(|e| &e.message)
+        self.messages
+            .iter()
+            .filter(|e| e.is_final)
+            .map(|e| &e.message)
     }
 
     /// The message with this id.
     pub fn message(&self, id: &str) -> Option<&Message> {
-        self.messages.iter().rev().find(|e| e.message.id == id).map(|e| &e.message)
+        self.messages
+            .iter()
+            .rev()
+            .find(|e| e.message.id == id)
+            .map(|e| &e.message)
     }
 
     /// Whether the server sent its final object for this message.
     pub fn is_message_final(&self, id: &str) -> bool {
-        self.messages.iter().rev().any(|e| e.message.id == id && e.is_final)
+        self.messages
+            .iter()
+            .rev()
+            .any(|e| e.message.id == id && e.is_final)
     }
 
     /// The message most recently created or changed.
@@ -309,7 +343,11 @@ impl Snapshots {
 
     /// The run step with this id.
     pub fn run_step(&self, id: &str) -> Option<&RunStep> {
-        self.steps.iter().rev().find(|e| e.step.id == id).map(|e| &e.step)
+        self.steps
+            .iter()
+            .rev()
+            .find(|e| e.step.id == id)
+            .map(|e| &e.step)
     }
 
     /// The run step most recently created or changed.
@@ -319,7 +357,11 @@ impl Snapshots {
 
     /// The content part at `index` (the delta's index) of a message.
     pub fn message_content(&self, message_id: &str, index: u64) -> Option<&MessageContent> {
-        let entry = self.messages.iter().rev().find(|e| e.message.id == message_id)?;
+        let entry = self
+            .messages
+            .iter()
+            .rev()
+            .find(|e| e.message.id == message_id)?;
         let position = entry
             .slots
             .position(index)

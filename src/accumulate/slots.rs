@@ -46,7 +46,9 @@ impl Slots {
         if index > MAX_INDEX {
             return Err(Error::new(
                 Kind::AbsurdIndex,
-                format!("a delta addressed list index {index}; indexes above {MAX_INDEX} are refused"),
+                format!(
+                    "a delta addressed list index {index}; indexes above {MAX_INDEX} are refused"
+                ),
             ));
         }
         if self.indexes.len() != entries.len() {
@@ -65,7 +67,13 @@ impl Slots {
         Ok((position, &mut self.children[position]))
     }
 
-    fn insert<T>(&mut self, entries: &mut Vec<T>, at: usize, index: u64, make: impl FnOnce() -> T) -> usize {
+    fn insert<T>(
+        &mut self,
+        entries: &mut Vec<T>,
+        at: usize,
+        index: u64,
+        make: impl FnOnce() -> T,
+    ) -> usize {
         entries.insert(at, make());
         self.indexes.insert(at, index);
         self.children.insert(at, Slots::default());

@@ -55,8 +55,12 @@ impl Dispatch {
                     return;
                 };
                 for call_delta in &details.tool_calls {
-                    let Some(index) = call_delta.index() else { continue };
-                    let Some(call) = snapshots.tool_call(&delta.id, index) else { continue };
+                    let Some(index) = call_delta.index() else {
+                        continue;
+                    };
+                    let Some(call) = snapshots.tool_call(&delta.id, index) else {
+                        continue;
+                    };
                     // Fragments of the call announced last need no set lookup.
                     let is_last = self
                         .open_tool_calls
@@ -99,8 +103,11 @@ impl Dispatch {
                         }
                         self.current_content = Some((delta.id.clone(), index));
                     }
-                    let Some(content) = snapshots.message_content(&delta.id, index) else { continue };
-                    let newly_created = !is_current && self.created.insert((delta.id.clone(), index));
+                    let Some(content) = snapshots.message_content(&delta.id, index) else {
+                        continue;
+                    };
+                    let newly_created =
+                        !is_current && self.created.insert((delta.id.clone(), index));
                     if let MessageContent::Text(text) = content {
                         if newly_created {
                             handler.on_text_created(&text.text).await;
@@ -113,8 +120,13 @@ impl Dispatch {
                     }
                 }
             }
-            AssistantEvent::MessageCompleted(message) | AssistantEvent::MessageIncomplete(message) => {
-                if self.current_content.as_ref().is_some_and(|(id, _)| *id == message.id) {
+            AssistantEvent::MessageCompleted(message)
+            | AssistantEvent::MessageIncomplete(message) => {
+                if self
+                    .current_content
+                    .as_ref()
+                    .is_some_and(|(id, _)| *id == message.id)
+                {
                     self.current_content = None;
                 }
                 for (index, part) in message.content.iter().enumerate() {
@@ -143,7 +155,9 @@ impl Dispatch {
                 handler.on_message_done(message).await;
             }
             AssistantEvent::Error(error) => {
-                handler.on_error(&crate::Error::server_event(error.clone())).await;
+                handler
+                    .on_error(&crate::Error::server_event(error.clone()))
+                    .await;
             }
             other => {
                 if let Some(run) = other.run() {

@@ -56,8 +56,8 @@ pub use trace::TraceHandler;
 use crate::error::Error;
 use crate::event::AssistantEvent;
 use crate::types::{
-    ImageFile, Message, MessageDelta, Run, RunStep, RunStepDelta, RunToolCall, Text, TextDelta, Thread, ToolCall,
-    ToolCallDelta,
+    ImageFile, Message, MessageDelta, Run, RunStep, RunStepDelta, RunToolCall, Text, TextDelta,
+    Thread, ToolCall, ToolCallDelta,
 };
 use std::future::Future;
 
@@ -90,7 +90,11 @@ pub trait EventHandler: Send {
     }
 
     /// A run step changed.
-    fn on_run_step_delta(&mut self, delta: &RunStepDelta, snapshot: &RunStep) -> impl Future<Output = ()> + Send {
+    fn on_run_step_delta(
+        &mut self,
+        delta: &RunStepDelta,
+        snapshot: &RunStep,
+    ) -> impl Future<Output = ()> + Send {
         let _ = (delta, snapshot);
         async {}
     }
@@ -108,7 +112,11 @@ pub trait EventHandler: Send {
     }
 
     /// A tool call changed (more arguments, code or output).
-    fn on_tool_call_delta(&mut self, delta: &ToolCallDelta, snapshot: &ToolCall) -> impl Future<Output = ()> + Send {
+    fn on_tool_call_delta(
+        &mut self,
+        delta: &ToolCallDelta,
+        snapshot: &ToolCall,
+    ) -> impl Future<Output = ()> + Send {
         let _ = (delta, snapshot);
         async {}
     }
@@ -128,7 +136,11 @@ pub trait EventHandler: Send {
     }
 
     /// A message changed.
-    fn on_message_delta(&mut self, delta: &MessageDelta, snapshot: &Message) -> impl Future<Output = ()> + Send {
+    fn on_message_delta(
+        &mut self,
+        delta: &MessageDelta,
+        snapshot: &Message,
+    ) -> impl Future<Output = ()> + Send {
         let _ = (delta, snapshot);
         async {}
     }
@@ -146,7 +158,11 @@ pub trait EventHandler: Send {
     }
 
     /// More text arrived.
-    fn on_text_delta(&mut self, delta: &TextDelta, snapshot: &Text) -> impl Future<Output = ()> + Send {
+    fn on_text_delta(
+        &mut self,
+        delta: &TextDelta,
+        snapshot: &Text,
+    ) -> impl Future<Output = ()> + Send {
         let _ = (delta, snapshot);
         async {}
     }
@@ -202,7 +218,11 @@ impl<H: EventHandler + ?Sized> EventHandler for &mut H {
     fn on_run_step_created(&mut self, run_step: &RunStep) -> impl Future<Output = ()> + Send {
         (**self).on_run_step_created(run_step)
     }
-    fn on_run_step_delta(&mut self, delta: &RunStepDelta, snapshot: &RunStep) -> impl Future<Output = ()> + Send {
+    fn on_run_step_delta(
+        &mut self,
+        delta: &RunStepDelta,
+        snapshot: &RunStep,
+    ) -> impl Future<Output = ()> + Send {
         (**self).on_run_step_delta(delta, snapshot)
     }
     fn on_run_step_done(&mut self, run_step: &RunStep) -> impl Future<Output = ()> + Send {
@@ -211,7 +231,11 @@ impl<H: EventHandler + ?Sized> EventHandler for &mut H {
     fn on_tool_call_created(&mut self, tool_call: &ToolCall) -> impl Future<Output = ()> + Send {
         (**self).on_tool_call_created(tool_call)
     }
-    fn on_tool_call_delta(&mut self, delta: &ToolCallDelta, snapshot: &ToolCall) -> impl Future<Output = ()> + Send {
+    fn on_tool_call_delta(
+        &mut self,
+        delta: &ToolCallDelta,
+        snapshot: &ToolCall,
+    ) -> impl Future<Output = ()> + Send {
         (**self).on_tool_call_delta(delta, snapshot)
     }
     fn on_tool_call_done(&mut self, tool_call: &ToolCall) -> impl Future<Output = ()> + Send {
@@ -220,7 +244,11 @@ impl<H: EventHandler + ?Sized> EventHandler for &mut H {
     fn on_message_created(&mut self, message: &Message) -> impl Future<Output = ()> + Send {
         (**self).on_message_created(message)
     }
-    fn on_message_delta(&mut self, delta: &MessageDelta, snapshot: &Message) -> impl Future<Output = ()> + Send {
+    fn on_message_delta(
+        &mut self,
+        delta: &MessageDelta,
+        snapshot: &Message,
+    ) -> impl Future<Output = ()> + Send {
         (**self).on_message_delta(delta, snapshot)
     }
     fn on_message_done(&mut self, message: &Message) -> impl Future<Output = ()> + Send {
@@ -229,7 +257,11 @@ impl<H: EventHandler + ?Sized> EventHandler for &mut H {
     fn on_text_created(&mut self, text: &Text) -> impl Future<Output = ()> + Send {
         (**self).on_text_created(text)
     }
-    fn on_text_delta(&mut self, delta: &TextDelta, snapshot: &Text) -> impl Future<Output = ()> + Send {
+    fn on_text_delta(
+        &mut self,
+        delta: &TextDelta,
+        snapshot: &Text,
+    ) -> impl Future<Output = ()> + Send {
         (**self).on_text_delta(delta, snapshot)
     }
     fn on_text_done(&mut self, text: &Text) -> impl Future<Output = ()> + Send {

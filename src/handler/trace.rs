@@ -5,8 +5,8 @@ use super::EventHandler;
 use crate::error::Error;
 use crate::event::AssistantEvent;
 use crate::types::{
-    ImageFile, Message, MessageDelta, Run, RunStep, RunStepDelta, RunToolCall, Text, TextDelta, Thread, ToolCall,
-    ToolCallDelta,
+    ImageFile, Message, MessageDelta, Run, RunStep, RunStepDelta, RunToolCall, Text, TextDelta,
+    Thread, ToolCall, ToolCallDelta,
 };
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -63,7 +63,9 @@ impl<W: Write + Send> TraceHandler<W> {
 
     /// Gives back the writer.
     pub fn into_inner(self) -> W {
-        self.out.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.out
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Writes one line: the callback name and its arguments.
@@ -73,7 +75,10 @@ impl<W: Write + Send> TraceHandler<W> {
         for (key, value) in args {
             object.insert((*key).to_owned(), strip_nulls(value.clone()));
         }
-        let mut out = self.out.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut out = self
+            .out
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         // A closed pipe (`| head`) must not panic the stream.
         let _ = serde_json::to_writer(&mut *out, &Value::Object(object));
         let _ = out.write_all(b"\n");

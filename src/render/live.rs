@@ -4,7 +4,8 @@ use super::Style;
 use crate::error::Error;
 use crate::handler::EventHandler;
 use crate::types::{
-    CodeInterpreterOutput, ImageFile, Message, Run, RunStatus, RunStep, Text, TextDelta, ToolCall, ToolCallDelta,
+    CodeInterpreterOutput, ImageFile, Message, Run, RunStatus, RunStep, Text, TextDelta, ToolCall,
+    ToolCallDelta,
 };
 use std::io::Write;
 
@@ -172,10 +173,12 @@ impl<W: Write + Send> EventHandler for LiveRenderer<W> {
                 self.line_break();
                 for output in &call.code_interpreter.outputs {
                     let text = match output {
-                        CodeInterpreterOutput::Logs(logs) => self.style.dim(&format!("  │ {}", logs.logs.trim_end())),
-                        CodeInterpreterOutput::Image(image) => {
-                            self.style.cyan(&format!("  [image {}]", image.image.file_id))
+                        CodeInterpreterOutput::Logs(logs) => {
+                            self.style.dim(&format!("  │ {}", logs.logs.trim_end()))
                         }
+                        CodeInterpreterOutput::Image(image) => self
+                            .style
+                            .cyan(&format!("  [image {}]", image.image.file_id)),
                         other => self.style.dim(&format!("  [{} output]", other.type_name())),
                     };
                     self.write(&format!("{text}\n"));
@@ -191,7 +194,9 @@ impl<W: Write + Send> EventHandler for LiveRenderer<W> {
                 self.write("\n");
             }
             ToolCall::FileSearch(call) => {
-                let text = self.style.dim(&format!(" ({} results)", call.file_search.results.len()));
+                let text = self
+                    .style
+                    .dim(&format!(" ({} results)", call.file_search.results.len()));
                 self.write(&format!("{text}\n"));
             }
             _ => self.line_break(),
@@ -220,8 +225,14 @@ impl<W: Write + Send> EventHandler for LiveRenderer<W> {
             }
             RunStatus::RequiresAction => {
                 self.line_break();
-                let names: Vec<&str> = run.required_tool_calls().iter().map(|c| c.function.name.as_str()).collect();
-                let text = self.style.yellow(&format!("… waiting for tool outputs: {}", names.join(", ")));
+                let names: Vec<&str> = run
+                    .required_tool_calls()
+                    .iter()
+                    .map(|c| c.function.name.as_str())
+                    .collect();
+                let text = self
+                    .style
+                    .yellow(&format!("… waiting for tool outputs: {}", names.join(", ")));
                 self.write(&format!("{text}\n"));
             }
             RunStatus::Cancelled | RunStatus::Expired | RunStatus::Incomplete => {

@@ -16,7 +16,10 @@ impl Style {
 
     /// Colour when standard output is a terminal and `NO_COLOR` is unset.
     pub fn for_stdout() -> Self {
-        Style::new(std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()))
+        Style::new(
+            std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        )
     }
 
     /// Plain text.

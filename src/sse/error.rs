@@ -45,7 +45,9 @@ impl SseError {
     /// Byte offset in the whole input of the first line of the event at fault.
     pub fn offset(&self) -> u64 {
         match self {
-            SseError::InvalidUtf8 { offset, .. } | SseError::EventTooLarge { offset, .. } => *offset,
+            SseError::InvalidUtf8 { offset, .. } | SseError::EventTooLarge { offset, .. } => {
+                *offset
+            }
         }
     }
 

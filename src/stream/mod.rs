@@ -108,10 +108,16 @@ impl<S> std::fmt::Debug for AssistantStream<S> {
     }
 }
 
-impl AssistantStream<futures_util::stream::Iter<std::iter::Once<Result<Bytes, std::convert::Infallible>>>> {
+impl
+    AssistantStream<
+        futures_util::stream::Iter<std::iter::Once<Result<Bytes, std::convert::Infallible>>>,
+    >
+{
     /// A stream over bytes already in memory (a recorded `.sse` file, a test body).
     pub fn from_bytes(bytes: impl Into<Bytes>) -> Self {
-        AssistantStream::new(futures_util::stream::iter(std::iter::once(Ok(bytes.into()))))
+        AssistantStream::new(futures_util::stream::iter(std::iter::once(
+            Ok(bytes.into()),
+        )))
     }
 }
 
@@ -215,7 +221,13 @@ where
                         // Reuses the buffer: no allocation per event.
                         this.last_event.clear();
                         this.last_event.push_str(frame.event());
-                        Self::handle_frame(this.snapshots, this.run_ended, this.server_error, this.state, frame)
+                        Self::handle_frame(
+                            this.snapshots,
+                            this.run_ended,
+                            this.server_error,
+                            this.state,
+                            frame,
+                        )
                     }
                     Err(err) => Err(Error::sse(err)),
                 };
@@ -368,19 +380,26 @@ where
         loop {
             match self.next().await {
                 Some(Ok(event)) => {
-                    self.dispatch.dispatch(handler, &event, &self.snapshots).await;
+                    self.dispatch
+                        .dispatch(handler, &event, &self.snapshots)
+                        .await;
                     if let AssistantEvent::RunRequiresAction(run) = &event {
                         let calls = run.required_tool_calls();
-                        let answers =
-                            futures_util::future::join_all(calls.iter().map(|call| handler.on_tool_call(call))).await;
+                        let answers = futures_util::future::join_all(
+                            calls.iter().map(|call| handler.on_tool_call(call)),
+                        )
+                        .await;
                         let all_answered = answers.iter().all(Option::is_some);
                         let outputs: Vec<ToolOutput> = calls
                             .iter()
                             .zip(answers)
-                            .filter_map(|(call, answer)| answer.map(|output| ToolOutput::new(call.id.clone(), output)))
+                            .filter_map(|(call, answer)| {
+                                answer.map(|output| ToolOutput::new(call.id.clone(), output))
+                            })
                             .collect();
                         if all_answered && !calls.is_empty() && self.submit.is_some() {
-                            pending_outputs = Some((run.thread_id.clone(), run.id.clone(), outputs));
+                            pending_outputs =
+                                Some((run.thread_id.clone(), run.id.clone(), outputs));
                         } else {
                             self.tool_outputs = outputs;
                         }
@@ -394,7 +413,10 @@ where
                     let Some((thread_id, run_id, outputs)) = pending_outputs.take() else {
                         break;
                     };
-                    let submit = self.submit.as_mut().expect("checked when the outputs were kept");
+                    let submit = self
+                        .submit
+                        .as_mut()
+                        .expect("checked when the outputs were kept");
                     match submit(thread_id, run_id, outputs.clone()).await {
                         Ok(body) => Pin::new(&mut *self).continue_with(body),
                         Err(err) => {

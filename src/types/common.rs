@@ -325,8 +325,10 @@ impl Serialize for ToolChoice {
             ToolChoice::None => serializer.serialize_str("none"),
             ToolChoice::Auto => serializer.serialize_str("auto"),
             ToolChoice::Required => serializer.serialize_str("required"),
-            ToolChoice::Function(name) => serde_json::json!({"type": "function", "function": {"name": name}})
-                .serialize(serializer),
+            ToolChoice::Function(name) => {
+                serde_json::json!({"type": "function", "function": {"name": name}})
+                    .serialize(serializer)
+            }
             ToolChoice::Tool(kind) => serde_json::json!({ "type": kind }).serialize(serializer),
             ToolChoice::Unknown(raw) => raw.serialize(serializer),
         }
@@ -395,9 +397,12 @@ impl Serialize for ResponseFormat {
         match self {
             ResponseFormat::Auto => serializer.serialize_str("auto"),
             ResponseFormat::Text => serde_json::json!({"type": "text"}).serialize(serializer),
-            ResponseFormat::JsonObject => serde_json::json!({"type": "json_object"}).serialize(serializer),
+            ResponseFormat::JsonObject => {
+                serde_json::json!({"type": "json_object"}).serialize(serializer)
+            }
             ResponseFormat::JsonSchema(schema) => {
-                serde_json::json!({"type": "json_schema", "json_schema": schema}).serialize(serializer)
+                serde_json::json!({"type": "json_schema", "json_schema": schema})
+                    .serialize(serializer)
             }
             ResponseFormat::Unknown(raw) => raw.serialize(serializer),
         }
@@ -516,7 +521,12 @@ fn list_object() -> String {
 
 impl<T> ListResponse<T> {
     /// A page of items; `first_id` and `last_id` are filled by the caller.
-    pub fn new(data: Vec<T>, first_id: Option<String>, last_id: Option<String>, has_more: bool) -> Self {
+    pub fn new(
+        data: Vec<T>,
+        first_id: Option<String>,
+        last_id: Option<String>,
+        has_more: bool,
+    ) -> Self {
         ListResponse {
             object: list_object(),
             data,

@@ -14,7 +14,9 @@
 //! # Ok::<(), serde_json::Error>(())
 //! ```
 
-use super::common::{Metadata, ResponseFormat, Tool, ToolChoice, ToolResources, TruncationStrategy};
+use super::common::{
+    Metadata, ResponseFormat, Tool, ToolChoice, ToolResources, TruncationStrategy,
+};
 use super::message::{Attachment, ImageFile, ImageUrl, Role};
 use super::run::ToolOutput;
 use serde::{Deserialize, Serialize};
@@ -282,7 +284,9 @@ impl CreateMessageRequest {
     /// Attaches a file.
     #[must_use]
     pub fn attachment(mut self, attachment: Attachment) -> Self {
-        self.attachments.get_or_insert_with(Vec::new).push(attachment);
+        self.attachments
+            .get_or_insert_with(Vec::new)
+            .push(attachment);
         self
     }
 }
@@ -429,7 +433,9 @@ impl CreateRunRequest {
     /// Adds a message to the thread before the run.
     #[must_use]
     pub fn additional_message(mut self, message: CreateMessageRequest) -> Self {
-        self.additional_messages.get_or_insert_with(Vec::new).push(message);
+        self.additional_messages
+            .get_or_insert_with(Vec::new)
+            .push(message);
         self
     }
 }

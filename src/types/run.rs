@@ -1,8 +1,8 @@
 //! Runs: one execution of an assistant on a thread.
 
 use super::common::{
-    IncompleteDetails, LastError, Metadata, ResponseFormat, Tool, ToolChoice, ToolResources, TruncationStrategy,
-    Usage,
+    IncompleteDetails, LastError, Metadata, ResponseFormat, Tool, ToolChoice, ToolResources,
+    TruncationStrategy, Usage,
 };
 use super::tagged::null_as_default;
 use serde::{Deserialize, Serialize};
@@ -44,7 +44,11 @@ impl RunStatus {
     pub fn is_terminal(&self) -> bool {
         matches!(
             self,
-            RunStatus::Completed | RunStatus::Failed | RunStatus::Cancelled | RunStatus::Expired | RunStatus::Incomplete
+            RunStatus::Completed
+                | RunStatus::Failed
+                | RunStatus::Cancelled
+                | RunStatus::Expired
+                | RunStatus::Incomplete
         )
     }
 
@@ -214,7 +218,11 @@ fn function_type() -> String {
 
 impl RunToolCall {
     /// A function call.
-    pub fn new(id: impl Into<String>, name: impl Into<String>, arguments: impl Into<String>) -> Self {
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        arguments: impl Into<String>,
+    ) -> Self {
         RunToolCall {
             id: id.into(),
             kind: function_type(),

@@ -242,7 +242,11 @@ pub struct FileSearchCall {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ranking_options: Option<FileSearchRankingOptions>,
     /// What it found.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub results: Vec<FileSearchResult>,
 }
 
@@ -260,7 +264,11 @@ pub struct FileSearchResult {
     #[serde(default)]
     pub score: f64,
     /// The content found, when asked for with `include[]`.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub content: Vec<FileSearchResultContent>,
 }
 
@@ -410,7 +418,11 @@ pub struct CodeInterpreterCallDelta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
     /// Output fragments, each placed by its `index`.
-    #[serde(default, deserialize_with = "null_as_default", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub outputs: Vec<CodeInterpreterOutputDelta>,
 }
 

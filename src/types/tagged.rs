@@ -17,7 +17,8 @@ use std::marker::PhantomData;
 pub(crate) trait TaggedVariants: Sized {
     const NAME: &'static str;
     fn is_known(tag: &str) -> bool;
-    fn deserialize_variant<'de, D: Deserializer<'de>>(tag: &str, body: D) -> Result<Self, D::Error>;
+    fn deserialize_variant<'de, D: Deserializer<'de>>(tag: &str, body: D)
+    -> Result<Self, D::Error>;
     fn unknown(raw: Value) -> Self;
 }
 
@@ -170,11 +171,16 @@ struct ChainedMap<'de, A> {
 impl<'de, A: MapAccess<'de>> MapAccess<'de> for ChainedMap<'de, A> {
     type Error = A::Error;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
         if let Some((key, value)) = self.before.pop() {
             self.pending = Some(value);
             return match key {
-                Key::Borrowed(key) => seed.deserialize(de::value::BorrowedStrDeserializer::new(key)).map(Some),
+                Key::Borrowed(key) => seed
+                    .deserialize(de::value::BorrowedStrDeserializer::new(key))
+                    .map(Some),
                 Key::Owned(key) => seed.deserialize(key.into_deserializer()).map(Some),
             };
         }

@@ -56,7 +56,10 @@ impl Chunking {
             Chunking::Bytes(n) => bytes.chunks(n).map(<[u8]>::to_vec).collect(),
             Chunking::SplitAt(at) => vec![bytes[..at].to_vec(), bytes[at..].to_vec()],
             Chunking::Random(seed) => {
-                let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
+                let mut state = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407)
+                    | 1;
                 let mut out = Vec::new();
                 let mut rest = bytes;
                 while !rest.is_empty() {
@@ -114,7 +117,8 @@ impl Replayed {
 /// is always ready, so no runtime is needed).
 pub fn replay(bytes: &[u8], chunking: Chunking) -> Replayed {
     let chunks = chunking.chunks(bytes);
-    let body = futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::convert::Infallible>));
+    let body =
+        futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::convert::Infallible>));
     let mut stream = AssistantStream::new(body);
     let mut items = Vec::new();
     let mut events = Vec::new();
@@ -152,9 +156,15 @@ pub fn transcript(replayed: &Replayed) -> String {
         }
     }
     let s = &replayed.snapshots;
-    out.push_str(&format!("run: {}\n", serde_json::to_string(&s.run()).unwrap()));
+    out.push_str(&format!(
+        "run: {}\n",
+        serde_json::to_string(&s.run()).unwrap()
+    ));
     for message in s.messages() {
-        out.push_str(&format!("message: {}\n", serde_json::to_string(message).unwrap()));
+        out.push_str(&format!(
+            "message: {}\n",
+            serde_json::to_string(message).unwrap()
+        ));
     }
     for step in s.run_steps() {
         out.push_str(&format!("step: {}\n", serde_json::to_string(step).unwrap()));

@@ -33,7 +33,8 @@ impl EventHandler for ReadText {
 
 pub async fn bench(args: BenchArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let bytes = Bytes::from(
-        std::fs::read(&args.file).map_err(|err| format!("reading {}: {err}", args.file.display()))?,
+        std::fs::read(&args.file)
+            .map_err(|err| format!("reading {}: {err}", args.file.display()))?,
     );
     let chunk_size = args.chunk_size.max(1);
     let chunks: Vec<Bytes> = (0..bytes.len())
@@ -45,7 +46,12 @@ pub async fn bench(args: BenchArgs) -> Result<(), Box<dyn std::error::Error + Se
     let mut text = 0usize;
     let started = Instant::now();
     for _ in 0..iterations {
-        let body = futures_util::stream::iter(chunks.iter().cloned().map(Ok::<_, std::convert::Infallible>));
+        let body = futures_util::stream::iter(
+            chunks
+                .iter()
+                .cloned()
+                .map(Ok::<_, std::convert::Infallible>),
+        );
         let mut stream = AssistantStream::new(body);
         let mut handler = ReadText::default();
         // Decode errors are part of what is measured; they do not stop the run.

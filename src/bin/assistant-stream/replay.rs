@@ -1,9 +1,9 @@
 //! `assistant-stream replay FILE`: play a recorded stream through the engine.
 
+use assistant_stream::AssistantStream;
 use assistant_stream::handler::TraceHandler;
 use assistant_stream::render::LiveRenderer;
 use assistant_stream::sse::SseParser;
-use assistant_stream::AssistantStream;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use serde_json::json;
@@ -27,7 +27,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 pub async fn replay(args: ReplayArgs) -> Result<(), BoxError> {
     let bytes = Bytes::from(
-        std::fs::read(&args.file).map_err(|err| format!("reading {}: {err}", args.file.display()))?,
+        std::fs::read(&args.file)
+            .map_err(|err| format!("reading {}: {err}", args.file.display()))?,
     );
     let delay = Duration::from_millis(args.delay_ms);
     // One chunk per event, so a delay paces events the way a server would.
@@ -40,7 +41,7 @@ pub async fn replay(args: ReplayArgs) -> Result<(), BoxError> {
     });
     let mut stream = AssistantStream::new(Box::pin(body));
     if args.trace {
-        let mut handler = TraceHandler::new(std::io::stdout().lock());
+        let mut handler = TraceHandler::new(std::io::stdout());
         let result = stream.drive(&mut handler).await;
         print_final(&handler, &stream, result.as_ref().err());
         return Ok(());
@@ -49,8 +50,13 @@ pub async fn replay(args: ReplayArgs) -> Result<(), BoxError> {
     let started = std::time::Instant::now();
     let result = stream.drive(&mut renderer).await;
     let summary = renderer.summary();
-    let status = summary.status.as_ref().map_or("unknown".to_owned(), ToString::to_string);
-    let tokens = summary.total_tokens.map_or(String::new(), |t| format!(", {t} tokens"));
+    let status = summary
+        .status
+        .as_ref()
+        .map_or("unknown".to_owned(), ToString::to_string);
+    let tokens = summary
+        .total_tokens
+        .map_or(String::new(), |t| format!(", {t} tokens"));
     eprintln!(
         "── {} events, {} messages, {} steps, {} tool calls, run {status}{tokens}, {} errors, {:.1?}",
         stream.event_count(),
@@ -102,4 +108,3 @@ fn print_final<W: std::io::Write + Send, S>(
     }
     handler.line("final", &args);
 }
-
