@@ -37,6 +37,8 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod accumulate;
+#[cfg(feature = "agent")]
+pub mod agent;
 #[cfg(feature = "client")]
 pub mod client;
 mod error;
