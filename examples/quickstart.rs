@@ -32,7 +32,10 @@ impl EventHandler for WeatherDesk {
 
     async fn on_tool_call_done(&mut self, call: &ToolCall) {
         if let ToolCall::Function(call) = call {
-            println!("[calling {}({})]", call.function.name, call.function.arguments);
+            println!(
+                "[calling {}({})]",
+                call.function.name, call.function.arguments
+            );
         }
     }
 
