@@ -243,3 +243,18 @@ fn continuation_after_requires_action_does_not_repeat_done() {
         .count();
     assert_eq!((created, done), (1, 1));
 }
+
+#[test]
+fn a_server_error_event_reaches_on_error_once() {
+    let bytes =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/error-frame.sse"))
+            .unwrap();
+    let (lines, _) = trace(&bytes, Chunking::Bytes(64), HashMap::new());
+    let errors: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["callback"] == "on_error")
+        .map(|l| l["error"].as_str().unwrap())
+        .collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("server_error"), "{errors:?}");
+}

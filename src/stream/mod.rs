@@ -377,9 +377,11 @@ where
     pub async fn drive<H: EventHandler>(&mut self, handler: &mut H) -> Result<(), Error> {
         let mut first_error = None;
         let mut pending_outputs: Option<(String, String, Vec<ToolOutput>)> = None;
+        let mut saw_error_event = false;
         loop {
             match self.next().await {
                 Some(Ok(event)) => {
+                    saw_error_event |= matches!(event, AssistantEvent::Error(_));
                     self.dispatch
                         .dispatch(handler, &event, &self.snapshots)
                         .await;
@@ -406,7 +408,11 @@ where
                     }
                 }
                 Some(Err(err)) => {
-                    handler.on_error(&err).await;
+                    // The handler heard of a server `error` event when it was
+                    // dispatched; the end of stream it causes is the same error.
+                    if !(err.is_server_event() && saw_error_event) {
+                        handler.on_error(&err).await;
+                    }
                     first_error.get_or_insert(err);
                 }
                 None => {
