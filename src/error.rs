@@ -73,6 +73,12 @@ pub(crate) enum Kind {
     Builder,
     /// A tool output could not be produced or submitted.
     ToolCall,
+    /// A thread has an active run, so it cannot take a message or another run.
+    #[cfg_attr(not(feature = "agent"), allow(dead_code))]
+    ActiveRun,
+    /// A blocking call was made inside an async runtime, or its runtime failed.
+    #[cfg_attr(not(feature = "blocking"), allow(dead_code))]
+    Runtime,
     /// Other request errors.
     #[cfg_attr(not(feature = "client"), allow(dead_code))]
     Request,
@@ -194,7 +200,20 @@ impl Error {
 
     /// Whether the server answered with an HTTP error status.
     pub fn is_status(&self) -> bool {
-        self.inner.kind == Kind::Status
+        matches!(self.inner.kind, Kind::Status | Kind::ActiveRun)
+    }
+
+    /// Whether a thread refused a message or a run because a run of it is
+    /// still active (a 400 from the server; wait for the run to end or
+    /// cancel it).
+    pub fn is_active_run(&self) -> bool {
+        self.inner.kind == Kind::ActiveRun
+    }
+
+    /// Whether a blocking call was made from within an async runtime (where
+    /// it would deadlock), or the runtime behind blocking calls failed.
+    pub fn is_runtime(&self) -> bool {
+        self.inner.kind == Kind::Runtime
     }
 
     /// Whether a request or connection timed out.

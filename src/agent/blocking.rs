@@ -1,0 +1,1 @@
+//! Blocking wrappers (in progress).

@@ -1,0 +1,343 @@
+//! [`Thread`]: a conversation, created when first needed, and
+//! [`RunResult`]: what a run left behind.
+
+use super::assistant::Assistant;
+use super::dispatch::ToolDispatcher;
+use super::options::RunOptions;
+use crate::client::Client;
+use crate::error::{Error, Kind};
+use crate::handler::{EventHandler, NoopHandler};
+use crate::types::{
+    CreateMessageRequest, CreateThreadRequest, ListQuery, Message, MessageInput, Order, Run, RunStatus, RunStep,
+};
+use serde_json::Value;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+/// What a run left behind.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct RunResult {
+    /// The run as it ended (`completed`, `failed`, `cancelled`, ...).
+    pub run: Run,
+    /// The messages the run wrote, in order.
+    pub messages: Vec<Message>,
+    /// The run's steps, in order.
+    pub steps: Vec<RunStep>,
+    /// The value of the tool that ended the run early, if one did (the run
+    /// was then cancelled).
+    pub ended_early: Option<Value>,
+}
+
+impl RunResult {
+    /// The text of the run's messages, one message a line.
+    pub fn text(&self) -> String {
+        self.messages.iter().map(Message::text).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Whether the run completed.
+    pub fn is_completed(&self) -> bool {
+        self.run.status == RunStatus::Completed
+    }
+}
+
+/// Which messages [`Thread::messages`] returns.
+///
+/// ```
+/// use assistant_stream::agent::MessageQuery;
+///
+/// let newest_five = MessageQuery::new().limit(5);
+/// let after = MessageQuery::new().after("msg_abc");
+/// # let _ = (newest_five, after);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MessageQuery {
+    /// At most this many (1 to 100; the server's default is 20).
+    pub limit: Option<u32>,
+    /// Only messages older than this one.
+    pub before: Option<String>,
+    /// Only messages newer than this one.
+    pub after: Option<String>,
+}
+
+impl MessageQuery {
+    /// The newest messages, as many as the server gives by default.
+    pub fn new() -> Self {
+        MessageQuery::default()
+    }
+
+    /// Sets the limit.
+    #[must_use]
+    pub fn limit(mut self, limit: u32) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// Only messages older than `message_id`.
+    #[must_use]
+    pub fn before(mut self, message_id: impl Into<String>) -> Self {
+        self.before = Some(message_id.into());
+        self
+    }
+
+    /// Only messages newer than `message_id`.
+    #[must_use]
+    pub fn after(mut self, message_id: impl Into<String>) -> Self {
+        self.after = Some(message_id.into());
+        self
+    }
+}
+
+struct ThreadState {
+    id: Option<String>,
+}
+
+/// A thread of messages, created on the server when first needed (or
+/// taken by id), and runs of assistants on it.
+///
+/// Clones share the thread. [`delete`](Self::delete) deletes it; a thread
+/// made here is otherwise kept (threads outlive programs).
+///
+/// ```
+/// use assistant_stream::Client;
+/// use assistant_stream::agent::{Assistant, MessageQuery, Thread};
+/// use assistant_stream::server::Server;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+/// let server = Server::builder().spawn().await?;
+/// let client = Client::builder().base_url(server.base_url()).api_key("sk-local").build()?;
+/// let assistant = Assistant::new(&client);
+///
+/// let thread = Thread::new(&client);
+/// thread.add("Hello").await?;
+/// let result = thread.run(&assistant).await?;
+/// assert_eq!(result.text(), "You said: Hello");
+///
+/// let messages = thread.messages(MessageQuery::new()).await?;
+/// assert_eq!(messages.iter().map(|m| m.text()).collect::<Vec<_>>(), ["Hello", "You said: Hello"]);
+/// thread.delete().await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Thread {
+    client: Client,
+    request: Arc<CreateThreadRequest>,
+    state: Arc<Mutex<ThreadState>>,
+    create_gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl fmt::Debug for Thread {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Thread").field("id", &self.id()).finish_non_exhaustive()
+    }
+}
+
+impl Thread {
+    /// A thread created on the server when first needed.
+    pub fn new(client: &Client) -> Self {
+        Thread::with_request(client, CreateThreadRequest::new())
+    }
+
+    /// A thread created when first needed from `request` (metadata, tool
+    /// resources, first messages).
+    pub fn with_request(client: &Client, request: CreateThreadRequest) -> Self {
+        Thread {
+            client: client.clone(),
+            request: Arc::new(request),
+            state: Arc::new(Mutex::new(ThreadState { id: None })),
+            create_gate: Arc::new(tokio::sync::Mutex::new(())),
+        }
+    }
+
+    /// An existing thread.
+    pub fn from_id(client: &Client, id: impl Into<String>) -> Self {
+        let thread = Thread::new(client);
+        thread.lock().id = Some(id.into());
+        thread
+    }
+
+    /// The id, once the thread exists on the server.
+    pub fn id(&self) -> Option<String> {
+        self.lock().id.clone()
+    }
+
+    /// The client it talks through.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Creates the thread on the server if it does not exist yet, and
+    /// returns its id.
+    pub async fn create(&self) -> Result<String, Error> {
+        if let Some(id) = self.id() {
+            return Ok(id);
+        }
+        let _gate = self.create_gate.lock().await;
+        if let Some(id) = self.id() {
+            return Ok(id);
+        }
+        let thread = self.client.threads().create((*self.request).clone()).await?;
+        self.lock().id = Some(thread.id.clone());
+        Ok(thread.id)
+    }
+
+    /// Adds a user message.
+    ///
+    /// Fails with [`Error::is_active_run`] while a run of the thread is
+    /// active.
+    pub async fn add(&self, content: impl Into<MessageInput>) -> Result<Message, Error> {
+        self.add_message(CreateMessageRequest::user(content)).await
+    }
+
+    /// Adds a message with attachments, image parts or metadata.
+    ///
+    /// ```no_run
+    /// # async fn example(thread: assistant_stream::agent::Thread) -> Result<(), assistant_stream::Error> {
+    /// use assistant_stream::types::{Attachment, CreateMessageRequest, MessageInputPart, Tool};
+    ///
+    /// thread
+    ///     .add_message(
+    ///         CreateMessageRequest::user(vec![
+    ///             MessageInputPart::text("What is in this picture, and in the file?"),
+    ///             MessageInputPart::image_url("https://example.com/cat.png"),
+    ///         ])
+    ///         .attachment(Attachment::new("file-abc", vec![Tool::file_search()])),
+    ///     )
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn add_message(&self, message: CreateMessageRequest) -> Result<Message, Error> {
+        let id = self.create().await?;
+        self.client
+            .messages()
+            .create(&id, message)
+            .await
+            .map_err(|err| active_run_error(err, &id, "add a message to"))
+    }
+
+    /// Messages of the thread, oldest first: the newest `limit` of those
+    /// `before` / `after` the given messages. Empty for a thread not
+    /// created yet.
+    pub async fn messages(&self, query: MessageQuery) -> Result<Vec<Message>, Error> {
+        let Some(id) = self.id() else {
+            return Ok(Vec::new());
+        };
+        let mut list = ListQuery::new().order(Order::Desc);
+        list.limit = query.limit;
+        list.before = query.before;
+        list.after = query.after;
+        let page = self.client.messages().list(&id, list).await?;
+        let mut messages = page.data;
+        messages.reverse();
+        Ok(messages)
+    }
+
+    /// Runs `assistant` on the thread, answering function calls with its
+    /// Rust tools, and waits for the run to end.
+    pub async fn run(&self, assistant: &Assistant) -> Result<RunResult, Error> {
+        self.run_with(assistant, NoopHandler, RunOptions::default()).await
+    }
+
+    /// Like [`run`](Self::run), with `handler` watching every event (pass
+    /// `&mut handler` to keep it).
+    pub async fn stream<H: EventHandler>(&self, assistant: &Assistant, handler: H) -> Result<RunResult, Error> {
+        self.run_with(assistant, handler, RunOptions::default()).await
+    }
+
+    /// Runs `assistant` with per-run `options`, `handler` watching.
+    ///
+    /// The run is streamed. Calls of the Rust tools (the options' tools if
+    /// set, else the assistant's) are answered concurrently and submitted
+    /// mid-stream; a tool error is reported to the model as `Error calling
+    /// tool NAME: ...`. A tool returning [`ToolResult::EndRun`](super::ToolResult::EndRun)
+    /// ends the run: it is cancelled and the value kept in
+    /// [`RunResult::ended_early`].
+    pub async fn run_with<H: EventHandler>(
+        &self,
+        assistant: &Assistant,
+        handler: H,
+        options: RunOptions,
+    ) -> Result<RunResult, Error> {
+        let thread_id = self.create().await?;
+        let client = &self.client;
+        assistant
+            .with_id(|assistant_id| async move {
+                let tools = options.tools.clone().unwrap_or_else(|| assistant.tools().to_vec());
+                let request = options.request(assistant_id);
+                let mut stream = client
+                    .runs()
+                    .create_and_stream(&thread_id, request)
+                    .await
+                    .map_err(|err| active_run_error(err, &thread_id, "start a run on"))?;
+                let mut dispatcher = ToolDispatcher::new(handler, tools);
+                let driven = stream.drive(&mut dispatcher).await;
+                let ended_early = dispatcher.take_end_run();
+                let mut run = stream.final_run().cloned();
+                if ended_early.is_some() {
+                    if let Some(stopped) = run.as_ref().filter(|run| run.status == RunStatus::RequiresAction) {
+                        client.runs().cancel(&thread_id, &stopped.id).await?;
+                        run = Some(client.runs().poll(&thread_id, &stopped.id).await?);
+                    }
+                }
+                driven?;
+                let run = run.ok_or_else(|| {
+                    Error::new(Kind::Incomplete, format!("the run on thread {thread_id} streamed no run object"))
+                })?;
+                Ok(RunResult {
+                    run,
+                    messages: stream.final_messages().into_iter().cloned().collect(),
+                    steps: stream.final_run_steps().into_iter().cloned().collect(),
+                    ended_early,
+                })
+            })
+            .await
+    }
+
+    /// Deletes the thread from the server, if it exists there; the value
+    /// then stands for a new thread, created when next needed.
+    pub async fn delete(&self) -> Result<(), Error> {
+        let _gate = self.create_gate.lock().await;
+        let Some(id) = self.id() else {
+            return Ok(());
+        };
+        match self.client.threads().delete(&id).await {
+            Ok(_) => {}
+            // Already gone: the goal is reached.
+            Err(err) if err.status() == Some(404) => {}
+            Err(err) => return Err(err),
+        }
+        self.lock().id = None;
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ThreadState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Turns the server's "thread has an active run" 400 into an error that
+/// says so ([`Error::is_active_run`]).
+fn active_run_error(err: Error, thread_id: &str, action: &str) -> Error {
+    let Some(api_error) = err.api_error().filter(|_| err.status() == Some(400)) else {
+        return err;
+    };
+    let message = api_error.message.to_ascii_lowercase();
+    let busy = message.contains("active run") || (message.contains("while a run") && message.contains("active"));
+    if !busy {
+        return err;
+    }
+    Error::new(
+        Kind::ActiveRun,
+        format!(
+            "cannot {action} thread {thread_id}: a run of it is still active; wait for it to end or cancel it (server: {})",
+            api_error.message
+        ),
+    )
+    .with_status(400)
+    .with_api_error(api_error.clone())
+    .with_request_id(err.request_id().map(str::to_owned))
+}
