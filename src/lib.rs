@@ -60,3 +60,8 @@ pub use error::{BoxError, Error, Result};
 pub use event::AssistantEvent;
 pub use handler::{EventHandler, NoopHandler};
 pub use stream::{AssistantStream, TextDeltas};
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(all(doctest, feature = "client"))]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
