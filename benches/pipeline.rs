@@ -147,7 +147,56 @@ fn bench_inputs(c: &mut Criterion, name: &str, files: &[Bytes]) {
     group.finish();
 }
 
+/// One 8 MiB `data:` line in 1460-byte chunks (one TCP segment each): a
+/// parser that rescans its buffer on every chunk is quadratic here.
+/// eventsource-stream is left out: it takes over 20 s on this input.
+fn bench_long_line(c: &mut Criterion) {
+    let mut body = b"data: ".to_vec();
+    body.extend(std::iter::repeat_n(b'x', 8 * 1024 * 1024));
+    body.extend_from_slice(b"\n\n");
+    let body = Bytes::from(body);
+    let input: Vec<Bytes> = (0..body.len())
+        .step_by(1460)
+        .map(|start| body.slice(start..(start + 1460).min(body.len())))
+        .collect();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("long-line-8MiB-in-1460B-chunks");
+    group.throughput(Throughput::Bytes(body.len() as u64));
+    group.sample_size(10);
+    group.bench_function("assistant-stream sse", |b| {
+        b.iter(|| {
+            let mut parser = SseParser::new();
+            let mut data = 0;
+            for chunk in &input {
+                parser.push(chunk);
+                while let Some(Ok(frame)) = parser.next_frame() {
+                    data += frame.data().len();
+                }
+            }
+            black_box(data)
+        })
+    });
+    group.bench_function("sse-stream", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let body =
+                    futures_util::stream::iter(input.iter().cloned().map(Ok::<_, std::io::Error>));
+                let mut stream = sse_stream::SseStream::from_bytes_stream(body);
+                let mut data = 0;
+                while let Some(Ok(sse)) = stream.next().await {
+                    data += sse.data.map_or(0, |d| d.len());
+                }
+                black_box(data)
+            })
+        })
+    });
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
+    bench_long_line(c);
     let real = real_fixtures();
     if !real.is_empty() {
         bench_inputs(c, "real-fixtures", &real);
