@@ -64,10 +64,16 @@ impl fmt::Display for ToolMismatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ToolMismatch::MissingInRust { name } => {
-                write!(f, "the assistant has a function tool `{name}` that no Rust tool answers")
+                write!(
+                    f,
+                    "the assistant has a function tool `{name}` that no Rust tool answers"
+                )
             }
             ToolMismatch::MissingOnServer { name } => {
-                write!(f, "the Rust tool `{name}` is not a function tool of the assistant")
+                write!(
+                    f,
+                    "the Rust tool `{name}` is not a function tool of the assistant"
+                )
             }
             ToolMismatch::DifferentParameters { name, .. } => write!(
                 f,
@@ -165,7 +171,15 @@ impl fmt::Debug for Assistant {
             .field("lifecycle", &state.lifecycle)
             .field("name", &self.config.name)
             .field("model", &self.config.model)
-            .field("tools", &self.config.tools.iter().map(|t| t.name()).collect::<Vec<_>>())
+            .field(
+                "tools",
+                &self
+                    .config
+                    .tools
+                    .iter()
+                    .map(|t| t.name())
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -264,7 +278,11 @@ impl Assistant {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn load(client: &Client, id: &str, tools: Vec<Arc<dyn Tool>>) -> Result<Assistant, Error> {
+    pub async fn load(
+        client: &Client,
+        id: &str,
+        tools: Vec<Arc<dyn Tool>>,
+    ) -> Result<Assistant, Error> {
         let stored = client.assistants().retrieve(id).await?;
         let mismatches = compare_tools(&tools, &stored.tools);
         for mismatch in &mismatches {
@@ -348,11 +366,15 @@ impl Assistant {
     }
 
     /// Returns the id, creating the assistant if needed; `true` if created.
-    async fn create_as(&self, lifecycle: Lifecycle) -> Result<(String, bool), Error> {
+    pub(crate) async fn create_as(&self, lifecycle: Lifecycle) -> Result<(String, bool), Error> {
         if let Some(id) = self.id() {
             return Ok((id, false));
         }
-        let created = self.client.assistants().create(self.create_request()).await?;
+        let created = self
+            .client
+            .assistants()
+            .create(self.create_request())
+            .await?;
         let mut state = self.lock();
         if let Some(id) = &state.id {
             // Another clone created it meanwhile: keep theirs, drop ours.
@@ -387,8 +409,9 @@ impl Assistant {
 
     /// Runs `block` with this assistant created on the server, then deletes
     /// it and its default thread, also when the block returns an error or
-    /// panics (the panic goes on after the cleanup). An assistant that
-    /// already exists is used and left in place.
+    /// panics (the panic goes on after the cleanup). An assistant or
+    /// default thread that existed before the block is used and left in
+    /// place.
     ///
     /// ```no_run
     /// # async fn example(client: assistant_stream::Client) -> Result<(), assistant_stream::Error> {
@@ -415,11 +438,7 @@ impl Assistant {
         let had_thread = self.default_thread.id().is_some();
         let (_, created) = self.create_as(Lifecycle::Scoped).await?;
         let outcome = AssertUnwindSafe(block(self.clone())).catch_unwind().await;
-        let cleanup = if created {
-            self.delete_created(had_thread).await
-        } else {
-            Ok(())
-        };
+        let cleanup = self.delete_created(!had_thread, created).await;
         match outcome {
             Err(panic) => std::panic::resume_unwind(panic),
             Ok(Err(err)) => {
@@ -432,18 +451,22 @@ impl Assistant {
         }
     }
 
-    /// Deletes what a scope created: the assistant, and the default thread
-    /// unless it existed before.
-    async fn delete_created(&self, keep_thread: bool) -> Result<(), Error> {
-        let thread = if keep_thread {
-            Ok(())
-        } else {
+    /// Deletes what a scope created: the default thread and the assistant.
+    pub(crate) async fn delete_created(&self, thread: bool, assistant: bool) -> Result<(), Error> {
+        let thread = if thread {
             self.default_thread.delete().await
+        } else {
+            Ok(())
         };
-        let id = self.lock().id.take();
-        if let Some(id) = id {
-            self.lock().lifecycle = Lifecycle::Lazy;
-            self.client.assistants().delete(&id).await?;
+        if assistant {
+            let id = {
+                let mut state = self.lock();
+                state.lifecycle = Lifecycle::Lazy;
+                state.id.take()
+            };
+            if let Some(id) = id {
+                self.client.assistants().delete(&id).await?;
+            }
         }
         thread
     }
@@ -458,7 +481,11 @@ impl Assistant {
         if let Some(id) = self.id() {
             return f(id).await;
         }
-        let created = self.client.assistants().create(self.create_request()).await?;
+        let created = self
+            .client
+            .assistants()
+            .create(self.create_request())
+            .await?;
         let id = created.id;
         let outcome = AssertUnwindSafe(f(id.clone())).catch_unwind().await;
         let deleted = self.client.assistants().delete(&id).await;
@@ -499,7 +526,11 @@ impl Assistant {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn say_with<H: EventHandler>(&self, text: impl Into<String>, handler: H) -> Result<RunResult, Error> {
+    pub async fn say_with<H: EventHandler>(
+        &self,
+        text: impl Into<String>,
+        handler: H,
+    ) -> Result<RunResult, Error> {
         self.default_thread.add(text.into()).await?;
         self.default_thread
             .run_with(self, handler, RunOptions::default())
@@ -513,7 +544,8 @@ impl Assistant {
 
 /// The differences between Rust tools and stored tools.
 fn compare_tools(rust: &[Arc<dyn Tool>], stored: &[types::Tool]) -> Vec<ToolMismatch> {
-    let stored: Vec<&types::FunctionDefinition> = stored.iter().filter_map(types::Tool::as_function).collect();
+    let stored: Vec<&types::FunctionDefinition> =
+        stored.iter().filter_map(types::Tool::as_function).collect();
     let callable: Vec<&Arc<dyn Tool>> = rust.iter().filter(|tool| tool.is_callable()).collect();
     let mut out = Vec::new();
     for function in &stored {

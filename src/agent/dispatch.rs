@@ -6,8 +6,8 @@ use crate::error::Error;
 use crate::event::AssistantEvent;
 use crate::handler::EventHandler;
 use crate::types::{
-    ImageFile, Message, MessageDelta, Run, RunStep, RunStepDelta, RunToolCall, Text, TextDelta, Thread, ToolCall,
-    ToolCallDelta,
+    ImageFile, Message, MessageDelta, Run, RunStep, RunStepDelta, RunToolCall, Text, TextDelta,
+    Thread, ToolCall, ToolCallDelta,
 };
 use serde_json::Value;
 use std::future::Future;
@@ -47,7 +47,11 @@ impl<H: EventHandler> EventHandler for ToolDispatcher<H> {
     fn on_run_step_created(&mut self, run_step: &RunStep) -> impl Future<Output = ()> + Send {
         self.user.on_run_step_created(run_step)
     }
-    fn on_run_step_delta(&mut self, delta: &RunStepDelta, snapshot: &RunStep) -> impl Future<Output = ()> + Send {
+    fn on_run_step_delta(
+        &mut self,
+        delta: &RunStepDelta,
+        snapshot: &RunStep,
+    ) -> impl Future<Output = ()> + Send {
         self.user.on_run_step_delta(delta, snapshot)
     }
     fn on_run_step_done(&mut self, run_step: &RunStep) -> impl Future<Output = ()> + Send {
@@ -56,7 +60,11 @@ impl<H: EventHandler> EventHandler for ToolDispatcher<H> {
     fn on_tool_call_created(&mut self, tool_call: &ToolCall) -> impl Future<Output = ()> + Send {
         self.user.on_tool_call_created(tool_call)
     }
-    fn on_tool_call_delta(&mut self, delta: &ToolCallDelta, snapshot: &ToolCall) -> impl Future<Output = ()> + Send {
+    fn on_tool_call_delta(
+        &mut self,
+        delta: &ToolCallDelta,
+        snapshot: &ToolCall,
+    ) -> impl Future<Output = ()> + Send {
         self.user.on_tool_call_delta(delta, snapshot)
     }
     fn on_tool_call_done(&mut self, tool_call: &ToolCall) -> impl Future<Output = ()> + Send {
@@ -65,7 +73,11 @@ impl<H: EventHandler> EventHandler for ToolDispatcher<H> {
     fn on_message_created(&mut self, message: &Message) -> impl Future<Output = ()> + Send {
         self.user.on_message_created(message)
     }
-    fn on_message_delta(&mut self, delta: &MessageDelta, snapshot: &Message) -> impl Future<Output = ()> + Send {
+    fn on_message_delta(
+        &mut self,
+        delta: &MessageDelta,
+        snapshot: &Message,
+    ) -> impl Future<Output = ()> + Send {
         self.user.on_message_delta(delta, snapshot)
     }
     fn on_message_done(&mut self, message: &Message) -> impl Future<Output = ()> + Send {
@@ -74,7 +86,11 @@ impl<H: EventHandler> EventHandler for ToolDispatcher<H> {
     fn on_text_created(&mut self, text: &Text) -> impl Future<Output = ()> + Send {
         self.user.on_text_created(text)
     }
-    fn on_text_delta(&mut self, delta: &TextDelta, snapshot: &Text) -> impl Future<Output = ()> + Send {
+    fn on_text_delta(
+        &mut self,
+        delta: &TextDelta,
+        snapshot: &Text,
+    ) -> impl Future<Output = ()> + Send {
         self.user.on_text_delta(delta, snapshot)
     }
     fn on_text_done(&mut self, text: &Text) -> impl Future<Output = ()> + Send {

@@ -146,7 +146,11 @@ impl ThreadMonitor {
     }
 
     /// Like [`run`](Self::run), with an async callback.
-    pub async fn run_async<F, Fut>(&mut self, stop: CancellationToken, mut callback: F) -> Result<(), Error>
+    pub async fn run_async<F, Fut>(
+        &mut self,
+        stop: CancellationToken,
+        mut callback: F,
+    ) -> Result<(), Error>
     where
         F: FnMut(Message) -> Fut,
         Fut: Future<Output = ()>,

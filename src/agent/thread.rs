@@ -8,7 +8,8 @@ use crate::client::Client;
 use crate::error::{Error, Kind};
 use crate::handler::{EventHandler, NoopHandler};
 use crate::types::{
-    CreateMessageRequest, CreateThreadRequest, ListQuery, Message, MessageInput, Order, Run, RunStatus, RunStep,
+    CreateMessageRequest, CreateThreadRequest, ListQuery, Message, MessageInput, Order, Run,
+    RunStatus, RunStep,
 };
 use serde_json::Value;
 use std::fmt;
@@ -32,7 +33,11 @@ pub struct RunResult {
 impl RunResult {
     /// The text of the run's messages, one message a line.
     pub fn text(&self) -> String {
-        self.messages.iter().map(Message::text).collect::<Vec<_>>().join("\n")
+        self.messages
+            .iter()
+            .map(Message::text)
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     /// Whether the run completed.
@@ -55,9 +60,10 @@ impl RunResult {
 pub struct MessageQuery {
     /// At most this many (1 to 100; the server's default is 20).
     pub limit: Option<u32>,
-    /// Only messages older than this one.
+    /// Only messages older than this one (by id).
     pub before: Option<String>,
-    /// Only messages newer than this one.
+    /// Only messages newer than this one (by id); the first ones after it
+    /// are returned.
     pub after: Option<String>,
 }
 
@@ -131,7 +137,9 @@ pub struct Thread {
 
 impl fmt::Debug for Thread {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Thread").field("id", &self.id()).finish_non_exhaustive()
+        f.debug_struct("Thread")
+            .field("id", &self.id())
+            .finish_non_exhaustive()
     }
 }
 
@@ -179,7 +187,11 @@ impl Thread {
         if let Some(id) = self.id() {
             return Ok(id);
         }
-        let thread = self.client.threads().create((*self.request).clone()).await?;
+        let thread = self
+            .client
+            .threads()
+            .create((*self.request).clone())
+            .await?;
         self.lock().id = Some(thread.id.clone());
         Ok(thread.id)
     }
@@ -219,33 +231,49 @@ impl Thread {
             .map_err(|err| active_run_error(err, &id, "add a message to"))
     }
 
-    /// Messages of the thread, oldest first: the newest `limit` of those
-    /// `before` / `after` the given messages. Empty for a thread not
+    /// Messages of the thread, oldest first. With [`MessageQuery::after`],
+    /// the first `limit` messages after that one (and before
+    /// [`MessageQuery::before`], if set); otherwise the newest `limit`
+    /// messages (older than `before`, if set). Empty for a thread not
     /// created yet.
     pub async fn messages(&self, query: MessageQuery) -> Result<Vec<Message>, Error> {
         let Some(id) = self.id() else {
             return Ok(Vec::new());
         };
-        let mut list = ListQuery::new().order(Order::Desc);
+        let forward = query.after.is_some();
+        let mut list = ListQuery::new().order(if forward { Order::Asc } else { Order::Desc });
         list.limit = query.limit;
-        list.before = query.before;
-        list.after = query.after;
+        if forward {
+            list.after = query.after;
+            list.before = query.before;
+        } else {
+            // Listed newest first, "after" a message means older than it.
+            list.after = query.before;
+        }
         let page = self.client.messages().list(&id, list).await?;
         let mut messages = page.data;
-        messages.reverse();
+        if !forward {
+            messages.reverse();
+        }
         Ok(messages)
     }
 
     /// Runs `assistant` on the thread, answering function calls with its
     /// Rust tools, and waits for the run to end.
     pub async fn run(&self, assistant: &Assistant) -> Result<RunResult, Error> {
-        self.run_with(assistant, NoopHandler, RunOptions::default()).await
+        self.run_with(assistant, NoopHandler, RunOptions::default())
+            .await
     }
 
     /// Like [`run`](Self::run), with `handler` watching every event (pass
     /// `&mut handler` to keep it).
-    pub async fn stream<H: EventHandler>(&self, assistant: &Assistant, handler: H) -> Result<RunResult, Error> {
-        self.run_with(assistant, handler, RunOptions::default()).await
+    pub async fn stream<H: EventHandler>(
+        &self,
+        assistant: &Assistant,
+        handler: H,
+    ) -> Result<RunResult, Error> {
+        self.run_with(assistant, handler, RunOptions::default())
+            .await
     }
 
     /// Runs `assistant` with per-run `options`, `handler` watching.
@@ -266,7 +294,10 @@ impl Thread {
         let client = &self.client;
         assistant
             .with_id(|assistant_id| async move {
-                let tools = options.tools.clone().unwrap_or_else(|| assistant.tools().to_vec());
+                let tools = options
+                    .tools
+                    .clone()
+                    .unwrap_or_else(|| assistant.tools().to_vec());
                 let request = options.request(assistant_id);
                 let mut stream = client
                     .runs()
@@ -278,14 +309,20 @@ impl Thread {
                 let ended_early = dispatcher.take_end_run();
                 let mut run = stream.final_run().cloned();
                 if ended_early.is_some() {
-                    if let Some(stopped) = run.as_ref().filter(|run| run.status == RunStatus::RequiresAction) {
+                    if let Some(stopped) = run
+                        .as_ref()
+                        .filter(|run| run.status == RunStatus::RequiresAction)
+                    {
                         client.runs().cancel(&thread_id, &stopped.id).await?;
                         run = Some(client.runs().poll(&thread_id, &stopped.id).await?);
                     }
                 }
                 driven?;
                 let run = run.ok_or_else(|| {
-                    Error::new(Kind::Incomplete, format!("the run on thread {thread_id} streamed no run object"))
+                    Error::new(
+                        Kind::Incomplete,
+                        format!("the run on thread {thread_id} streamed no run object"),
+                    )
                 })?;
                 Ok(RunResult {
                     run,
@@ -326,7 +363,8 @@ fn active_run_error(err: Error, thread_id: &str, action: &str) -> Error {
         return err;
     };
     let message = api_error.message.to_ascii_lowercase();
-    let busy = message.contains("active run") || (message.contains("while a run") && message.contains("active"));
+    let busy = message.contains("active run")
+        || (message.contains("while a run") && message.contains("active"));
     if !busy {
         return err;
     }

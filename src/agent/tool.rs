@@ -323,7 +323,9 @@ impl FunctionTool {
         Fut: Future<Output = R> + Send + 'static,
         R: IntoToolResult,
     {
-        Self::from_fn(function).name(name).description(description)
+        Self::from_fn(function)
+            .with_name(name)
+            .with_description(description)
     }
 
     /// A tool calling `function`, named and described after its argument type.
@@ -362,16 +364,16 @@ impl FunctionTool {
         }
     }
 
-    /// Sets the name.
+    /// Sets the name (by default the argument type's, in `snake_case`).
     #[must_use]
-    pub fn name(mut self, name: impl Into<String>) -> Self {
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
     }
 
-    /// Sets the description.
+    /// Sets the description (by default the argument type's doc comment).
     #[must_use]
-    pub fn description(mut self, description: impl Into<String>) -> Self {
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
         self.description = Some(description.into());
         self
     }
