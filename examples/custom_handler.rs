@@ -23,7 +23,10 @@ impl EventHandler for Shout {
 
     async fn on_tool_call_done(&mut self, call: &ToolCall) {
         if let ToolCall::Function(call) = call {
-            println!("[calling {}({})]", call.function.name, call.function.arguments);
+            println!(
+                "[calling {}({})]",
+                call.function.name, call.function.arguments
+            );
         }
     }
 
@@ -35,11 +38,16 @@ impl EventHandler for Shout {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let server = Server::builder().spawn().await?;
-    let client = Client::builder().base_url(server.base_url()).api_key("sk-local").build()?;
+    let client = Client::builder()
+        .base_url(server.base_url())
+        .api_key("sk-local")
+        .build()?;
 
-    let weather = FunctionTool::from_fn(|args: GetWeather| async move { format!("sunny in {}", args.city) });
+    let weather =
+        FunctionTool::from_fn(|args: GetWeather| async move { format!("sunny in {}", args.city) });
     let ai = Assistant::new(&client).tool(weather);
-    ai.say_with("/tool get_weather {\"city\": \"Paris\"}", Shout).await?;
+    ai.say_with("/tool get_weather {\"city\": \"Paris\"}", Shout)
+        .await?;
     ai.delete().await?;
     Ok(())
 }

@@ -8,7 +8,10 @@ use std::time::Duration;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let server = Server::builder().spawn().await?;
-    let client = Client::builder().base_url(server.base_url()).api_key("sk-local").build()?;
+    let client = Client::builder()
+        .base_url(server.base_url())
+        .api_key("sk-local")
+        .build()?;
     let (ai, thread) = (Assistant::new(&client), Thread::new(&client));
     let thread_id = thread.create().await?;
 

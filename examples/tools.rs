@@ -22,11 +22,20 @@ async fn roll_dice(args: RollDice) -> Vec<u32> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let server = Server::builder().spawn().await?;
-    let client = Client::builder().base_url(server.base_url()).api_key("sk-local").build()?;
+    let client = Client::builder()
+        .base_url(server.base_url())
+        .api_key("sk-local")
+        .build()?;
 
-    let ai = Assistant::new(&client).name("Dice roller").tool(FunctionTool::from_fn(roll_dice));
+    let ai = Assistant::new(&client)
+        .name("Dice roller")
+        .tool(FunctionTool::from_fn(roll_dice));
     for n in [2, 5] {
-        let reply = ai.say(format!("Roll {n} dice.\n/tool roll_dice {{\"n_dice\": {n}}}")).await?;
+        let reply = ai
+            .say(format!(
+                "Roll {n} dice.\n/tool roll_dice {{\"n_dice\": {n}}}"
+            ))
+            .await?;
         println!("{}", reply.text());
     }
     ai.delete().await?;

@@ -34,15 +34,33 @@ async fn lazy_creates_and_deletes_the_assistant_per_call_and_keeps_the_thread() 
     assert_eq!(first.text(), "You said: hello");
     assert_eq!(assistant_count(&client).await, before);
     assert_eq!(assistant.id(), None);
-    let thread_id = assistant.default_thread().id().expect("the default thread exists");
+    let thread_id = assistant
+        .default_thread()
+        .id()
+        .expect("the default thread exists");
 
-    let second = assistant.say("/tool roll_dice {\"n_dice\": 1}").await.unwrap();
+    let second = assistant
+        .say("/tool roll_dice {\"n_dice\": 1}")
+        .await
+        .unwrap();
     assert_eq!(second.text(), "roll_dice returned: [6]");
     assert_eq!(assistant_count(&client).await, before);
-    assert_eq!(assistant.default_thread().id().as_deref(), Some(thread_id.as_str()), "the conversation goes on");
+    assert_eq!(
+        assistant.default_thread().id().as_deref(),
+        Some(thread_id.as_str()),
+        "the conversation goes on"
+    );
     // The lazily created assistants wrote the replies and are gone.
     let author = second.messages[0].assistant_id.clone().unwrap();
-    assert_eq!(client.assistants().retrieve(&author).await.unwrap_err().status(), Some(404));
+    assert_eq!(
+        client
+            .assistants()
+            .retrieve(&author)
+            .await
+            .unwrap_err()
+            .status(),
+        Some(404)
+    );
 
     assistant.delete().await.unwrap();
     assert!(!thread_exists(&client, &thread_id).await);
@@ -69,12 +87,20 @@ async fn manual_create_and_delete() {
     let assistant = Assistant::new(&client).name("Manual").tool(roll_dice());
     let id = assistant.create().await.unwrap();
     assert_eq!(assistant.lifecycle(), Lifecycle::Manual);
-    assert_eq!(assistant.create().await.unwrap(), id, "create twice keeps one assistant");
+    assert_eq!(
+        assistant.create().await.unwrap(),
+        id,
+        "create twice keeps one assistant"
+    );
     assert_eq!(assistant_count(&client).await, before + 1);
 
     let reply = assistant.say("hi").await.unwrap();
     assert_eq!(reply.run.assistant_id, id);
-    assert_eq!(assistant_count(&client).await, before + 1, "a created assistant is not deleted by say");
+    assert_eq!(
+        assistant_count(&client).await,
+        before + 1,
+        "a created assistant is not deleted by say"
+    );
     let stored = client.assistants().retrieve(&id).await.unwrap();
     assert_eq!(stored.name.as_deref(), Some("Manual"));
     assert_eq!(stored.tools[0].as_function().unwrap().name, "roll_dice");
@@ -105,7 +131,11 @@ async fn scoped_deletes_at_the_end_of_the_block() {
         })
         .await
         .unwrap();
-    assert_eq!(count_inside, before + 1, "one assistant for the whole block");
+    assert_eq!(
+        count_inside,
+        before + 1,
+        "one assistant for the whole block"
+    );
     assert_eq!(assistant_count(&client).await, before);
     assert!(!thread_exists(&client, &thread_id).await);
     assert_eq!(assistant.id(), None);
@@ -188,7 +218,8 @@ async fn loaded_assistants_are_never_deleted_automatically_and_mismatches_are_re
                 .name("Stored")
                 .tool(roll.spec())
                 .tool(ToolSpec::function(
-                    FunctionDefinition::new("weather").parameters(json!({"type": "object", "properties": {}})),
+                    FunctionDefinition::new("weather")
+                        .parameters(json!({"type": "object", "properties": {}})),
                 ))
                 .tool(ToolSpec::function(FunctionDefinition::new("server_only")))
                 .tool(ToolSpec::code_interpreter()),
@@ -205,7 +236,8 @@ async fn loaded_assistants_are_never_deleted_automatically_and_mismatches_are_re
     }
     let weather = FunctionTool::from_fn(|_: Weather| async { "sunny" });
     let local = FunctionTool::from_fn(|_: RollDice| async { "local" }).with_name("local_only");
-    let tools: Vec<Arc<dyn Tool>> = vec![Arc::new(roll), Arc::new(weather.clone()), Arc::new(local)];
+    let tools: Vec<Arc<dyn Tool>> =
+        vec![Arc::new(roll), Arc::new(weather.clone()), Arc::new(local)];
     let assistant = Assistant::load(&client, &stored.id, tools).await.unwrap();
     assert_eq!(assistant.lifecycle(), Lifecycle::Loaded);
     assert_eq!(
@@ -225,7 +257,10 @@ async fn loaded_assistants_are_never_deleted_automatically_and_mismatches_are_re
         ]
     );
 
-    let reply = assistant.say("/tool roll_dice {\"n_dice\": 2}").await.unwrap();
+    let reply = assistant
+        .say("/tool roll_dice {\"n_dice\": 2}")
+        .await
+        .unwrap();
     assert_eq!(reply.text(), "roll_dice returned: [6,6]");
     assert_eq!(reply.run.assistant_id, stored.id);
     let reply = assistant
@@ -233,7 +268,11 @@ async fn loaded_assistants_are_never_deleted_automatically_and_mismatches_are_re
         .await
         .unwrap();
     assert_eq!(reply.text(), "You said: scoped");
-    assert_eq!(assistant_count(&client).await, before, "nothing created, nothing deleted");
+    assert_eq!(
+        assistant_count(&client).await,
+        before,
+        "nothing created, nothing deleted"
+    );
     assert!(client.assistants().retrieve(&stored.id).await.is_ok());
 
     let thread_id = assistant.default_thread().id().unwrap();
@@ -245,6 +284,8 @@ async fn loaded_assistants_are_never_deleted_automatically_and_mismatches_are_re
 #[tokio::test]
 async fn a_missing_assistant_does_not_load() {
     let (_server, client) = start().await;
-    let err = Assistant::load(&client, "asst_missing", Vec::new()).await.unwrap_err();
+    let err = Assistant::load(&client, "asst_missing", Vec::new())
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(404));
 }

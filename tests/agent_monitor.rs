@@ -53,7 +53,8 @@ async fn messages_arriving_while_watching_and_an_async_callback() {
     let watcher = tokio::spawn({
         let (stop, seen, client) = (stop.clone(), seen.clone(), client.clone());
         async move {
-            let mut monitor = ThreadMonitor::new(&client, thread_id).interval(Duration::from_millis(10));
+            let mut monitor =
+                ThreadMonitor::new(&client, thread_id).interval(Duration::from_millis(10));
             monitor
                 .run_async(stop.clone(), |message| {
                     let (stop, seen) = (stop.clone(), seen.clone());
@@ -109,7 +110,10 @@ async fn a_stopped_monitor_resumes_where_it_stopped() {
         .unwrap();
     assert_eq!(first, ["m0", "m1"]);
     let rest = monitor.poll_once().await.unwrap();
-    assert_eq!(rest.iter().map(|m| m.text()).collect::<Vec<_>>(), ["m2", "m3", "m4"]);
+    assert_eq!(
+        rest.iter().map(|m| m.text()).collect::<Vec<_>>(),
+        ["m2", "m3", "m4"]
+    );
 
     // A cancelled token stops before any poll.
     let stopped = CancellationToken::new();

@@ -19,7 +19,13 @@ async fn a_thread_is_created_when_first_needed() {
     let (_server, client) = start().await;
     let thread = Thread::new(&client);
     assert_eq!(thread.id(), None);
-    assert!(thread.messages(MessageQuery::new()).await.unwrap().is_empty());
+    assert!(
+        thread
+            .messages(MessageQuery::new())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(thread.id(), None, "listing does not create");
     thread.add("hello").await.unwrap();
     let id = thread.id().unwrap();
@@ -43,13 +49,25 @@ async fn messages_come_oldest_first_with_limit_before_and_after() {
     assert_eq!(texts(&all), ["m0", "m1", "m2", "m3", "m4", "m5"]);
     let newest = thread.messages(MessageQuery::new().limit(2)).await.unwrap();
     assert_eq!(texts(&newest), ["m4", "m5"]);
-    let before = thread.messages(MessageQuery::new().before(&ids[3]).limit(2)).await.unwrap();
+    let before = thread
+        .messages(MessageQuery::new().before(&ids[3]).limit(2))
+        .await
+        .unwrap();
     assert_eq!(texts(&before), ["m1", "m2"]);
-    let after = thread.messages(MessageQuery::new().after(&ids[3])).await.unwrap();
+    let after = thread
+        .messages(MessageQuery::new().after(&ids[3]))
+        .await
+        .unwrap();
     assert_eq!(texts(&after), ["m4", "m5"]);
-    let first_after = thread.messages(MessageQuery::new().after(&ids[0]).limit(2)).await.unwrap();
+    let first_after = thread
+        .messages(MessageQuery::new().after(&ids[0]).limit(2))
+        .await
+        .unwrap();
     assert_eq!(texts(&first_after), ["m1", "m2"]);
-    let between = thread.messages(MessageQuery::new().after(&ids[0]).before(&ids[4])).await.unwrap();
+    let between = thread
+        .messages(MessageQuery::new().after(&ids[0]).before(&ids[4]))
+        .await
+        .unwrap();
     assert_eq!(texts(&between), ["m1", "m2", "m3"]);
     thread.delete().await.unwrap();
 }
@@ -95,7 +113,11 @@ async fn attachments_and_image_parts() {
     assert_eq!(message.attachments[0].file_id, "file-doc");
     let stored = thread.messages(MessageQuery::new()).await.unwrap();
     assert_eq!(stored.len(), 1);
-    assert!(matches!(&stored[0].content[1], MessageContent::ImageUrl(url) if url.image_url.url == "https://example.com/cat.png"));
-    assert!(matches!(&stored[0].content[2], MessageContent::ImageFile(file) if file.image_file.file_id == "file-img"));
+    assert!(
+        matches!(&stored[0].content[1], MessageContent::ImageUrl(url) if url.image_url.url == "https://example.com/cat.png")
+    );
+    assert!(
+        matches!(&stored[0].content[2], MessageContent::ImageFile(file) if file.image_file.file_id == "file-img")
+    );
     thread.delete().await.unwrap();
 }

@@ -40,7 +40,9 @@ fn divide() -> FunctionTool {
         if args.b == 0.0 {
             Err("division by zero")
         } else {
-            Ok(Quotient { value: args.a / args.b })
+            Ok(Quotient {
+                value: args.a / args.b,
+            })
         }
     })
 }
@@ -52,17 +54,27 @@ fn the_spec_comes_from_the_argument_type() {
     let spec = tool.spec();
     let function = spec.as_function().unwrap();
     assert_eq!(function.name, "roll_dice");
-    assert_eq!(function.description.as_deref(), Some("Roll dice and return their values."));
+    assert_eq!(
+        function.description.as_deref(),
+        Some("Roll dice and return their values.")
+    );
     let parameters = function.parameters.as_ref().unwrap();
     assert_eq!(parameters["type"], "object");
     assert_eq!(parameters["required"], json!(["n_dice"]));
-    assert_eq!(parameters["properties"]["n_dice"]["description"], "How many dice to roll.");
+    assert_eq!(
+        parameters["properties"]["n_dice"]["description"],
+        "How many dice to roll."
+    );
     assert!(parameters.get("$schema").is_none() && parameters.get("title").is_none());
 
-    let renamed = FunctionTool::new("roll", "Roll some dice", |_: RollDice| async { "ok" }).strict(true);
+    let renamed =
+        FunctionTool::new("roll", "Roll some dice", |_: RollDice| async { "ok" }).strict(true);
     let spec = renamed.spec();
     let function = spec.as_function().unwrap();
-    assert_eq!((function.name.as_str(), function.description.as_deref()), ("roll", Some("Roll some dice")));
+    assert_eq!(
+        (function.name.as_str(), function.description.as_deref()),
+        ("roll", Some("Roll some dice"))
+    );
     assert_eq!(function.strict, Some(true));
 }
 
@@ -71,20 +83,32 @@ async fn outputs_and_errors_reach_the_model() {
     let (_server, client) = start().await;
     let assistant = Assistant::new(&client).tool(divide());
 
-    let reply = assistant.say("/tool divide {\"a\": 6, \"b\": 3}").await.unwrap();
+    let reply = assistant
+        .say("/tool divide {\"a\": 6, \"b\": 3}")
+        .await
+        .unwrap();
     assert_eq!(reply.text(), "divide returned: {\"value\":2.0}");
 
-    let reply = assistant.say("/tool divide {\"a\": 6, \"b\": 0}").await.unwrap();
-    assert_eq!(reply.text(), "divide returned: Error calling tool divide: division by zero");
+    let reply = assistant
+        .say("/tool divide {\"a\": 6, \"b\": 0}")
+        .await
+        .unwrap();
+    assert_eq!(
+        reply.text(),
+        "divide returned: Error calling tool divide: division by zero"
+    );
 
     let reply = assistant.say("/tool divide {\"a\": 6}").await.unwrap();
     assert_eq!(
         reply.text(),
-        "divide returned: Error calling tool divide: invalid arguments: missing field `b` at line 1 column 9"
+        "divide returned: Error calling tool divide: invalid arguments: missing field `b` at line 1 column 8"
     );
     assert!(reply.is_completed());
 
-    let reply = assistant.say("/tool divide {\"a\": \"six\", \"b\": 1}").await.unwrap();
+    let reply = assistant
+        .say("/tool divide {\"a\": \"six\", \"b\": 1}")
+        .await
+        .unwrap();
     assert!(
         reply
             .text()
@@ -95,7 +119,9 @@ async fn outputs_and_errors_reach_the_model() {
 
     let reply = assistant.say("/tool divide not json").await.unwrap();
     assert!(
-        reply.text().starts_with("divide returned: Error calling tool divide: invalid arguments:"),
+        reply
+            .text()
+            .starts_with("divide returned: Error calling tool divide: invalid arguments:"),
         "{}",
         reply.text()
     );
@@ -103,7 +129,13 @@ async fn outputs_and_errors_reach_the_model() {
     let ToolCall::Function(call) = &reply.steps[0].tool_calls()[0] else {
         panic!("a function call step first")
     };
-    assert!(call.function.output.as_deref().unwrap().starts_with("Error calling tool divide"));
+    assert!(
+        call.function
+            .output
+            .as_deref()
+            .unwrap()
+            .starts_with("Error calling tool divide")
+    );
     assistant.delete().await.unwrap();
 }
 
@@ -154,7 +186,10 @@ async fn parallel_calls_run_concurrently() {
         .expect("the calls ran concurrently")
         .unwrap();
     assert_eq!(max.load(Ordering::SeqCst), 2);
-    assert_eq!(reply.text(), "roll_dice returned: [1]\nroll_dice returned: [2]");
+    assert_eq!(
+        reply.text(),
+        "roll_dice returned: [1]\nroll_dice returned: [2]"
+    );
     assert_eq!(reply.steps[0].tool_calls().len(), 2);
     assistant.delete().await.unwrap();
 }
@@ -221,12 +256,22 @@ async fn a_custom_handler_watches_while_tools_answer() {
     // Only the divide tool is answered in Rust for this run; the others go to the handler.
     let options = RunOptions::new().tools(vec![Arc::new(divide())]);
     let thread = assistant.default_thread();
-    thread.add("/tool divide {\"a\": 1, \"b\": 4}").await.unwrap();
-    let result = thread.run_with(&assistant, &mut recorder, options).await.unwrap();
+    thread
+        .add("/tool divide {\"a\": 1, \"b\": 4}")
+        .await
+        .unwrap();
+    let result = thread
+        .run_with(&assistant, &mut recorder, options)
+        .await
+        .unwrap();
     assert_eq!(result.text(), "divide returned: {\"value\":0.25}");
     assert_eq!(recorder.text, "divide returned: {\"value\":0.25}");
     assert_eq!(recorder.tool_calls, ["divide"]);
-    assert_eq!(recorder.asked.load(Ordering::SeqCst), 0, "Rust tools answer their own calls");
+    assert_eq!(
+        recorder.asked.load(Ordering::SeqCst),
+        0,
+        "Rust tools answer their own calls"
+    );
 
     // Without options, the assistant's tools answer.
     thread.add("/tool handled {\"n_dice\": 1}").await.unwrap();
@@ -255,13 +300,21 @@ async fn unanswered_calls_go_to_the_handler_then_to_the_model_as_errors() {
         fn is_callable(&self) -> bool {
             false
         }
-        fn call<'a>(&'a self, _arguments: &'a str) -> futures_util::future::BoxFuture<'a, ToolResult> {
+        fn call<'a>(
+            &'a self,
+            _arguments: &'a str,
+        ) -> futures_util::future::BoxFuture<'a, ToolResult> {
             Box::pin(async { ToolResult::output("never") })
         }
     }
-    let options = RunOptions::new().tool(Declared("handled")).tool(Declared("nobody"));
+    let options = RunOptions::new()
+        .tool(Declared("handled"))
+        .tool(Declared("nobody"));
     let mut recorder = Recorder::default();
-    let result = thread.run_with(&assistant, &mut recorder, options).await.unwrap();
+    let result = thread
+        .run_with(&assistant, &mut recorder, options)
+        .await
+        .unwrap();
     assert_eq!(recorder.asked.load(Ordering::SeqCst), 2);
     assert_eq!(
         result.text(),
@@ -298,7 +351,10 @@ async fn adding_to_a_thread_with_an_active_run_is_a_clear_error() {
     assert!(err.is_active_run(), "{err:?}");
     assert!(err.is_status());
     assert_eq!(err.status(), Some(400));
-    assert!(err.to_string().contains("a run of it is still active"), "{err}");
+    assert!(
+        err.to_string().contains("a run of it is still active"),
+        "{err}"
+    );
     let err = thread.run(&assistant).await.unwrap_err();
     assert!(err.is_active_run(), "{err:?}");
     release.notify_one();

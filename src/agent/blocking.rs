@@ -26,7 +26,10 @@ use super::{Lifecycle, MessageQuery, RunOptions, RunResult, Tool, ToolMismatch};
 use crate::client::Client;
 use crate::error::{Error, Kind};
 use crate::handler::EventHandler;
-use crate::types::{CreateMessageRequest, CreateThreadRequest, Message, MessageInput, Metadata, ResponseFormat, ToolResources};
+use crate::types::{
+    CreateMessageRequest, CreateThreadRequest, Message, MessageInput, Metadata, ResponseFormat,
+    ToolResources,
+};
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use tokio_util::sync::CancellationToken;
@@ -51,7 +54,10 @@ fn block_on<F: Future>(future: F) -> Result<F::Output, Error> {
     });
     match runtime {
         Ok(runtime) => Ok(runtime.block_on(future)),
-        Err(err) => Err(Error::new(Kind::Runtime, format!("the runtime of blocking agent calls could not be built: {err}"))),
+        Err(err) => Err(Error::new(
+            Kind::Runtime,
+            format!("the runtime of blocking agent calls could not be built: {err}"),
+        )),
     }
 }
 
@@ -182,7 +188,8 @@ impl Assistant {
         let had_thread = self.inner.default_thread().id().is_some();
         let (_, created) = block_on(self.inner.create_as(Lifecycle::Scoped))??;
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| block(self)));
-        let cleanup = block_on(self.inner.delete_created(!had_thread, created)).and_then(|deleted| deleted);
+        let cleanup =
+            block_on(self.inner.delete_created(!had_thread, created)).and_then(|deleted| deleted);
         match outcome {
             Err(panic) => std::panic::resume_unwind(panic),
             Ok(Err(err)) => {
@@ -202,7 +209,11 @@ impl Assistant {
 
     /// Says `text` with `handler` watching; see
     /// [`agent::Assistant::say_with`](super::Assistant::say_with).
-    pub fn say_with<H: EventHandler>(&self, text: impl Into<String>, handler: H) -> Result<RunResult, Error> {
+    pub fn say_with<H: EventHandler>(
+        &self,
+        text: impl Into<String>,
+        handler: H,
+    ) -> Result<RunResult, Error> {
         block_on(self.inner.say_with(text, handler))?
     }
 }
@@ -277,12 +288,21 @@ impl Thread {
     }
 
     /// Runs `assistant` with `handler` watching.
-    pub fn stream<H: EventHandler>(&self, assistant: &Assistant, handler: H) -> Result<RunResult, Error> {
+    pub fn stream<H: EventHandler>(
+        &self,
+        assistant: &Assistant,
+        handler: H,
+    ) -> Result<RunResult, Error> {
         block_on(self.inner.stream(&assistant.inner, handler))?
     }
 
     /// Runs `assistant` with per-run options and `handler` watching.
-    pub fn run_with<H: EventHandler>(&self, assistant: &Assistant, handler: H, options: RunOptions) -> Result<RunResult, Error> {
+    pub fn run_with<H: EventHandler>(
+        &self,
+        assistant: &Assistant,
+        handler: H,
+        options: RunOptions,
+    ) -> Result<RunResult, Error> {
         block_on(self.inner.run_with(&assistant.inner, handler, options))?
     }
 
@@ -343,7 +363,11 @@ impl ThreadMonitor {
 
     /// Polls until `stop` is cancelled (from the callback or another
     /// thread), calling `callback` for each new complete message.
-    pub fn run<F: FnMut(&Message)>(&mut self, stop: CancellationToken, callback: F) -> Result<(), Error> {
+    pub fn run<F: FnMut(&Message)>(
+        &mut self,
+        stop: CancellationToken,
+        callback: F,
+    ) -> Result<(), Error> {
         block_on(self.inner.run(stop, callback))?
     }
 }
