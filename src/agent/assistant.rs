@@ -375,18 +375,24 @@ impl Assistant {
             .assistants()
             .create(self.create_request())
             .await?;
-        let mut state = self.lock();
-        if let Some(id) = &state.id {
+        let winner = {
+            let mut state = self.lock();
+            match &state.id {
+                Some(id) => Some(id.clone()),
+                None => {
+                    state.id = Some(created.id.clone());
+                    state.lifecycle = lifecycle;
+                    None
+                }
+            }
+        };
+        if let Some(winner) = winner {
             // Another clone created it meanwhile: keep theirs, drop ours.
-            let (winner, ours) = (id.clone(), created.id);
-            drop(state);
-            if let Err(err) = self.client.assistants().delete(&ours).await {
-                tracing::warn!(assistant = %ours, "could not delete a duplicate assistant: {err}");
+            if let Err(err) = self.client.assistants().delete(&created.id).await {
+                tracing::warn!(assistant = %created.id, "could not delete a duplicate assistant: {err}");
             }
             return Ok((winner, false));
         }
-        state.id = Some(created.id.clone());
-        state.lifecycle = lifecycle;
         Ok((created.id, true))
     }
 

@@ -516,9 +516,11 @@ impl FileSearch {
 
     /// File search with settings of your own.
     pub fn with_settings(settings: types::FileSearchSettings) -> Self {
-        let mut spec = types::FileSearchTool::default();
-        spec.file_search = Some(settings);
-        FileSearch { spec }
+        FileSearch {
+            spec: types::FileSearchTool {
+                file_search: Some(settings),
+            },
+        }
     }
 }
 
