@@ -19,6 +19,15 @@ pub const DEFAULT_MODEL: &str = "gpt-4o";
 
 /// How an [`Assistant`] came to exist on the server, which decides who
 /// deletes it.
+///
+/// ```
+/// use assistant_stream::Client;
+/// use assistant_stream::agent::{Assistant, Lifecycle};
+///
+/// let client = Client::builder().base_url("http://127.0.0.1:9/v1").build()?;
+/// assert_eq!(Assistant::new(&client).lifecycle(), Lifecycle::Lazy);
+/// # Ok::<(), assistant_stream::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Lifecycle {
@@ -35,7 +44,20 @@ pub enum Lifecycle {
 /// A difference between the Rust tools given to [`Assistant::load`] and the
 /// function tools stored on the server. The assistant still loads: calls of
 /// a tool missing in Rust are answered with an error the model sees, and a
-/// tool missing on the server is never called.
+/// tool missing on the server is never called. Check
+/// [`Assistant::tool_mismatches`] to refuse a mismatch:
+///
+/// ```no_run
+/// # async fn example(client: assistant_stream::Client) -> Result<(), Box<dyn std::error::Error>> {
+/// use assistant_stream::agent::Assistant;
+///
+/// let assistant = Assistant::load(&client, "asst_abc", Vec::new()).await?;
+/// if let Some(mismatch) = assistant.tool_mismatches().first() {
+///     return Err(mismatch.to_string().into());
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub enum ToolMismatch {

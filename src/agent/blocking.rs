@@ -225,6 +225,22 @@ impl From<super::Assistant> for Assistant {
 }
 
 /// A blocking [`agent::Thread`](super::Thread).
+///
+/// ```no_run
+/// # fn example(client: assistant_stream::Client) -> Result<(), assistant_stream::Error> {
+/// use assistant_stream::agent::MessageQuery;
+/// use assistant_stream::agent::blocking::{Assistant, Thread};
+///
+/// let thread = Thread::new(&client);
+/// thread.add("Hello")?;
+/// let result = thread.run(&Assistant::new(&client))?;
+/// println!("{}", result.text());
+/// for message in thread.messages(MessageQuery::new().limit(10))? {
+///     println!("{}: {}", message.role, message.text());
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Thread {
     inner: super::Thread,
@@ -319,6 +335,22 @@ impl From<super::Thread> for Thread {
 }
 
 /// A blocking [`agent::ThreadMonitor`](super::ThreadMonitor).
+///
+/// ```no_run
+/// # fn example(client: assistant_stream::Client) -> Result<(), assistant_stream::Error> {
+/// use assistant_stream::agent::CancellationToken;
+/// use assistant_stream::agent::blocking::ThreadMonitor;
+///
+/// let stop = CancellationToken::new();
+/// let stopper = stop.clone();
+/// std::thread::spawn(move || {
+///     std::thread::sleep(std::time::Duration::from_secs(60));
+///     stopper.cancel();
+/// });
+/// ThreadMonitor::new(&client, "thread_abc").run(stop, |message| println!("{}", message.text()))?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct ThreadMonitor {
     inner: super::ThreadMonitor,

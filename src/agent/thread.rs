@@ -16,6 +16,22 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 /// What a run left behind.
+///
+/// ```no_run
+/// # async fn example(assistant: assistant_stream::agent::Assistant) -> Result<(), assistant_stream::Error> {
+/// use assistant_stream::render::print_run;
+///
+/// let result = assistant.say("Roll two dice").await?;
+/// if let Some(value) = &result.ended_early {
+///     println!("a tool ended the run with {value}");
+/// } else if result.is_completed() {
+///     println!("{}", result.text());
+/// } else {
+///     print_run(&result.run, &result.steps, &result.messages).ok();
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct RunResult {
