@@ -62,6 +62,6 @@ pub use handler::{EventHandler, NoopHandler};
 pub use stream::{AssistantStream, TextDeltas};
 
 /// The README's examples, compiled and run as doc tests.
-#[cfg(all(doctest, feature = "client"))]
+#[cfg(all(doctest, feature = "agent", feature = "server"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
