@@ -13,6 +13,14 @@
 //! | snapshots → callbacks | [`handler`] | [`EventHandler`] |
 //! | all of it over a byte stream | [`stream`] | [`AssistantStream`] |
 //!
+//! Around it: [`types`] (the wire types of the OpenAPI description),
+//! `client` (feature `client`, on by default: every REST resource, streams
+//! whose tool calls are answered mid-stream), `server` (feature `server`: an
+//! Assistants-v2-compatible server with a scripted model and recorded-stream
+//! replay), `agent` (feature `agent`: Rust functions as tools, `say()`,
+//! threads, monitors; `blocking` without async) and [`render`] (live
+//! rendering and printing for terminals).
+//!
 //! ```
 //! use assistant_stream::{AssistantStream, EventHandler};
 //! use assistant_stream::types::{Text, TextDelta};
