@@ -2,13 +2,8 @@
 //! the caller's handler and answers function calls from the Rust tools.
 
 use super::tool::{Tool, ToolResult, call_guarded, error_output};
-use crate::error::Error;
-use crate::event::AssistantEvent;
 use crate::handler::EventHandler;
-use crate::types::{
-    ImageFile, Message, MessageDelta, Run, RunStep, RunStepDelta, RunToolCall, Text, TextDelta,
-    Thread, ToolCall, ToolCallDelta,
-};
+use crate::types::RunToolCall;
 use serde_json::Value;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -35,76 +30,7 @@ impl<H: EventHandler> ToolDispatcher<H> {
 }
 
 impl<H: EventHandler> EventHandler for ToolDispatcher<H> {
-    fn on_event(&mut self, event: &AssistantEvent) -> impl Future<Output = ()> + Send {
-        self.user.on_event(event)
-    }
-    fn on_thread_created(&mut self, thread: &Thread) -> impl Future<Output = ()> + Send {
-        self.user.on_thread_created(thread)
-    }
-    fn on_run(&mut self, run: &Run) -> impl Future<Output = ()> + Send {
-        self.user.on_run(run)
-    }
-    fn on_run_step_created(&mut self, run_step: &RunStep) -> impl Future<Output = ()> + Send {
-        self.user.on_run_step_created(run_step)
-    }
-    fn on_run_step_delta(
-        &mut self,
-        delta: &RunStepDelta,
-        snapshot: &RunStep,
-    ) -> impl Future<Output = ()> + Send {
-        self.user.on_run_step_delta(delta, snapshot)
-    }
-    fn on_run_step_done(&mut self, run_step: &RunStep) -> impl Future<Output = ()> + Send {
-        self.user.on_run_step_done(run_step)
-    }
-    fn on_tool_call_created(&mut self, tool_call: &ToolCall) -> impl Future<Output = ()> + Send {
-        self.user.on_tool_call_created(tool_call)
-    }
-    fn on_tool_call_delta(
-        &mut self,
-        delta: &ToolCallDelta,
-        snapshot: &ToolCall,
-    ) -> impl Future<Output = ()> + Send {
-        self.user.on_tool_call_delta(delta, snapshot)
-    }
-    fn on_tool_call_done(&mut self, tool_call: &ToolCall) -> impl Future<Output = ()> + Send {
-        self.user.on_tool_call_done(tool_call)
-    }
-    fn on_message_created(&mut self, message: &Message) -> impl Future<Output = ()> + Send {
-        self.user.on_message_created(message)
-    }
-    fn on_message_delta(
-        &mut self,
-        delta: &MessageDelta,
-        snapshot: &Message,
-    ) -> impl Future<Output = ()> + Send {
-        self.user.on_message_delta(delta, snapshot)
-    }
-    fn on_message_done(&mut self, message: &Message) -> impl Future<Output = ()> + Send {
-        self.user.on_message_done(message)
-    }
-    fn on_text_created(&mut self, text: &Text) -> impl Future<Output = ()> + Send {
-        self.user.on_text_created(text)
-    }
-    fn on_text_delta(
-        &mut self,
-        delta: &TextDelta,
-        snapshot: &Text,
-    ) -> impl Future<Output = ()> + Send {
-        self.user.on_text_delta(delta, snapshot)
-    }
-    fn on_text_done(&mut self, text: &Text) -> impl Future<Output = ()> + Send {
-        self.user.on_text_done(text)
-    }
-    fn on_image_file_done(&mut self, image_file: &ImageFile) -> impl Future<Output = ()> + Send {
-        self.user.on_image_file_done(image_file)
-    }
-    fn on_error(&mut self, error: &Error) -> impl Future<Output = ()> + Send {
-        self.user.on_error(error)
-    }
-    fn on_end(&mut self) -> impl Future<Output = ()> + Send {
-        self.user.on_end()
-    }
+    crate::handler::forward_event_callbacks!(field user);
 
     /// A call of a Rust tool runs it; any other call goes to the caller's
     /// handler, and if that does not answer either, the model is told so

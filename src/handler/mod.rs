@@ -205,77 +205,76 @@ pub trait EventHandler: Send {
     }
 }
 
+/// Forwards every callback but `on_tool_call` to an inner handler:
+/// `forward_event_callbacks!(deref)` to `**self`, `forward_event_callbacks!(field NAME)`
+/// to `self.NAME`. One list of callbacks for every wrapper, so a new callback
+/// cannot be forgotten in one of them.
+macro_rules! forward_event_callbacks {
+    (@target $this:ident deref) => { (**$this) };
+    (@target $this:ident field $field:ident) => { $this.$field };
+    ($($target:tt)+) => {
+        fn on_event(&mut self, event: &$crate::event::AssistantEvent) -> impl ::std::future::Future<Output = ()> + Send {
+            $crate::handler::forward_event_callbacks!(@target self $($target)+).on_event(event)
+        }
+        fn on_thread_created(&mut self, thread: &$crate::types::Thread) -> impl ::std::future::Future<Output = ()> + Send {
+            $crate::handler::forward_event_callbacks!(@target self $($target)+).on_thread_created(thread)
+        }
+        fn on_run(&mut self, run: &$crate::types::Run) -> impl ::std::future::Future<Output = ()> + Send {
+            $crate::handler::forward_event_callbacks!(@target self $($target)+).on_run(run)
+        }
+        fn on_run_step_created(&mut self, run_step: &$crate::types::RunStep) -> impl ::std::future::Future<Output = ()> + Send {
+            $crate::handler::forward_event_callbacks!(@target self $($target)+).on_run_step_created(run_step)
+        }
+        fn on_run_step_delta(&mut self, delta: &$crate::types::RunStepDelta, snapshot: &$crate::types::RunStep) -> impl ::std::future::Future<Output = ()> + Send {
+            $crate::handler::forward_event_callbacks!(@target self $($target)+).on_run_step_delta(delta, snapshot)
+        }
+        fn on_run_step_done(&mut self, run_step: &$crate::types::RunStep) -> impl ::std::future::Future<Output = ()> + Send {
+            $crate::handler::forward_event_callbacks!(@target self $($target)+).on_run_step_done(run_step)
+        }
+        fn on_tool_call_created(&mut self, tool_call: &$crate::types::ToolCall) -> impl ::std::future::Future<Output = ()> + Send {
+            $crate::handler::forward_event_callbacks!(@target self $($target)+).on_tool_call_created(tool_call)
+        }
+        fn on_tool_call_delta(&mut self, delta: &$crate::types::ToolCallDelta, snapshot: &$crate::types::ToolCall) -> impl ::std::future::Future<Output = ()> + Send {
+            $crate::handler::forward_event_callbacks!(@target self $($target)+).on_tool_call_delta(delta, snapshot)
+        }
+        fn on_tool_call_done(&mut self, tool_call: &$crate::types::ToolCall) -> impl ::std::future::Future<Output = ()> + Send {
+            $crate::handler::forward_event_callbacks!(@target self $($target)+).on_tool_call_done(tool_call)
+        }
+        fn on_message_created(&mut self, message: &$crate::types::Message) -> impl ::std::future::Future<Output = ()> + Send {
+            $crate::handler::forward_event_callbacks!(@target self $($target)+).on_message_created(message)
+        }
+        fn on_message_delta(&mut self, delta: &$crate::types::MessageDelta, snapshot: &$crate::types::Message) -> impl ::std::future::Future<Output = ()> + Send {
+            $crate::handler::forward_event_callbacks!(@target self $($target)+).on_message_delta(delta, snapshot)
+        }
+        fn on_message_done(&mut self, message: &$crate::types::Message) -> impl ::std::future::Future<Output = ()> + Send {
+            $crate::handler::forward_event_callbacks!(@target self $($target)+).on_message_done(message)
+        }
+        fn on_text_created(&mut self, text: &$crate::types::Text) -> impl ::std::future::Future<Output = ()> + Send {
+            $crate::handler::forward_event_callbacks!(@target self $($target)+).on_text_created(text)
+        }
+        fn on_text_delta(&mut self, delta: &$crate::types::TextDelta, snapshot: &$crate::types::Text) -> impl ::std::future::Future<Output = ()> + Send {
+            $crate::handler::forward_event_callbacks!(@target self $($target)+).on_text_delta(delta, snapshot)
+        }
+        fn on_text_done(&mut self, text: &$crate::types::Text) -> impl ::std::future::Future<Output = ()> + Send {
+            $crate::handler::forward_event_callbacks!(@target self $($target)+).on_text_done(text)
+        }
+        fn on_image_file_done(&mut self, image_file: &$crate::types::ImageFile) -> impl ::std::future::Future<Output = ()> + Send {
+            $crate::handler::forward_event_callbacks!(@target self $($target)+).on_image_file_done(image_file)
+        }
+        fn on_error(&mut self, error: &$crate::Error) -> impl ::std::future::Future<Output = ()> + Send {
+            $crate::handler::forward_event_callbacks!(@target self $($target)+).on_error(error)
+        }
+        fn on_end(&mut self) -> impl ::std::future::Future<Output = ()> + Send {
+            $crate::handler::forward_event_callbacks!(@target self $($target)+).on_end()
+        }
+    };
+}
+
+pub(crate) use forward_event_callbacks;
+
 impl<H: EventHandler + ?Sized> EventHandler for &mut H {
-    fn on_event(&mut self, event: &AssistantEvent) -> impl Future<Output = ()> + Send {
-        (**self).on_event(event)
-    }
-    fn on_thread_created(&mut self, thread: &Thread) -> impl Future<Output = ()> + Send {
-        (**self).on_thread_created(thread)
-    }
-    fn on_run(&mut self, run: &Run) -> impl Future<Output = ()> + Send {
-        (**self).on_run(run)
-    }
-    fn on_run_step_created(&mut self, run_step: &RunStep) -> impl Future<Output = ()> + Send {
-        (**self).on_run_step_created(run_step)
-    }
-    fn on_run_step_delta(
-        &mut self,
-        delta: &RunStepDelta,
-        snapshot: &RunStep,
-    ) -> impl Future<Output = ()> + Send {
-        (**self).on_run_step_delta(delta, snapshot)
-    }
-    fn on_run_step_done(&mut self, run_step: &RunStep) -> impl Future<Output = ()> + Send {
-        (**self).on_run_step_done(run_step)
-    }
-    fn on_tool_call_created(&mut self, tool_call: &ToolCall) -> impl Future<Output = ()> + Send {
-        (**self).on_tool_call_created(tool_call)
-    }
-    fn on_tool_call_delta(
-        &mut self,
-        delta: &ToolCallDelta,
-        snapshot: &ToolCall,
-    ) -> impl Future<Output = ()> + Send {
-        (**self).on_tool_call_delta(delta, snapshot)
-    }
-    fn on_tool_call_done(&mut self, tool_call: &ToolCall) -> impl Future<Output = ()> + Send {
-        (**self).on_tool_call_done(tool_call)
-    }
-    fn on_message_created(&mut self, message: &Message) -> impl Future<Output = ()> + Send {
-        (**self).on_message_created(message)
-    }
-    fn on_message_delta(
-        &mut self,
-        delta: &MessageDelta,
-        snapshot: &Message,
-    ) -> impl Future<Output = ()> + Send {
-        (**self).on_message_delta(delta, snapshot)
-    }
-    fn on_message_done(&mut self, message: &Message) -> impl Future<Output = ()> + Send {
-        (**self).on_message_done(message)
-    }
-    fn on_text_created(&mut self, text: &Text) -> impl Future<Output = ()> + Send {
-        (**self).on_text_created(text)
-    }
-    fn on_text_delta(
-        &mut self,
-        delta: &TextDelta,
-        snapshot: &Text,
-    ) -> impl Future<Output = ()> + Send {
-        (**self).on_text_delta(delta, snapshot)
-    }
-    fn on_text_done(&mut self, text: &Text) -> impl Future<Output = ()> + Send {
-        (**self).on_text_done(text)
-    }
-    fn on_image_file_done(&mut self, image_file: &ImageFile) -> impl Future<Output = ()> + Send {
-        (**self).on_image_file_done(image_file)
-    }
-    fn on_error(&mut self, error: &Error) -> impl Future<Output = ()> + Send {
-        (**self).on_error(error)
-    }
-    fn on_end(&mut self) -> impl Future<Output = ()> + Send {
-        (**self).on_end()
-    }
+    forward_event_callbacks!(deref);
+
     fn on_tool_call(&self, call: &RunToolCall) -> impl Future<Output = Option<String>> + Send {
         (**self).on_tool_call(call)
     }

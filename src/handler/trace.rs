@@ -69,11 +69,11 @@ impl<W: Write + Send> TraceHandler<W> {
     }
 
     /// Writes one line: the callback name and its arguments.
-    pub fn line(&self, callback: &str, args: &[(&str, Value)]) {
-        let mut object = Map::with_capacity(args.len() + 1);
+    pub fn line<'a>(&self, callback: &str, args: impl IntoIterator<Item = (&'a str, Value)>) {
+        let mut object = Map::new();
         object.insert("callback".to_owned(), Value::String(callback.to_owned()));
         for (key, value) in args {
-            object.insert((*key).to_owned(), strip_nulls(value.clone()));
+            object.insert(key.to_owned(), strip_nulls(value));
         }
         let mut out = self
             .out
@@ -105,73 +105,73 @@ fn strip_nulls(value: Value) -> Value {
 
 impl<W: Write + Send> EventHandler for TraceHandler<W> {
     async fn on_event(&mut self, event: &AssistantEvent) {
-        self.line("on_event", &[("event", json!(event.name()))]);
+        self.line("on_event", [("event", json!(event.name()))]);
     }
     async fn on_thread_created(&mut self, thread: &Thread) {
-        self.line("on_thread_created", &[("thread", to_json(thread))]);
+        self.line("on_thread_created", [("thread", to_json(thread))]);
     }
     async fn on_run(&mut self, run: &Run) {
-        self.line("on_run", &[("run", to_json(run))]);
+        self.line("on_run", [("run", to_json(run))]);
     }
     async fn on_run_step_created(&mut self, run_step: &RunStep) {
-        self.line("on_run_step_created", &[("run_step", to_json(run_step))]);
+        self.line("on_run_step_created", [("run_step", to_json(run_step))]);
     }
     async fn on_run_step_delta(&mut self, delta: &RunStepDelta, snapshot: &RunStep) {
         self.line(
             "on_run_step_delta",
-            &[("delta", to_json(delta)), ("snapshot", to_json(snapshot))],
+            [("delta", to_json(delta)), ("snapshot", to_json(snapshot))],
         );
     }
     async fn on_run_step_done(&mut self, run_step: &RunStep) {
-        self.line("on_run_step_done", &[("run_step", to_json(run_step))]);
+        self.line("on_run_step_done", [("run_step", to_json(run_step))]);
     }
     async fn on_tool_call_created(&mut self, tool_call: &ToolCall) {
-        self.line("on_tool_call_created", &[("tool_call", to_json(tool_call))]);
+        self.line("on_tool_call_created", [("tool_call", to_json(tool_call))]);
     }
     async fn on_tool_call_delta(&mut self, delta: &ToolCallDelta, snapshot: &ToolCall) {
         self.line(
             "on_tool_call_delta",
-            &[("delta", to_json(delta)), ("snapshot", to_json(snapshot))],
+            [("delta", to_json(delta)), ("snapshot", to_json(snapshot))],
         );
     }
     async fn on_tool_call_done(&mut self, tool_call: &ToolCall) {
-        self.line("on_tool_call_done", &[("tool_call", to_json(tool_call))]);
+        self.line("on_tool_call_done", [("tool_call", to_json(tool_call))]);
     }
     async fn on_message_created(&mut self, message: &Message) {
-        self.line("on_message_created", &[("message", to_json(message))]);
+        self.line("on_message_created", [("message", to_json(message))]);
     }
     async fn on_message_delta(&mut self, delta: &MessageDelta, snapshot: &Message) {
         self.line(
             "on_message_delta",
-            &[("delta", to_json(delta)), ("snapshot", to_json(snapshot))],
+            [("delta", to_json(delta)), ("snapshot", to_json(snapshot))],
         );
     }
     async fn on_message_done(&mut self, message: &Message) {
-        self.line("on_message_done", &[("message", to_json(message))]);
+        self.line("on_message_done", [("message", to_json(message))]);
     }
     async fn on_text_created(&mut self, text: &Text) {
-        self.line("on_text_created", &[("text", to_json(text))]);
+        self.line("on_text_created", [("text", to_json(text))]);
     }
     async fn on_text_delta(&mut self, delta: &TextDelta, snapshot: &Text) {
         self.line(
             "on_text_delta",
-            &[("delta", to_json(delta)), ("snapshot", to_json(snapshot))],
+            [("delta", to_json(delta)), ("snapshot", to_json(snapshot))],
         );
     }
     async fn on_text_done(&mut self, text: &Text) {
-        self.line("on_text_done", &[("text", to_json(text))]);
+        self.line("on_text_done", [("text", to_json(text))]);
     }
     async fn on_image_file_done(&mut self, image_file: &ImageFile) {
-        self.line("on_image_file_done", &[("image_file", to_json(image_file))]);
+        self.line("on_image_file_done", [("image_file", to_json(image_file))]);
     }
     async fn on_error(&mut self, error: &Error) {
-        self.line("on_error", &[("error", json!(error.to_string()))]);
+        self.line("on_error", [("error", json!(error.to_string()))]);
     }
     async fn on_end(&mut self) {
-        self.line("on_end", &[]);
+        self.line("on_end", []);
     }
     async fn on_tool_call(&self, call: &RunToolCall) -> Option<String> {
-        self.line("on_tool_call", &[("tool_call", to_json(call))]);
+        self.line("on_tool_call", [("tool_call", to_json(call))]);
         self.answers.get(&call.function.name).cloned()
     }
 }

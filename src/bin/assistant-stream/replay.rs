@@ -106,5 +106,5 @@ fn print_final<W: std::io::Write + Send, S>(
     if let Some(error) = error {
         args.push(("error", json!(error.to_string())));
     }
-    handler.line("final", &args);
+    handler.line("final", args);
 }
