@@ -64,6 +64,7 @@ pub(crate) enum Kind {
     /// The server sent an `error` event.
     ServerEvent,
     /// The server answered with an HTTP error status.
+    #[cfg_attr(not(feature = "client"), allow(dead_code))]
     Status,
     /// A request or connection timed out.
     Timeout,

@@ -7,8 +7,8 @@
 
 use super::slots::Slots;
 use crate::error::Error;
+use crate::types::tagged::TaggedVariants;
 use crate::types::*;
-use serde::Deserialize;
 use serde_json::Value;
 
 pub(crate) fn merge_message_delta(
@@ -69,14 +69,8 @@ fn merge_content(
         (entry, MessageContentDelta::Unknown(raw)) => {
             // A fragment without a known `type`: read it as the entry's type if
             // it names none, otherwise keep merging raw JSON.
-            if raw.get("type").is_none() && !matches!(entry, MessageContent::Unknown(_)) {
-                let mut typed = raw.clone();
-                typed["type"] = Value::String(entry.type_name().to_owned());
-                if let Ok(retyped) = MessageContentDelta::deserialize(typed) {
-                    if !matches!(retyped, MessageContentDelta::Unknown(_)) {
-                        return merge_content(content, slots, &retyped);
-                    }
-                }
+            if let Some(retyped) = as_entry_type::<MessageContentDelta>(raw, entry.type_name()) {
+                return merge_content(content, slots, &retyped);
             }
             merge_unknown(entry, raw, |e| match e {
                 MessageContent::Unknown(v) => Some(v),
@@ -247,14 +241,8 @@ pub(crate) fn merge_tool_call(
             }
         }
         (entry, ToolCallDelta::Unknown(raw)) => {
-            if raw.get("type").is_none() && !matches!(entry, ToolCall::Unknown(_)) {
-                let mut typed = raw.clone();
-                typed["type"] = Value::String(entry.type_name().to_owned());
-                if let Ok(retyped) = ToolCallDelta::deserialize(typed) {
-                    if !matches!(retyped, ToolCallDelta::Unknown(_)) {
-                        return merge_tool_call(calls, slots, &retyped);
-                    }
-                }
+            if let Some(retyped) = as_entry_type::<ToolCallDelta>(raw, entry.type_name()) {
+                return merge_tool_call(calls, slots, &retyped);
             }
             merge_unknown(entry, raw, |e| match e {
                 ToolCall::Unknown(v) => Some(v),
@@ -313,6 +301,19 @@ fn merge_output(
         _ => {}
     }
     Ok(())
+}
+
+/// A fragment that names no `type`, read as the known type of the entry it continues.
+fn as_entry_type<D>(raw: &Value, entry_type: &str) -> Option<D>
+where
+    D: TaggedVariants + serde::de::DeserializeOwned,
+{
+    if raw.get("type").is_some() || !D::is_known(entry_type) {
+        return None;
+    }
+    let mut typed = raw.clone();
+    typed["type"] = Value::String(entry_type.to_owned());
+    D::deserialize(typed).ok()
 }
 
 fn append(target: &mut String, more: &Option<String>) {
