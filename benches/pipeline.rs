@@ -3,10 +3,7 @@
 //! event, nothing else) and against two peer SSE parsers feeding the same
 //! decoder, on the real recordings and on a generated multi-megabyte stream.
 //!
-//! `cargo bench --bench pipeline`; the README records the figures.
-
-#[path = "synth.rs"]
-mod synth;
+//! `cargo bench -p assistant-stream-benches`; the README records the figures.
 
 use assistant_stream::sse::SseParser;
 use assistant_stream::types::{Text, TextDelta};
@@ -125,7 +122,7 @@ fn sse_stream_peer(runtime: &tokio::runtime::Runtime, inputs: &[Vec<Bytes>]) -> 
 }
 
 fn real_fixtures() -> Vec<Bytes> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/real");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/real");
     let Ok(entries) = std::fs::read_dir(&dir) else {
         eprintln!("notice: ../shared is absent; benchmarking the generated stream only");
         return Vec::new();

@@ -1,7 +1,7 @@
 //! Every lifecycle deletes exactly what it created, and nothing else.
 #![cfg(all(feature = "agent", feature = "server"))]
 
-mod agent_support;
+use crate::agent_support;
 
 use agent_support::{assistant_count, start, thread_exists};
 use assistant_stream::agent::{Assistant, FunctionTool, Lifecycle, Tool, ToolMismatch};

@@ -2,7 +2,7 @@
 //! pages and polls, until stopped.
 #![cfg(all(feature = "agent", feature = "server"))]
 
-mod agent_support;
+use crate::agent_support;
 
 use agent_support::start;
 use assistant_stream::agent::{Assistant, CancellationToken, Thread, ThreadMonitor};

@@ -2,7 +2,7 @@
 //! attachments and image parts, deletion.
 #![cfg(all(feature = "agent", feature = "server"))]
 
-mod agent_support;
+use crate::agent_support;
 
 use agent_support::{start, thread_exists};
 use assistant_stream::agent::{Assistant, MessageQuery, Thread};

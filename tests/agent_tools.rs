@@ -2,7 +2,7 @@
 //! parallel calls run concurrently, ending a run early, handlers watching.
 #![cfg(all(feature = "agent", feature = "server"))]
 
-mod agent_support;
+use crate::agent_support;
 
 use agent_support::start;
 use assistant_stream::EventHandler;

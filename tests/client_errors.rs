@@ -2,7 +2,7 @@
 
 #![cfg(feature = "client")]
 
-mod support;
+use crate::support;
 
 use assistant_stream::Client;
 use assistant_stream::types::CreateRunRequest;

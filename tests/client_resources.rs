@@ -4,7 +4,7 @@
 
 #![cfg(feature = "client")]
 
-mod support;
+use crate::support;
 
 use assistant_stream::client::{ClientBuilder, Include};
 use assistant_stream::types::{

@@ -3,7 +3,7 @@
 
 #![cfg(feature = "client")]
 
-mod support;
+use crate::support;
 
 use assistant_stream::EventHandler;
 use assistant_stream::types::{

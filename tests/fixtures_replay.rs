@@ -4,7 +4,7 @@
 //! the same events, errors and snapshots, that accumulation rebuilds each
 //! message the server completed, and that handler callbacks come in order.
 
-mod common;
+use crate::common;
 
 use assistant_stream::types::{MessageContent, RunStatus, ToolCall};
 use assistant_stream::{AssistantEvent, Snapshots};

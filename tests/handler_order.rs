@@ -3,7 +3,7 @@
 //! done before the next part's created; one created and one done per tool
 //! call; `on_end` once, last.
 
-mod common;
+use crate::common;
 
 use assistant_stream::AssistantStream;
 use assistant_stream::handler::TraceHandler;

@@ -2,8 +2,7 @@
 
 #![cfg(feature = "server")]
 
-#[path = "server_support/mod.rs"]
-mod helpers;
+use crate::server_support as helpers;
 
 use assistant_stream::server::Server;
 use helpers::{Harness, error_of};

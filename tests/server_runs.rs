@@ -3,8 +3,7 @@
 
 #![cfg(feature = "server")]
 
-#[path = "server_support/mod.rs"]
-mod helpers;
+use crate::server_support as helpers;
 
 use assistant_stream::server::{Replay, Server};
 use assistant_stream::stream::ByteStream;

@@ -353,13 +353,17 @@ impl ClientBuilder {
 
         let http = match self.http_client {
             Some(http) => http,
-            None => reqwest::Client::builder()
+            None => {
+                super::tls::install_crypto_provider();
+                reqwest::Client::builder()
                 .connect_timeout(self.connect_timeout)
                 .user_agent(concat!("assistant-stream/", env!("CARGO_PKG_VERSION")))
                 .build()
-                .map_err(|err| {
-                    Error::new(Kind::Builder, "the HTTP client could not be built").with_source(err)
-                })?,
+                    .map_err(|err| {
+                        Error::new(Kind::Builder, "the HTTP client could not be built")
+                            .with_source(err)
+                    })?
+            }
         };
         let auth_kind = match auth {
             Auth::None => "none",

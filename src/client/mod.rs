@@ -120,6 +120,7 @@ mod runs;
 mod steps;
 mod streaming;
 mod threads;
+mod tls;
 mod transport;
 
 pub use assistants::Assistants;
@@ -129,6 +130,7 @@ pub use messages::Messages;
 pub use pagination::{Page, PageItems};
 pub use runs::Runs;
 pub use steps::Steps;
+pub use tls::install_crypto_provider;
 pub use streaming::RunStream;
 pub use threads::Threads;
 

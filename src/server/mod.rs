@@ -25,6 +25,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 //! let server = Server::builder().api_key("sk-test").spawn().await?;
+//! assistant_stream::client::install_crypto_provider(); // rustls with ring
 //! let http = reqwest::Client::new();
 //! let assistant: serde_json::Value = http
 //!     .post(format!("{}/assistants", server.base_url()))

@@ -1,5 +1,6 @@
-//! Helpers shared by the server tests (included with `#[path]`); raw HTTP
-//! with reqwest against the in-process server on 127.0.0.1:0.
+//! Helpers shared by the server tests (`use crate::server_support as
+//! helpers`): raw HTTP with reqwest against the in-process server on
+//! 127.0.0.1:0.
 #![allow(dead_code)]
 
 use assistant_stream::server::{RunningServer, Server, ServerBuilder};
@@ -61,7 +62,10 @@ impl Harness {
         let base = server.base_url();
         Harness {
             server,
-            http: reqwest::Client::new(),
+            http: {
+                assistant_stream::client::install_crypto_provider();
+                reqwest::Client::new()
+            },
             base,
             key: None,
         }

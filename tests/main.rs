@@ -1,0 +1,29 @@
+//! The integration tests, built as one binary: linking one test binary
+//! instead of sixteen, each with the HTTP stack, cut the cold build of the
+//! tests by minutes (see the README, "Build times"). Each module is one
+//! former test file; run one with `cargo test --test integration MODULE::`.
+
+#[cfg(all(feature = "agent", feature = "server"))]
+mod agent_support;
+mod common;
+#[cfg(feature = "server")]
+mod server_support;
+#[cfg(feature = "client")]
+mod support;
+
+mod agent_blocking;
+mod agent_lifecycle;
+mod agent_monitor;
+mod agent_print;
+mod agent_thread;
+mod agent_tools;
+mod client_errors;
+mod client_resources;
+mod client_server;
+mod client_streaming;
+mod fixtures_replay;
+mod handler_order;
+mod openai_python;
+mod server_load;
+mod server_routes;
+mod server_runs;
