@@ -23,6 +23,7 @@ mod client_server;
 mod client_streaming;
 mod fixtures_replay;
 mod handler_order;
+mod openai_node;
 mod openai_python;
 mod server_load;
 mod server_routes;
