@@ -17,6 +17,7 @@ mod agent_monitor;
 mod agent_print;
 mod agent_thread;
 mod agent_tools;
+mod cli_trace;
 mod client_errors;
 mod client_resources;
 mod client_server;

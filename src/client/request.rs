@@ -40,10 +40,7 @@ impl ApiRequest {
         let json = serde_json::to_vec(body).map_err(|err| {
             Error::new(
                 Kind::Builder,
-                format!(
-                    "the body of POST {} could not be serialized: {err}",
-                    request.path()
-                ),
+                format!("the body of POST {} could not be serialized", request.path()),
             )
             .with_source(err)
         })?;
