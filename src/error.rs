@@ -411,10 +411,22 @@ mod tests {
             use futures_util::{FutureExt, StreamExt};
             let failed = futures_util::stream::iter([Err::<eventsource_stream::Event, _>(io())]);
             let mut decoded = Box::pin(crate::interop::decode_eventsource(failed));
-            errors.push(decoded.next().now_or_never().flatten().unwrap().unwrap_err());
+            errors.push(
+                decoded
+                    .next()
+                    .now_or_never()
+                    .flatten()
+                    .unwrap()
+                    .unwrap_err(),
+            );
         }
         #[cfg(feature = "client")]
-        errors.push(crate::Client::builder().base_url("::not a url").build().unwrap_err());
+        errors.push(
+            crate::Client::builder()
+                .base_url("::not a url")
+                .build()
+                .unwrap_err(),
+        );
         errors
     }
 

@@ -87,7 +87,11 @@ async fn run_trace_ends_with_the_final_line() {
     assert!(output.status.success(), "{stderr}");
 
     let (lines, callbacks) = trace_lines(&output);
-    assert_eq!(callbacks.last().map(String::as_str), Some("final"), "{callbacks:?}");
+    assert_eq!(
+        callbacks.last().map(String::as_str),
+        Some("final"),
+        "{callbacks:?}"
+    );
     assert_eq!(callbacks.iter().filter(|c| *c == "final").count(), 1);
     let final_line = lines.last().unwrap();
     assert_eq!(final_line["run"]["status"], "completed", "{final_line}");
@@ -103,20 +107,30 @@ async fn run_trace_ends_with_the_final_line() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_trace_with_tool_outputs_ends_with_the_final_line_of_the_whole_run() {
     let (server, assistant_id) = server_with_assistant().await;
-    let mut args = run_args(&server, &assistant_id, r#"/tool get_weather {"city": "Oslo"}"#);
+    let mut args = run_args(
+        &server,
+        &assistant_id,
+        r#"/tool get_weather {"city": "Oslo"}"#,
+    );
     args.extend(["--tool-output".to_owned(), "get_weather=snow".to_owned()]);
     let output = assistant_stream(args).await;
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
 
     let (lines, callbacks) = trace_lines(&output);
-    assert!(callbacks.contains(&"on_tool_call".to_owned()), "{callbacks:?}");
-    assert_eq!(callbacks.last().map(String::as_str), Some("final"), "{callbacks:?}");
+    assert!(
+        callbacks.contains(&"on_tool_call".to_owned()),
+        "{callbacks:?}"
+    );
+    assert_eq!(
+        callbacks.last().map(String::as_str),
+        Some("final"),
+        "{callbacks:?}"
+    );
     let final_line = lines.last().unwrap();
     assert_eq!(final_line["run"]["status"], "completed", "{final_line}");
     assert_eq!(
-        final_line["messages"][0]["content"][0]["text"]["value"],
-        "get_weather returned: snow",
+        final_line["messages"][0]["content"][0]["text"]["value"], "get_weather returned: snow",
         "{final_line}"
     );
     server.shutdown().await.unwrap();
@@ -137,7 +151,11 @@ async fn replay_trace_of_a_failed_stream_ends_with_the_final_line_and_its_error(
         String::from_utf8_lossy(&output.stderr)
     );
     let (lines, callbacks) = trace_lines(&output);
-    assert_eq!(callbacks.last().map(String::as_str), Some("final"), "{callbacks:?}");
+    assert_eq!(
+        callbacks.last().map(String::as_str),
+        Some("final"),
+        "{callbacks:?}"
+    );
     let error = lines.last().unwrap()["error"].as_str().unwrap_or_default();
     // The error and its cause, each once.
     assert!(error.contains("could not decode"), "{error}");

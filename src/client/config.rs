@@ -356,9 +356,9 @@ impl ClientBuilder {
             None => {
                 super::tls::install_crypto_provider();
                 reqwest::Client::builder()
-                .connect_timeout(self.connect_timeout)
-                .user_agent(concat!("assistant-stream/", env!("CARGO_PKG_VERSION")))
-                .build()
+                    .connect_timeout(self.connect_timeout)
+                    .user_agent(concat!("assistant-stream/", env!("CARGO_PKG_VERSION")))
+                    .build()
                     .map_err(|err| {
                         Error::new(Kind::Builder, "the HTTP client could not be built")
                             .with_source(err)
@@ -442,7 +442,11 @@ fn sensitive(name: &str, value: &str) -> Result<HeaderValue, Error> {
 
 fn parse_base_url(base_url: &str) -> Result<Url, Error> {
     let url = Url::parse(base_url.trim_end_matches('/')).map_err(|err| {
-        Error::new(Kind::Builder, format!("the base URL `{base_url}` is invalid")).with_source(err)
+        Error::new(
+            Kind::Builder,
+            format!("the base URL `{base_url}` is invalid"),
+        )
+        .with_source(err)
     })?;
     if url.cannot_be_a_base() || !matches!(url.scheme(), "http" | "https") {
         return Err(Error::new(

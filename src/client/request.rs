@@ -40,7 +40,10 @@ impl ApiRequest {
         let json = serde_json::to_vec(body).map_err(|err| {
             Error::new(
                 Kind::Builder,
-                format!("the body of POST {} could not be serialized", request.path()),
+                format!(
+                    "the body of POST {} could not be serialized",
+                    request.path()
+                ),
             )
             .with_source(err)
         })?;

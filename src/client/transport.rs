@@ -293,10 +293,7 @@ mod tests {
         let request = ApiRequest::get(&["assistants", "asst_1"]);
         let undecodable = decode_json::<ErrorObject>(&request, b"{\"id\": 4").unwrap_err();
         crate::client::install_crypto_provider();
-        let unbuildable = reqwest::Client::new()
-            .get("not a url")
-            .build()
-            .unwrap_err();
+        let unbuildable = reqwest::Client::new().get("not a url").build().unwrap_err();
         let unsendable = reqwest_error(&request, unbuildable);
         for err in [unserializable, undecodable, unsendable] {
             crate::error::assert_each_part_said_once(&err);
