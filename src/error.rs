@@ -18,6 +18,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// [`request_id`](Error::request_id), [`event`](Error::event) and
 /// [`offset`](Error::offset).
 ///
+/// Like reqwest's, its `Display` says only what went wrong at this level
+/// (`POST /threads/runs could not connect`); the cause (`Connection
+/// refused`) is its [`source`](std::error::Error::source), so that error
+/// reporters such as `anyhow` and `eyre`, which print the whole chain, print
+/// each part once. `{:#}` prints the chain on one line, joined with `: `.
+///
 /// ```
 /// use assistant_stream::AssistantStream;
 /// use futures_util::StreamExt;
@@ -135,16 +141,21 @@ impl Error {
 
     pub(crate) fn sse(err: SseError) -> Self {
         let offset = err.offset();
-        Error::new(Kind::Sse, err.to_string())
-            .with_offset(offset)
-            .with_source(err)
+        Error::new(
+            Kind::Sse,
+            format!("the event stream is malformed at byte {offset}"),
+        )
+        .with_offset(offset)
+        .with_source(err)
     }
 
+    /// The byte source failed `offset` bytes into the stream. A timeout in
+    /// `source` (this crate's idle timeout, or an I/O timeout) stays visible
+    /// through [`is_timeout`](Error::is_timeout).
     pub(crate) fn body(source: impl Into<BoxError>, offset: u64) -> Self {
-        let source = source.into();
         Error::new(
             Kind::Body,
-            format!("reading the stream failed after {offset} bytes: {source}"),
+            format!("reading the stream failed after {offset} bytes"),
         )
         .with_offset(offset)
         .with_source(source)
@@ -217,9 +228,24 @@ impl Error {
         self.inner.kind == Kind::Runtime
     }
 
-    /// Whether a request or connection timed out.
+    /// Whether a request or connection timed out, or a stream stalled for
+    /// longer than the client's timeout.
+    ///
+    /// Like reqwest's, this looks through the whole [`source`] chain: a
+    /// stalled stream is an [`is_body`](Error::is_body) error whose cause is
+    /// the timeout, and a byte source of your own can report one as an
+    /// [`std::io::Error`] of kind [`TimedOut`](std::io::ErrorKind::TimedOut).
+    ///
+    /// [`source`]: std::error::Error::source
     pub fn is_timeout(&self) -> bool {
-        self.inner.kind == Kind::Timeout
+        let mut next: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(err) = next {
+            if is_timeout_itself(err) {
+                return true;
+            }
+            next = err.source();
+        }
+        false
     }
 
     /// Whether the request could not reach the server.
@@ -264,9 +290,33 @@ impl Error {
     }
 }
 
+/// Whether one error of a chain is a timeout, not looking at its sources.
+fn is_timeout_itself(err: &(dyn std::error::Error + 'static)) -> bool {
+    if let Some(err) = err.downcast_ref::<Error>() {
+        return err.inner.kind == Kind::Timeout;
+    }
+    if let Some(err) = err.downcast_ref::<std::io::Error>() {
+        return err.kind() == std::io::ErrorKind::TimedOut;
+    }
+    #[cfg(feature = "client")]
+    if let Some(err) = err.downcast_ref::<reqwest::Error>() {
+        return err.is_timeout();
+    }
+    false
+}
+
 impl fmt::Display for Error {
+    /// This error's own message; with `{:#}`, followed by each source's.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.inner.message)
+        f.write_str(&self.inner.message)?;
+        if f.alternate() {
+            let mut next = std::error::Error::source(self);
+            while let Some(err) = next {
+                write!(f, ": {err}")?;
+                next = err.source();
+            }
+        }
+        Ok(())
     }
 }
 
@@ -303,6 +353,28 @@ impl std::error::Error for Error {
     }
 }
 
+/// Walks `err`'s source chain and checks that no error repeats its
+/// source's message (so a reporter that prints the chain says each part
+/// once), and that `{:#}` says every part.
+#[cfg(test)]
+pub(crate) fn assert_each_part_said_once(err: &Error) {
+    let full = format!("{err:#}");
+    let mut current: &(dyn std::error::Error + 'static) = err;
+    let mut parts = 0;
+    while let Some(source) = current.source() {
+        let (own, cause) = (current.to_string(), source.to_string());
+        assert!(!cause.is_empty(), "{err:?}");
+        assert!(
+            !own.contains(&cause),
+            "`{own}` repeats its source `{cause}`"
+        );
+        assert!(full.contains(&cause), "`{full}` leaves out `{cause}`");
+        current = source;
+        parts += 1;
+    }
+    assert!(parts > 0, "{err:?} has no source to check");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,6 +384,82 @@ mod tests {
         fn assert_send_sync<T: Send + Sync>() {}
         assert_send_sync::<Error>();
         assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+    }
+
+    /// The engine's constructors that attach a source, and the client
+    /// builder's (the requests' are checked in `client::transport`).
+    fn errors_with_sources() -> Vec<Error> {
+        let io = || std::io::Error::other("connection reset by peer");
+        #[cfg_attr(
+            not(any(feature = "client", feature = "eventsource-stream")),
+            allow(unused_mut)
+        )]
+        let mut errors = vec![
+            Error::sse(SseError::EventTooLarge {
+                offset: 7,
+                limit: 16,
+            }),
+            Error::body(io(), 42),
+            Error::body(
+                Error::new(Kind::Timeout, "POST /threads/runs: no data for 1s").with_source(io()),
+                42,
+            ),
+            crate::AssistantEvent::decode("thread.message.delta", "{not json}").unwrap_err(),
+        ];
+        #[cfg(feature = "eventsource-stream")]
+        {
+            use futures_util::{FutureExt, StreamExt};
+            let failed = futures_util::stream::iter([Err::<eventsource_stream::Event, _>(io())]);
+            let mut decoded = Box::pin(crate::interop::decode_eventsource(failed));
+            errors.push(
+                decoded
+                    .next()
+                    .now_or_never()
+                    .flatten()
+                    .unwrap()
+                    .unwrap_err(),
+            );
+        }
+        #[cfg(feature = "client")]
+        errors.push(
+            crate::Client::builder()
+                .base_url("::not a url")
+                .build()
+                .unwrap_err(),
+        );
+        errors
+    }
+
+    #[test]
+    fn display_says_only_its_own_part_and_the_source_chains() {
+        for err in errors_with_sources() {
+            super::assert_each_part_said_once(&err);
+        }
+    }
+
+    #[test]
+    fn a_timeout_stays_visible_through_a_boxed_source() {
+        let idle = Error::new(Kind::Timeout, "no data for 1s");
+        let stalled = Error::body(idle, 42);
+        assert!(stalled.is_body() && stalled.is_timeout(), "{stalled:?}");
+        let io_timeout = Error::body(std::io::Error::from(std::io::ErrorKind::TimedOut), 0);
+        assert!(io_timeout.is_timeout(), "{io_timeout:?}");
+        let reset = Error::body(std::io::Error::from(std::io::ErrorKind::ConnectionReset), 0);
+        assert!(!reset.is_timeout(), "{reset:?}");
+        assert!(!Error::tool_call("no").is_timeout());
+    }
+
+    #[test]
+    fn alternate_display_joins_the_chain() {
+        let err = Error::body(
+            Error::new(Kind::Timeout, "no data for 1s").with_source(std::io::Error::other("idle")),
+            42,
+        );
+        assert_eq!(err.to_string(), "reading the stream failed after 42 bytes");
+        assert_eq!(
+            format!("{err:#}"),
+            "reading the stream failed after 42 bytes: no data for 1s: idle"
+        );
     }
 
     #[test]

@@ -258,7 +258,7 @@ fn decode_error(event: &str, data: &str, err: serde_json::Error) -> Error {
     };
     Error::new(
         Kind::Decode,
-        format!("could not decode the data of event `{event}`: {err}; data: {snippet}"),
+        format!("could not decode the data of event `{event}`; data: {snippet}"),
     )
     .with_event(event)
     .with_source(err)

@@ -45,11 +45,7 @@ where
         Ok(event) => AssistantEvent::try_from(&event),
         Err(err) => {
             let err: BoxError = err.into();
-            Err(Error::new(
-                crate::error::Kind::Sse,
-                format!("eventsource-stream failed: {err}"),
-            )
-            .with_source(err))
+            Err(Error::new(crate::error::Kind::Sse, "eventsource-stream failed").with_source(err))
         }
     })
 }

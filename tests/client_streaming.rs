@@ -264,7 +264,7 @@ async fn a_json_answer_to_a_stream_request_is_a_clear_error() {
 }
 
 #[tokio::test]
-async fn a_stalled_stream_ends_with_an_error() {
+async fn a_stalled_stream_ends_with_a_timeout_error() {
     let body = concat!(
         "event: thread.run.created\n",
         "data: {\"id\":\"run_1\",\"thread_id\":\"thread_1\",\"status\":\"queued\"}\n\n",
@@ -281,7 +281,12 @@ async fn a_stalled_stream_ends_with_an_error() {
         .await
         .unwrap();
     let err = stream.until_done().await.unwrap_err();
+    // The body failed, and the cause was the idle timeout: both show.
     assert!(err.is_body(), "{err:?}");
-    assert!(err.to_string().contains("no data"), "{err}");
+    assert!(err.is_timeout(), "{err:?}");
+    let cause = std::error::Error::source(&err).expect("the timeout is the source");
+    assert!(cause.to_string().contains("no data for 300ms"), "{cause}");
+    assert!(!err.to_string().contains("no data"), "said once: {err}");
+    assert!(format!("{err:#}").contains("no data"), "{err:#}");
     assert_eq!(stream.current_run().unwrap().id, "run_1");
 }

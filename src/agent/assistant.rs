@@ -411,7 +411,7 @@ impl Assistant {
         if let Some(winner) = winner {
             // Another clone created it meanwhile: keep theirs, drop ours.
             if let Err(err) = self.client.assistants().delete(&created.id).await {
-                tracing::warn!(assistant = %created.id, "could not delete a duplicate assistant: {err}");
+                tracing::warn!(assistant = %created.id, "could not delete a duplicate assistant: {err:#}");
             }
             return Ok((winner, false));
         }

@@ -444,8 +444,9 @@ fn parse_base_url(base_url: &str) -> Result<Url, Error> {
     let url = Url::parse(base_url.trim_end_matches('/')).map_err(|err| {
         Error::new(
             Kind::Builder,
-            format!("the base URL `{base_url}` is invalid: {err}"),
+            format!("the base URL `{base_url}` is invalid"),
         )
+        .with_source(err)
     })?;
     if url.cannot_be_a_base() || !matches!(url.scheme(), "http" | "https") {
         return Err(Error::new(

@@ -86,6 +86,10 @@
 //! [`is_decode`](crate::Error::is_decode) for a JSON answer that does not
 //! decode (the message names the endpoint and quotes the body); stream errors
 //! ([`is_incomplete`](crate::Error::is_incomplete), [`is_body`](crate::Error::is_body), ...).
+//! A stream that stalls longer than the timeout is `is_body` and `is_timeout`.
+//! Like reqwest's, an error displays only its own part (`GET /threads/t
+//! could not connect`) and chains its cause as its `source`; `{:#}` prints
+//! the whole chain on one line.
 //!
 //! Requests are retried on connection errors, 408, 409, 429 and 5xx, up to
 //! [`max_retries`](ClientBuilder::max_retries) times (default 2), with
@@ -102,8 +106,8 @@
 //!         let message = err.api_error().map(|e| e.message.as_str()).unwrap_or("");
 //!         eprintln!("not found: {message} (request {:?})", err.request_id());
 //!     }
-//!     Err(err) if err.is_timeout() || err.is_connect() => eprintln!("network trouble: {err}"),
-//!     Err(err) => eprintln!("{err}"),
+//!     Err(err) if err.is_timeout() || err.is_connect() => eprintln!("network trouble: {err:#}"),
+//!     Err(err) => eprintln!("{err:#}"),
 //! }
 //! # }
 //! ```

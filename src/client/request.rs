@@ -41,7 +41,7 @@ impl ApiRequest {
             Error::new(
                 Kind::Builder,
                 format!(
-                    "the body of POST {} could not be serialized: {err}",
+                    "the body of POST {} could not be serialized",
                     request.path()
                 ),
             )

@@ -161,7 +161,7 @@ pub(crate) fn decode_json<T: DeserializeOwned>(
         Error::new(
             Kind::Decode,
             format!(
-                "the response of {} did not decode: {err}; the body starts with: {}",
+                "the response of {} did not decode; the body starts with: {}",
                 request.describe(),
                 snippet(bytes)
             ),
@@ -251,7 +251,7 @@ pub(crate) fn reqwest_error(request: &ApiRequest, err: reqwest::Error) -> Error 
     } else {
         (Kind::Request, "failed")
     };
-    Error::new(kind, format!("{} {what}: {err}", request.describe())).with_source(err)
+    Error::new(kind, format!("{} {what}", request.describe())).with_source(err)
 }
 
 /// The error for a request that got no answer in time.
@@ -284,6 +284,20 @@ mod tests {
         assert_eq!(error.message, "No run");
         assert_eq!(error.code.as_deref(), Some("not_found"));
         assert!(parse_error_body(b"<html>").is_none());
+    }
+
+    #[test]
+    fn client_errors_say_their_part_once_and_chain_the_cause() {
+        let keyed_by_tuples = std::collections::HashMap::from([((1, 2), 3)]);
+        let unserializable = ApiRequest::post(&["threads"], &keyed_by_tuples).unwrap_err();
+        let request = ApiRequest::get(&["assistants", "asst_1"]);
+        let undecodable = decode_json::<ErrorObject>(&request, b"{\"id\": 4").unwrap_err();
+        crate::client::install_crypto_provider();
+        let unbuildable = reqwest::Client::new().get("not a url").build().unwrap_err();
+        let unsendable = reqwest_error(&request, unbuildable);
+        for err in [unserializable, undecodable, unsendable] {
+            crate::error::assert_each_part_said_once(&err);
+        }
     }
 
     #[test]

@@ -165,7 +165,8 @@ impl<W: Write + Send> EventHandler for TraceHandler<W> {
         self.line("on_image_file_done", [("image_file", to_json(image_file))]);
     }
     async fn on_error(&mut self, error: &Error) {
-        self.line("on_error", [("error", json!(error.to_string()))]);
+        // `{:#}`: the error and its causes, which its `Display` leaves out.
+        self.line("on_error", [("error", json!(format!("{error:#}")))]);
     }
     async fn on_end(&mut self) {
         self.line("on_end", []);

@@ -247,7 +247,8 @@ impl<W: Write + Send> EventHandler for LiveRenderer<W> {
     async fn on_error(&mut self, error: &Error) {
         self.summary.errors += 1;
         self.line_break();
-        let text = self.style.red(&format!("✗ {error}"));
+        // `{:#}`: the error and its causes, which its `Display` leaves out.
+        let text = self.style.red(&format!("✗ {error:#}"));
         self.write(&format!("{text}\n"));
     }
 

@@ -2,6 +2,7 @@
 
 mod bench;
 mod replay;
+mod report;
 mod run;
 mod serve;
 
@@ -45,7 +46,7 @@ async fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err}");
+            eprintln!("error: {}", report::error_chain(&*err));
             std::process::ExitCode::FAILURE
         }
     }

@@ -6,7 +6,6 @@ use assistant_stream::render::LiveRenderer;
 use assistant_stream::sse::SseParser;
 use bytes::Bytes;
 use futures_util::StreamExt;
-use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -43,7 +42,7 @@ pub async fn replay(args: ReplayArgs) -> Result<(), BoxError> {
     if args.trace {
         let mut handler = TraceHandler::new(std::io::stdout());
         let result = stream.drive(&mut handler).await;
-        print_final(&handler, &stream, result.as_ref().err());
+        crate::report::print_final(&handler, &stream, result.as_ref().err());
         return Ok(());
     }
     let mut renderer = LiveRenderer::stdout();
@@ -91,20 +90,4 @@ fn event_chunks(bytes: &Bytes) -> Vec<Bytes> {
     }
     chunks.push(bytes.slice(previous..));
     chunks
-}
-
-fn print_final<W: std::io::Write + Send, S>(
-    handler: &TraceHandler<W>,
-    stream: &AssistantStream<S>,
-    error: Option<&assistant_stream::Error>,
-) {
-    let mut args = vec![
-        ("run", json!(stream.current_run())),
-        ("messages", json!(stream.final_messages())),
-        ("run_steps", json!(stream.final_run_steps())),
-    ];
-    if let Some(error) = error {
-        args.push(("error", json!(error.to_string())));
-    }
-    handler.line("final", args);
 }

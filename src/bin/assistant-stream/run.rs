@@ -64,10 +64,9 @@ pub async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error + Send +
     // the library's TraceHandler writes the same JSON lines today.
     let (driven, unanswered) = if args.trace {
         let mut handler = TraceHandler::new(std::io::stdout()).with_tool_outputs(answers.clone());
-        (
-            stream.drive(&mut handler).await,
-            unanswered_calls(&stream, &answers),
-        )
+        let driven = stream.drive(&mut handler).await;
+        crate::report::print_final(&handler, &stream, driven.as_ref().err());
+        (driven, unanswered_calls(&stream, &answers))
     } else {
         let mut handler = LiveText::new(answers.clone());
         let driven = stream.drive(&mut handler).await;
@@ -213,7 +212,7 @@ impl EventHandler for LiveText {
     }
 
     async fn on_error(&mut self, error: &assistant_stream::Error) {
-        eprintln!("error: {error}");
+        eprintln!("error: {}", crate::report::error_chain(error));
     }
 
     async fn on_tool_call(&self, call: &RunToolCall) -> Option<String> {
