@@ -27,6 +27,7 @@ pub(crate) async fn create(
     validate::tools(&request.tools)?;
     validate::max_len("name", request.name.as_deref(), 256)?;
     validate::max_len("description", request.description.as_deref(), 512)?;
+    validate::sampling(request.temperature, request.top_p)?;
     validate::max_len("instructions", request.instructions.as_deref(), 256_000)?;
     let assistant = Assistant {
         id: new_id("asst"),
@@ -79,6 +80,7 @@ pub(crate) async fn modify(
     }
     validate::max_len("name", request.name.as_deref(), 256)?;
     validate::max_len("description", request.description.as_deref(), 512)?;
+    validate::sampling(request.temperature, request.top_p)?;
     let mut store = app.store();
     let assistant = store
         .assistants

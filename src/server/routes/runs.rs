@@ -55,7 +55,9 @@ impl RunOptions {
         if let Some(tools) = &self.tools {
             validate::tools(tools)?;
         }
-        Ok(())
+        validate::sampling(self.temperature, self.top_p)?;
+        validate::token_limits(self.max_prompt_tokens, self.max_completion_tokens)
+
     }
 
     fn into_run(self, app: &App, assistant: &Assistant, thread_id: &str) -> Run {
