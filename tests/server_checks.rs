@@ -124,8 +124,14 @@ async fn wrong_shapes_are_400_naming_the_field() {
 async fn a_body_that_is_not_an_object_is_400() {
     let h = Harness::start().await;
     for (body, message) in [
-        ("[]", "Invalid request body: expected an object, but got an array instead."),
-        ("\"hi\"", "Invalid request body: expected an object, but got a string instead."),
+        (
+            "[]",
+            "Invalid request body: expected an object, but got an array instead.",
+        ),
+        (
+            "\"hi\"",
+            "Invalid request body: expected an object, but got a string instead.",
+        ),
     ] {
         let response = h
             .http
@@ -143,58 +149,82 @@ async fn a_body_that_is_not_an_object_is_400() {
     }
 }
 
-/// Every numeric bound the OpenAPI document gives a top-level property of a
-/// request body (`temperature`, `top_p`, `max_prompt_tokens`, ...): just
-/// past it is a 400 naming the property, on it is accepted.
+/// Every bound the OpenAPI document gives a top-level property of a request
+/// body (`temperature`, `top_p`, `max_prompt_tokens`, lengths of strings and
+/// of `tools`): just past it is a 400 naming the property, on it is accepted.
 #[tokio::test]
-async fn numeric_bounds_of_the_spec_are_checked() {
+async fn bounds_of_the_spec_are_checked() {
     let spec = Spec::load();
     let h = Harness::start().await;
     let mut checked = Vec::new();
     for (template, schema) in spec.request_bodies() {
         for (name, property) in properties(schema) {
             for alternative in spec.alternatives(property) {
-                let integer = match alternative.get("type").and_then(Value::as_str) {
-                    Some("integer") => true,
-                    Some("number") => false,
-                    _ => continue,
-                };
-                let step = if integer { 1.0 } else { 0.5 };
-                let number = |value: f64| {
-                    if integer {
-                        json!(value as i64)
-                    } else {
-                        json!(value)
-                    }
-                };
-                let bounds = [
-                    ("minimum", -step, "below minimum", ">="),
-                    ("maximum", step, "above maximum", "<="),
-                ];
-                for (key, past, words, relation) in bounds {
-                    let Some(bound) = alternative.get(key).and_then(Value::as_f64) else {
-                        continue;
+                let kind = alternative.get("type").and_then(Value::as_str);
+                // (bound, a value on it, a value past it, the message, when known)
+                let mut bounds: Vec<(String, Value, Value, Option<String>)> = Vec::new();
+                let integer = kind == Some("integer");
+                if matches!(kind, Some("integer" | "number")) {
+                    let step = if integer { 1.0 } else { 0.5 };
+                    let number = |value: f64| {
+                        if integer {
+                            json!(value as i64)
+                        } else {
+                            json!(value)
+                        }
                     };
-                    checked.push(format!("POST {template} {name} {key} {bound}"));
-                    let kind = if integer { "integer" } else { "decimal" };
-                    let beyond = bound + past;
+                    let words = if integer { "integer" } else { "decimal" };
+                    for (key, past, side, relation) in [
+                        ("minimum", -step, "below minimum", ">="),
+                        ("maximum", step, "above maximum", "<="),
+                    ] {
+                        if let Some(bound) = alternative.get(key).and_then(Value::as_f64) {
+                            let beyond = bound + past;
+                            bounds.push((
+                                format!("{key} {bound}"),
+                                number(bound),
+                                number(beyond),
+                                Some(format!(
+                                    "Invalid '{name}': {words} {side} value. Expected a value {relation} {bound}, but got {beyond} instead."
+                                )),
+                            ));
+                        }
+                    }
+                }
+                if let Some(max) = alternative.get("maxLength").and_then(Value::as_u64) {
+                    let text = |len: u64| json!("x".repeat(len as usize));
+                    bounds.push((format!("maxLength {max}"), text(max), text(max + 1), None));
+                }
+                if let Some(max) = alternative.get("maxItems").and_then(Value::as_u64) {
+                    let item = spec.minimal(&alternative["items"], &|_| None);
+                    let items = |len: u64| Value::Array(vec![item.clone(); len as usize]);
+                    bounds.push((format!("maxItems {max}"), items(max), items(max + 1), None));
+                }
+                for (bound, on, beyond, message) in bounds {
+                    checked.push(format!("POST {template} {name} {bound}"));
                     let (path, ids) = prepare(&h, template.as_str()).await;
                     let mut body = Value::Object(spec.minimal_object(schema, &|p| ids.fill(p)));
-                    body[name] = number(beyond);
+                    body[name] = beyond;
                     let (status, answer) = h.post(&path, body).await;
-                    assert_refused(
-                        status,
-                        &answer,
-                        name,
-                        &format!(
-                            "Invalid '{name}': {kind} {words} value. Expected a value {relation} {bound}, but got {beyond} instead."
-                        ),
+                    match message {
+                        Some(message) => assert_refused(status, &answer, name, &message),
+                        None => {
+                            assert_eq!(
+                                status,
+                                StatusCode::BAD_REQUEST,
+                                "POST {template} {name} past {bound}: {answer}"
+                            );
+                            assert_eq!(error_of(&answer)["param"], name.as_str(), "{answer}");
+                        }
+                    }
+                    let (path, ids) = prepare(&h, template.as_str()).await;
+                    let mut body = Value::Object(spec.minimal_object(schema, &|p| ids.fill(p)));
+                    body[name] = on;
+                    let (status, answer) = h.post(&path, body).await;
+                    assert!(
+                        status.is_success(),
+                        "POST {template} {name} on {bound}: {answer}"
                     );
-                    let (path, ids) = prepare(&h, template.as_str()).await;
-                    let mut body = Value::Object(spec.minimal_object(schema, &|p| ids.fill(p)));
-                    body[name] = number(bound);
-                    let (status, answer) = h.post(&path, body).await;
-                    assert!(status.is_success(), "POST {template} {name} = {bound}: {answer}");
                 }
             }
         }
@@ -205,8 +235,12 @@ async fn numeric_bounds_of_the_spec_are_checked() {
         "POST /threads/{thread_id}/runs top_p maximum 1",
         "POST /threads/runs max_prompt_tokens minimum 256",
         "POST /threads/{thread_id}/runs max_completion_tokens minimum 256",
+        "POST /threads/{thread_id}/runs tools maxItems 20",
     ] {
-        assert!(checked.iter().any(|c| c == expected), "{expected} not checked: {checked:#?}");
+        assert!(
+            checked.iter().any(|c| c == expected),
+            "{expected} not checked: {checked:#?}"
+        );
     }
 }
 
@@ -222,8 +256,7 @@ async fn temperature_nine_and_teleport_are_refused() {
         "temperature",
         "Invalid 'temperature': decimal above maximum value. Expected a value <= 2, but got 9 instead.",
     );
-    let supported =
-        "Supported values are: 'code_interpreter', 'file_search', and 'function'.";
+    let supported = "Supported values are: 'code_interpreter', 'file_search', and 'function'.";
     let (status, answer) = h
         .post(
             "/assistants",
@@ -237,7 +270,10 @@ async fn temperature_nine_and_teleport_are_refused() {
         &format!("Invalid value: 'teleport'. {supported}"),
     );
     let (status, answer) = h
-        .post("/assistants", json!({"model": "m", "tools": [{"function": {"name": "f"}}]}))
+        .post(
+            "/assistants",
+            json!({"model": "m", "tools": [{"function": {"name": "f"}}]}),
+        )
         .await;
     assert_refused(
         status,

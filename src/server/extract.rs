@@ -47,10 +47,59 @@ fn parse_body<T: DeserializeOwned>(text: &[u8]) -> Result<T, ApiError> {
         )));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(text);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(body_error)?;
+    let value = match serde_path_to_error::deserialize(&mut deserializer) {
+        Ok(value) => value,
+        Err(err) => return Err(body_error(precise_error::<T>(text).unwrap_or(err))),
+    };
     // Trailing characters after the object are broken JSON too.
     deserializer.end().map_err(broken_json)?;
     Ok(value)
+}
+
+/// The error of a body that failed, read again with `type` first in every
+/// object. Tagged objects (tools, content parts) buffer the fields before
+/// their `type`, and serde loses the path inside buffered fields; clients
+/// may send `type` anywhere (serialized maps are often sorted), so the path
+/// would name only the object. Only failed bodies pay for this.
+fn precise_error<T: DeserializeOwned>(
+    text: &[u8],
+) -> Option<serde_path_to_error::Error<serde_json::Error>> {
+    let value: serde_json::Value = serde_json::from_slice(text).ok()?;
+    let mut reordered = Vec::with_capacity(text.len());
+    write_type_first(&value, &mut reordered).ok()?;
+    let mut deserializer = serde_json::Deserializer::from_slice(&reordered);
+    serde_path_to_error::deserialize::<_, T>(&mut deserializer).err()
+}
+
+fn write_type_first(value: &serde_json::Value, out: &mut Vec<u8>) -> serde_json::Result<()> {
+    match value {
+        serde_json::Value::Object(object) => {
+            out.push(b'{');
+            let tag = object.get_key_value("type");
+            let rest = object.iter().filter(|(key, _)| key.as_str() != "type");
+            for (i, (key, value)) in tag.into_iter().chain(rest).enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                serde_json::to_writer(&mut *out, key)?;
+                out.push(b':');
+                write_type_first(value, out)?;
+            }
+            out.push(b'}');
+        }
+        serde_json::Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_type_first(item, out)?;
+            }
+            out.push(b']');
+        }
+        scalar => serde_json::to_writer(&mut *out, scalar)?,
+    }
+    Ok(())
 }
 
 fn json_kind(value: &serde_json::Value) -> &'static str {
@@ -77,10 +126,7 @@ fn body_error(err: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
         .and_then(|rest| rest.strip_suffix('`'))
     {
         let param = join_param(&path, field);
-        return ApiError::invalid_param(
-            &param,
-            format!("Missing required parameter: '{param}'."),
-        );
+        return ApiError::invalid_param(&param, format!("Missing required parameter: '{param}'."));
     }
     if path.is_empty() {
         return ApiError::invalid(format!("Invalid request body: {message}."));
@@ -167,7 +213,7 @@ fn json_expected(expected: &str) -> String {
         "u8" | "u16" | "u32" | "u64" | "usize" => "a non-negative integer",
         "i8" | "i16" | "i32" | "i64" | "isize" => "an integer",
         "f32" | "f64" => "a number",
-        e if e.starts_with("a string") => "a string",
+        e if e == "a string" || e.starts_with("a string (") => "a string",
         "a boolean" => "a boolean",
         other => return other.to_owned(),
     };
@@ -300,7 +346,13 @@ mod tests {
         );
         let error = error_for(r#"{"assistant_id": "a", "tools": [{"type": 5}]}"#);
         assert_eq!(error["param"], "tools[0].type");
-        let error = error_for(r#"{"assistant_id": "a", "thread": {"messages": [{"content": "x"}]}}"#);
+        // Fields before `type` are named too.
+        let error = error_for(
+            r#"{"assistant_id": "a", "tools": [{"function": {"name": 5}, "type": "function"}]}"#,
+        );
+        assert_eq!(error["param"], "tools[0].function.name");
+        let error =
+            error_for(r#"{"assistant_id": "a", "thread": {"messages": [{"content": "x"}]}}"#);
         assert_eq!(error["param"], "thread.messages[0].role");
         assert_eq!(
             error["message"],
@@ -315,7 +367,12 @@ mod tests {
             "Invalid value for 'max_prompt_tokens': expected a non-negative integer, but got -5 instead."
         );
         let error = error_for(r#"{"assistant_id": "a"} x"#);
-        assert!(error["message"].as_str().unwrap().starts_with("We could not parse"));
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("We could not parse")
+        );
     }
 
     #[test]
@@ -329,6 +386,11 @@ mod tests {
             );
         }
         let error = error_for("[");
-        assert!(error["message"].as_str().unwrap().starts_with("We could not parse"));
+        assert!(
+            error["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("We could not parse")
+        );
     }
 }

@@ -49,14 +49,24 @@ pub(crate) fn metadata(metadata: Option<&Metadata>) -> ApiResult<()> {
     Ok(())
 }
 
-/// Tools of the types the API knows (the client keeps unknown types, to
-/// decode newer answers; the server refuses them, as the API does). Function
-/// tools need a name of letters, digits, `_` and `-`, at most 64 long.
-pub(crate) fn tools(tools: &[Tool]) -> ApiResult<()> {
-    if tools.len() > 128 {
+/// At most this many tools on an assistant.
+pub(crate) const MAX_ASSISTANT_TOOLS: usize = 128;
+
+/// At most this many tools on a run (its override of the assistant's).
+pub(crate) const MAX_RUN_TOOLS: usize = 20;
+
+/// At most `max` tools, of the types the API knows (the client keeps unknown
+/// types, to decode newer answers; the server refuses them, as the API
+/// does). Function tools need a name of letters, digits, `_` and `-`, at
+/// most 64 long.
+pub(crate) fn tools(tools: &[Tool], max: usize) -> ApiResult<()> {
+    if tools.len() > max {
         return Err(ApiError::invalid_param(
             "tools",
-            "Invalid 'tools': at most 128 tools.",
+            format!(
+                "Invalid 'tools': array too long. Expected an array with maximum length {max}, but got an array with length {} instead.",
+                tools.len()
+            ),
         ));
     }
     for (i, tool) in tools.iter().enumerate() {

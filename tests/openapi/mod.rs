@@ -184,14 +184,19 @@ pub struct Ids {
 }
 
 impl Ids {
-    /// The value of a property that names one of them.
+    /// The value of a property that names an object (an `*_id`, the
+    /// outputs for the pending call); `None` for others.
     pub fn fill(&self, property: &str) -> Option<Value> {
+        let call = self.tool_call_id.as_ref();
         match property {
             "assistant_id" => Some(json!(self.assistant_id)),
-            "tool_call_id" => self.tool_call_id.as_ref().map(|id| json!(id)),
-            // The output for that call goes with it.
-            "output" => self.tool_call_id.as_ref().map(|_| json!("ok")),
-            _ => None,
+            "tool_call_id" => call.map(|id| json!(id)),
+            "output" => call.map(|_| json!("ok")),
+            "tool_outputs" => call.map(|id| json!([{"tool_call_id": id, "output": "ok"}])),
+            // The server does not look files up: any id names one.
+            other => other
+                .strip_suffix("_id")
+                .map(|kind| json!(format!("{kind}-1"))),
         }
     }
 }
@@ -205,7 +210,11 @@ pub async fn prepare(h: &Harness, template: &str) -> (String, Ids) {
     if template.contains("{thread_id}") {
         let needs_run = template.contains("{run_id}");
         let thread_id = h
-            .thread(if needs_run { "/tool lookup {}" } else { "hello" })
+            .thread(if needs_run {
+                "/tool lookup {}"
+            } else {
+                "hello"
+            })
             .await;
         path = path.replace("{thread_id}", &thread_id);
         if template.contains("{message_id}") {
@@ -244,4 +253,3 @@ pub async fn prepare(h: &Harness, template: &str) -> (String, Ids) {
         },
     )
 }
-
