@@ -121,7 +121,6 @@ async fn every_optional_request_property_may_be_null() {
                 label, with_null, ..
             } = case(&ids, i);
             labels.push(format!("POST {template} {label}"));
-            eprintln!("case POST {template} {label}");
             let (status, answer) = h.post(&path, with_null.clone()).await;
             if status.is_success() {
                 continue;
