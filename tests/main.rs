@@ -7,6 +7,8 @@
 mod agent_support;
 mod common;
 #[cfg(feature = "server")]
+mod openapi;
+#[cfg(feature = "server")]
 mod server_support;
 #[cfg(feature = "client")]
 mod support;
@@ -26,6 +28,8 @@ mod fixtures_replay;
 mod handler_order;
 mod openai_node;
 mod openai_python;
+mod server_checks;
 mod server_load;
+mod server_nulls;
 mod server_routes;
 mod server_runs;

@@ -52,6 +52,11 @@ impl ApiError {
     pub(crate) fn status(&self) -> StatusCode {
         self.status
     }
+
+    #[cfg(test)]
+    pub(crate) fn object(&self) -> &ErrorObject {
+        &self.error
+    }
 }
 
 impl IntoResponse for ApiError {

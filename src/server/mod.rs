@@ -118,10 +118,18 @@
 //!
 //! # Errors
 //!
-//! Broken JSON is a 400, JSON of the wrong shape a 422, an unknown id a 404,
-//! and bad parameters (metadata over its limits, `limit` outside 1 to 100,
-//! tool outputs that do not answer the calls, ...) a 400, all with
-//! `type` `invalid_request_error`.
+//! Bad input is a 400 `invalid_request_error`, as the API answers it (the
+//! SDKs raise `BadRequestError`): broken JSON, a body that is not an object,
+//! a missing required field or a value of the wrong type, with `param`
+//! naming the field by its path in the body (`tools[0].type`,
+//! `thread.messages[0].role`); values outside the API's ranges
+//! (`temperature` 0 to 2, `top_p` 0 to 1, `max_prompt_tokens` and
+//! `max_completion_tokens` at least 256, at most 128 tools on an assistant
+//! and 20 on a run); a tool `type` other than `code_interpreter`,
+//! `file_search` and `function`, answered with the supported types;
+//! metadata over its limits, `limit` outside 1 to 100, tool outputs that do
+//! not answer the calls. `null` means absent for every optional field. An
+//! unknown id is a 404.
 
 mod app;
 mod error;

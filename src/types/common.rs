@@ -227,7 +227,7 @@ pub struct FileSearchRankingOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ranker: Option<String>,
     /// Results below this score (0 to 1) are dropped.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub score_threshold: f64,
 }
 

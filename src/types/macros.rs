@@ -111,6 +111,7 @@ macro_rules! tagged_enum {
 
         impl $crate::types::tagged::TaggedVariants for $name {
             const NAME: &'static str = stringify!($name);
+            const TAGS: &'static [&'static str] = &[$( $tag ),*];
             fn is_known(tag: &str) -> bool {
                 matches!(tag, $( $tag )|*)
             }

@@ -154,7 +154,7 @@ pub struct ImageFileContent {
 #[non_exhaustive]
 pub struct ImageFile {
     /// The file's id.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub file_id: String,
     /// `auto`, `low` or `high`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -185,7 +185,7 @@ pub struct ImageUrlContent {
 #[non_exhaustive]
 pub struct ImageUrl {
     /// The URL.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub url: String,
     /// `auto`, `low` or `high`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -13,12 +13,18 @@
 //! assert_eq!(serde_json::to_value(&request)?["tools"][0]["function"]["name"], "get_weather");
 //! # Ok::<(), serde_json::Error>(())
 //! ```
+//!
+//! When reading a request, `null` means absent for every optional field, as
+//! the API reads it: SDKs and frameworks send `"messages": null` or
+//! `"tools": null` for fields the caller left out. Fields that are not an
+//! `Option` but have a default read `null` as that default.
 
 use super::common::{
     Metadata, ResponseFormat, Tool, ToolChoice, ToolResources, TruncationStrategy,
 };
 use super::message::{Attachment, ImageFile, ImageUrl, Role};
 use super::run::ToolOutput;
+use super::tagged::null_as_default;
 use serde::{Deserialize, Serialize};
 
 macro_rules! setters {
@@ -53,7 +59,11 @@ pub struct CreateAssistantRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instructions: Option<String>,
     /// Tools.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub tools: Vec<Tool>,
     /// Resources for the tools.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -163,7 +173,7 @@ setters!(ModifyAssistantRequest {
 });
 
 /// The content of a new message: a string or a list of parts.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 #[non_exhaustive]
 pub enum MessageInput {
@@ -171,6 +181,37 @@ pub enum MessageInput {
     Text(String),
     /// Text and image parts.
     Parts(Vec<MessageInputPart>),
+}
+
+// By hand rather than `untagged`: a bad part is reported where it is
+// (`content[1].text`), not as "data did not match any variant".
+impl<'de> Deserialize<'de> for MessageInput {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct InputVisitor;
+        impl<'de> serde::de::Visitor<'de> for InputVisitor {
+            type Value = MessageInput;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or an array of content parts")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<MessageInput, E> {
+                Ok(MessageInput::Text(text.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<MessageInput, E> {
+                Ok(MessageInput::Text(text))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<MessageInput, A::Error> {
+                let mut parts = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(part) = seq.next_element()? {
+                    parts.push(part);
+                }
+                Ok(MessageInput::Parts(parts))
+            }
+        }
+        deserializer.deserialize_any(InputVisitor)
+    }
 }
 
 impl Default for MessageInput {
@@ -315,7 +356,11 @@ setters!(ModifyMessageRequest {
 #[non_exhaustive]
 pub struct CreateThreadRequest {
     /// Initial messages.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub messages: Vec<CreateMessageRequest>,
     /// Resources for the tools.
     #[serde(default, skip_serializing_if = "Option::is_none")]

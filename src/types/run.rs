@@ -251,7 +251,8 @@ pub struct RunToolCallFunction {
 pub struct ToolOutput {
     /// The id of the call answered.
     pub tool_call_id: String,
-    /// The output.
+    /// The output (empty when sent as `null` or left out, as the API allows).
+    #[serde(default, deserialize_with = "null_as_default")]
     pub output: String,
 }
 

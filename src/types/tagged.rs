@@ -16,6 +16,9 @@ use std::marker::PhantomData;
 /// Implemented by `tagged_enum!` for each tagged enum.
 pub(crate) trait TaggedVariants: Sized {
     const NAME: &'static str;
+    /// The known tags, in declaration order (the server lists them in errors).
+    #[cfg_attr(not(feature = "server"), allow(dead_code))]
+    const TAGS: &'static [&'static str];
     fn is_known(tag: &str) -> bool;
     fn deserialize_variant<'de, D: Deserializer<'de>>(tag: &str, body: D)
     -> Result<Self, D::Error>;

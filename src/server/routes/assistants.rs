@@ -24,9 +24,10 @@ pub(crate) async fn create(
         ));
     }
     validate::metadata(request.metadata.as_ref())?;
-    validate::tools(&request.tools)?;
+    validate::tools(&request.tools, validate::MAX_ASSISTANT_TOOLS)?;
     validate::max_len("name", request.name.as_deref(), 256)?;
     validate::max_len("description", request.description.as_deref(), 512)?;
+    validate::sampling(request.temperature, request.top_p)?;
     validate::max_len("instructions", request.instructions.as_deref(), 256_000)?;
     let assistant = Assistant {
         id: new_id("asst"),
@@ -75,10 +76,12 @@ pub(crate) async fn modify(
 ) -> ApiResult<Json<Assistant>> {
     validate::metadata(request.metadata.as_ref())?;
     if let Some(tools) = &request.tools {
-        validate::tools(tools)?;
+        validate::tools(tools, validate::MAX_ASSISTANT_TOOLS)?;
     }
     validate::max_len("name", request.name.as_deref(), 256)?;
     validate::max_len("description", request.description.as_deref(), 512)?;
+    validate::max_len("instructions", request.instructions.as_deref(), 256_000)?;
+    validate::sampling(request.temperature, request.top_p)?;
     let mut store = app.store();
     let assistant = store
         .assistants

@@ -53,9 +53,10 @@ impl RunOptions {
         }
         validate::metadata(self.metadata.as_ref())?;
         if let Some(tools) = &self.tools {
-            validate::tools(tools)?;
+            validate::tools(tools, validate::MAX_RUN_TOOLS)?;
         }
-        Ok(())
+        validate::sampling(self.temperature, self.top_p)?;
+        validate::token_limits(self.max_prompt_tokens, self.max_completion_tokens)
     }
 
     fn into_run(self, app: &App, assistant: &Assistant, thread_id: &str) -> Run {
