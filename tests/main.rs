@@ -26,4 +26,5 @@ mod handler_order;
 mod openai_python;
 mod server_load;
 mod server_routes;
+mod server_run_options;
 mod server_runs;
