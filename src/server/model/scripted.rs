@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 /// | message | answer |
 /// |---|---|
 /// | `/fail` | the run fails with `last_error.code` `server_error` |
-/// | `/long N` | a reply of `N` tokens (`lorem ipsum dolor …`) |
+/// | `/long N` | a reply of `N` tokens (`lorem ipsum dolor …`; at most 100 000) |
 /// | `/history` | what the model sees: `I see N messages:`, then one line per message, oldest first, `ROLE: TEXT` (the `/history` message itself is the last) |
 ///
 /// Any other message is read line by line:
@@ -55,6 +55,7 @@ use serde_json::{Map, Value, json};
 /// | `tool_choice` `required` | the answer to the message calls a tool: its `/tool` lines, or without one, the run's first function tool with `{}` (a reply says so if the run has no function tool). After the outputs it answers in text as usual rather than calling again, so that a client that answers every call cannot loop forever |
 /// | `tool_choice` `{"type": "function", "function": {"name": "NAME"}}` | calls `NAME`: the message's `/tool NAME` lines (its other `/tool` lines are dropped), or without one, `NAME` with `{}` |
 /// | `tool_choice` `{"type": "file_search"}` or `code_interpreter` | as `none`: the scripted model runs no built-in tool, and the choice rules out functions |
+/// | any other `tool_choice` | as `auto` |
 /// | `parallel_tool_calls` `false` | one call per step: the first call, then after its output the next, and so on; two `/tool` lines take two `requires_action` rounds (with `true`, the default, all calls go in one step) |
 /// | `response_format` `json_object` | every text reply is the JSON object `{"reply": TEXT}` |
 /// | `response_format` `json_schema` | every text reply is a minimal instance of the schema, its strings carrying `TEXT` (see below; `{"reply": TEXT}` when the format has no schema) |
@@ -183,8 +184,8 @@ impl Script {
             "/history" => Some(Command::History),
             _ => trimmed
                 .strip_prefix("/long ")
-                .and_then(|count| count.trim().parse().ok())
-                .map(Command::Long),
+                .and_then(|count| count.trim().parse::<usize>().ok())
+                .map(|count| Command::Long(count.min(MAX_LONG))),
         };
         let mut calls = Vec::new();
         let mut text_lines = Vec::new();
@@ -368,6 +369,10 @@ fn history(turn: &Turn) -> String {
     }
     out
 }
+
+/// The longest `/long` reply, in tokens: long enough for any limit, short
+/// enough that a typo cannot exhaust the server's memory.
+const MAX_LONG: usize = 100_000;
 
 const WORDS: [&str; 8] = [
     "lorem",
@@ -799,6 +804,7 @@ mod tests {
         let long = s.answer(&turn("/long 5", &[]));
         assert_eq!(long.len(), 5);
         assert_eq!(text(&long), "lorem ipsum dolor sit amet");
+        assert_eq!(s.answer(&turn("/long 99999999999", &[])).len(), MAX_LONG);
         assert!(matches!(
             s.answer(&turn("/fail", &[]))[..],
             [ModelEvent::Fail(_)]
