@@ -32,4 +32,5 @@ mod server_checks;
 mod server_load;
 mod server_nulls;
 mod server_routes;
+mod server_run_options;
 mod server_runs;

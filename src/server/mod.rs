@@ -60,18 +60,14 @@
 //! # The scripted model
 //!
 //! Runs are answered by a [`Model`]. The default, [`Scripted`], answers any
-//! `model` name deterministically from the last user message:
-//!
-//! - `/tool NAME {json args}` calls the function tool `NAME` (one line per
-//!   call; several lines make parallel calls in one step), if the run has a
-//!   function tool of that name; otherwise the reply says the tool is
-//!   unknown. The run stops at `requires_action`; after
-//!   `submit_tool_outputs`, the reply quotes each output as
-//!   `NAME returned: OUTPUT`.
-//! - `/fail` fails the run (`last_error.code` is `server_error`; streamed,
-//!   `thread.run.failed`).
-//! - `/long N` replies with `N` tokens.
-//! - Anything else is answered `You said: <text>`.
+//! `model` name deterministically from the last user message: `/tool NAME
+//! {json}` lines call function tools (text around them is answered first),
+//! `/fail` fails the run, `/long N` replies with `N` tokens, `/history` says
+//! which messages the model sees, and anything else is answered
+//! `You said: <text>`. It honours the run options `tool_choice`,
+//! `parallel_tool_calls`, `response_format` (`json_object`, `json_schema`),
+//! `truncation_strategy` and `max_completion_tokens` (a reply cut at the limit
+//! ends the run `incomplete`). Its whole grammar is on [`Scripted`].
 //!
 //! Replies stream token by token (a token is a word with the whitespace after
 //! it), as fast as possible, or at [`tokens_per_second`](ServerBuilder::tokens_per_second)
@@ -85,8 +81,10 @@
 //! `thread.message.completed`, `thread.run.step.completed`,
 //! `thread.run.completed`, then `done`. Function calls stream their arguments
 //! in `thread.run.step.delta`s and end with `thread.run.requires_action`; the
-//! `submit_tool_outputs` stream starts with the completed tool step. Runs
-//! that are not streamed go the same way in the background; poll them.
+//! `submit_tool_outputs` stream starts with the completed tool step. A reply
+//! cut at `max_completion_tokens` ends `thread.message.incomplete`,
+//! `thread.run.step.completed`, `thread.run.incomplete`. Runs that are not
+//! streamed go the same way in the background; poll them.
 //!
 //! # Replay
 //!

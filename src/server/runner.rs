@@ -4,6 +4,12 @@
 //! A run is driven by one task per turn (its start, and each continuation
 //! after tool outputs). The task never waits on a client for long: a stream
 //! that is not read for the stall timeout is dropped and the run goes on.
+//!
+//! The run options that are the server's part, not the model's, are applied
+//! here for every model: `truncation_strategy` cuts the messages the model
+//! sees, and `max_completion_tokens` ends the run `incomplete` when the run's
+//! completion tokens (text tokens and function-argument chunks, over all its
+//! turns) reach it.
 
 use super::app::App;
 use super::ids::{new_id, now};
@@ -16,7 +22,7 @@ use crate::types::{
     MessageCreationDetails, MessageDelta, MessageDeltaEvent, MessageStatus, RequiredAction, Role,
     Run, RunStatus, RunStep, RunStepDelta, RunStepDeltaEvent, RunStepStatus, RunStepType,
     RunToolCall, StepDetails, StepDetailsDelta, TextContentDelta, TextDelta, Thread, ToolCall,
-    ToolCallDelta, ToolCallsDetails, ToolCallsDetailsDelta, Usage,
+    ToolCallDelta, ToolCallsDetails, ToolCallsDetailsDelta, TruncationType, Usage,
 };
 use axum::body::Bytes;
 use futures_util::StreamExt;
@@ -82,6 +88,7 @@ pub(crate) fn spawn_turn(
         _permit: permit,
         run: Run::default(),
         prompt_tokens: 0,
+        completion_budget: None,
         open_message: None,
         open_tools: None,
     };
@@ -100,6 +107,9 @@ struct Runner {
     /// The run as it was when the turn started.
     run: Run,
     prompt_tokens: u64,
+    /// The completion tokens this turn may still use (`max_completion_tokens`
+    /// less what the run's earlier turns used); `None` without a limit.
+    completion_budget: Option<u64>,
     open_message: Option<OpenMessage>,
     open_tools: Option<OpenTools>,
 }
@@ -237,11 +247,14 @@ impl Runner {
                 function_calls(&step)
             }
         };
-        let run = self.lifecycle(|ctx| {
+        let (run, used) = self.lifecycle(|ctx| {
             ctx.entry.run.status = RunStatus::InProgress;
             ctx.entry.run.started_at = Some(now());
-            ctx.entry.run.clone()
+            (ctx.entry.run.clone(), ctx.entry.usage.completion_tokens)
         })?;
+        self.completion_budget = run
+            .max_completion_tokens
+            .map(|max| max.saturating_sub(used));
         self.emit("thread.run.in_progress", &run).await;
         self.run = run;
         let turn = self.build_turn(tool_outputs)?;
@@ -258,10 +271,14 @@ impl Runner {
                         tracing::warn!("text after tool calls in one turn is dropped");
                         continue;
                     }
+                    if self.completion_budget == Some(0) {
+                        return self.incomplete("max_completion_tokens").await;
+                    }
                     if self.open_message.is_none() {
                         self.open_message().await?;
                     }
                     self.pace().await?;
+                    self.spend_completion_tokens(1);
                     self.append_text(token).await?;
                 }
                 ModelEvent::ToolCall { name, arguments } => {
@@ -274,6 +291,7 @@ impl Runner {
                     self.stream_call(name, arguments).await?;
                 }
                 ModelEvent::Fail(message) => return self.fail(message).await,
+                ModelEvent::Incomplete { reason } => return self.incomplete(&reason).await,
                 ModelEvent::Recorded { .. } => {
                     tracing::warn!(
                         "a recorded event from a model that does not replay streams is dropped"
@@ -312,9 +330,12 @@ impl Runner {
         self.with_run(|ctx| {
             let index = ctx.entry.turns;
             ctx.entry.turns += 1;
+            let run = ctx.entry.run.clone();
+            let hidden = hidden_messages(&run, ctx.messages.values().count());
             Turn {
-                run: ctx.entry.run.clone(),
-                messages: ctx.messages.values().cloned().collect(),
+                messages: ctx.messages.values().skip(hidden).cloned().collect(),
+                steps: ctx.entry.steps.values().cloned().collect(),
+                run,
                 tool_outputs,
                 index,
             }
@@ -414,13 +435,35 @@ impl Runner {
         Ok(())
     }
 
+    fn spend_completion_tokens(&mut self, tokens: u64) {
+        if let Some(budget) = &mut self.completion_budget {
+            *budget = budget.saturating_sub(tokens);
+        }
+    }
+
     async fn complete_message(&mut self) -> Result<(), Stop> {
+        self.close_message(None).await
+    }
+
+    /// Ends the open message: completed, or incomplete for `incomplete` (an
+    /// `incomplete_details.reason`). Its step completes either way, as in the
+    /// real API's stream of a message cut at `max_tokens`.
+    async fn close_message(&mut self, incomplete: Option<&str>) -> Result<(), Stop> {
         let Some(mut open) = self.open_message.take() else {
             return Ok(());
         };
         let at = now();
-        open.message.status = Some(MessageStatus::Completed);
-        open.message.completed_at = Some(at);
+        match incomplete {
+            None => {
+                open.message.status = Some(MessageStatus::Completed);
+                open.message.completed_at = Some(at);
+            }
+            Some(reason) => {
+                open.message.status = Some(MessageStatus::Incomplete);
+                open.message.incomplete_at = Some(at);
+                open.message.incomplete_details = Some(IncompleteDetails::new(reason));
+            }
+        }
         let usage = Usage::new(self.prompt_tokens, open.tokens);
         open.step.status = RunStepStatus::Completed;
         open.step.completed_at = Some(at);
@@ -431,8 +474,45 @@ impl Runner {
             replace(&mut ctx.entry.steps, &step.id, step.clone());
             add_usage(&mut ctx.entry.usage, &usage);
         })?;
-        self.emit("thread.message.completed", &message).await;
+        let event = match incomplete {
+            None => "thread.message.completed",
+            Some(_) => "thread.message.incomplete",
+        };
+        self.emit(event, &message).await;
         self.emit("thread.run.step.completed", &step).await;
+        Ok(())
+    }
+
+    /// Ends the run `incomplete` for `reason` (a limit was reached): the open
+    /// message ends `incomplete` (`max_tokens`), the open steps complete (a
+    /// tool step with the calls it has, unanswered), and the run ends with
+    /// `incomplete_details.reason`, in the real API's order:
+    /// `thread.message.incomplete`, `thread.run.step.completed`,
+    /// `thread.run.incomplete`.
+    async fn incomplete(&mut self, reason: &str) -> Result<(), Stop> {
+        self.close_message(Some("max_tokens")).await?;
+        if let Some(mut open) = self.open_tools.take() {
+            let usage = Usage::new(self.prompt_tokens, open.chunks);
+            open.step.status = RunStepStatus::Completed;
+            open.step.completed_at = Some(now());
+            open.step.usage = Some(usage.clone());
+            let step = open.step;
+            self.with_run(|ctx| {
+                replace(&mut ctx.entry.steps, &step.id, step.clone());
+                add_usage(&mut ctx.entry.usage, &usage);
+            })?;
+            self.emit("thread.run.step.completed", &step).await;
+        }
+        let run = self.lifecycle(|ctx| {
+            let run = &mut ctx.entry.run;
+            run.status = RunStatus::Incomplete;
+            run.incomplete_details = Some(IncompleteDetails::new(reason));
+            run.completed_at = Some(now());
+            run.usage = Some(ctx.entry.usage.clone());
+            run.clone()
+        })?;
+        self.emit("thread.run.incomplete", &run).await;
+        self.emit_done().await;
         Ok(())
     }
 
@@ -495,6 +575,7 @@ impl Runner {
         self.emit("thread.run.step.delta", &first).await;
         for chunk in argument_chunks(&arguments) {
             self.pace().await?;
+            self.spend_completion_tokens(1);
             if let Some(open) = &mut self.open_tools {
                 open.chunks += 1;
                 if let StepDetails::ToolCalls(details) = &mut open.step.step_details {
@@ -783,6 +864,18 @@ fn argument_chunks(arguments: &str) -> Vec<&str> {
     chunks
 }
 
+/// How many of a thread's `total` messages, oldest first, a run's
+/// `truncation_strategy` leaves out of the model's view.
+fn hidden_messages(run: &Run, total: usize) -> usize {
+    match &run.truncation_strategy {
+        Some(strategy) if strategy.kind == TruncationType::LastMessages => {
+            let keep = strategy.last_messages.map_or(total, |n| n as usize);
+            total.saturating_sub(keep)
+        }
+        _ => 0,
+    }
+}
+
 /// A rough token count (words) of the prompt: instructions and messages.
 fn prompt_tokens(turn: &Turn) -> u64 {
     let words = |s: &str| s.split_whitespace().count() as u64;
@@ -930,6 +1023,17 @@ mod tests {
             &sse_frame("x", "a\nb")[..],
             b"event: x\ndata: a\ndata: b\n\n"
         );
+    }
+
+    #[test]
+    fn truncation_hides_all_but_the_last_messages() {
+        let mut run = Run::default();
+        assert_eq!(hidden_messages(&run, 5), 0);
+        run.truncation_strategy = Some(crate::types::TruncationStrategy::auto());
+        assert_eq!(hidden_messages(&run, 5), 0);
+        run.truncation_strategy = Some(crate::types::TruncationStrategy::last_messages(2));
+        assert_eq!(hidden_messages(&run, 5), 3);
+        assert_eq!(hidden_messages(&run, 1), 0);
     }
 
     #[test]

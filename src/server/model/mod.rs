@@ -3,9 +3,12 @@
 //!
 //! A model answers one *turn* of a run: the run's first turn, or the turn
 //! after its tool outputs were submitted. It sees the run (model name,
-//! instructions, tools), the thread's messages and the submitted outputs, and
-//! answers with a stream of [`ModelEvent`]s. The server turns those into run
-//! steps, messages and stream events, paces them, and stores the results.
+//! instructions, tools and the other run options), the thread's messages (cut
+//! to the run's `truncation_strategy`), the run's steps so far and the
+//! submitted outputs, and answers with a stream of [`ModelEvent`]s. The server
+//! turns those into run steps, messages and stream events, paces them, stores
+//! the results, and ends the run `incomplete` when its reply reaches the run's
+//! `max_completion_tokens`.
 
 mod replay;
 mod scripted;
@@ -13,7 +16,7 @@ mod scripted;
 pub use replay::Replay;
 pub use scripted::Scripted;
 
-use crate::types::{FunctionToolCall, Message, Role, Run};
+use crate::types::{FunctionToolCall, Message, Role, Run, RunStep};
 use futures_util::stream::BoxStream;
 
 /// The events of one turn, as a model answers it.
@@ -56,7 +59,11 @@ pub trait Model: Send + Sync + 'static {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ModelEvent {
-    /// A token of the reply text (appended to the turn's message).
+    /// A token of the reply text (appended to the turn's message). Each
+    /// counts as one completion token: when the run's
+    /// `max_completion_tokens` are used up, the server stops reading the
+    /// model and ends the run as for [`Incomplete`](Self::Incomplete) with
+    /// the reason `max_completion_tokens`.
     Text(String),
     /// A call of a function tool. Calls of one turn go in one `tool_calls`
     /// step, and the run then waits for their outputs (`requires_action`).
@@ -69,6 +76,17 @@ pub enum ModelEvent {
     /// The model failed: the run fails with `last_error.code` `server_error`
     /// and this message.
     Fail(String),
+    /// The model stopped at a limit (for a backend that enforces its own,
+    /// such as a completion's `finish_reason: "length"`). The turn's message
+    /// ends `incomplete` (`incomplete_details.reason` `max_tokens`), its steps
+    /// complete, and the run ends `incomplete` with this reason, as the real
+    /// API does: `thread.message.incomplete`, `thread.run.step.completed`,
+    /// `thread.run.incomplete`.
+    Incomplete {
+        /// The run's `incomplete_details.reason`: `max_completion_tokens` or
+        /// `max_prompt_tokens`.
+        reason: String,
+    },
     /// An event of a recorded stream, sent as it is. A model that answers with
     /// these drives the whole event sequence of the turn itself: the server
     /// adds no run, step or message events of its own (see [`Replay`]), and
@@ -87,8 +105,13 @@ pub enum ModelEvent {
 pub struct Turn {
     /// The run, with its effective model, instructions and tools.
     pub run: Run,
-    /// The thread's messages, oldest first.
+    /// The thread's messages the model sees, oldest first: all of them, or
+    /// the last `N` when the run's `truncation_strategy` is
+    /// `{"type": "last_messages", "last_messages": N}`.
     pub messages: Vec<Message>,
+    /// The run's steps so far, oldest first: the tool calls of earlier turns
+    /// with their outputs, and the messages the run wrote.
+    pub steps: Vec<RunStep>,
     /// The function calls of the previous turn with the outputs submitted
     /// for them (empty in a run's first turn).
     pub tool_outputs: Vec<FunctionToolCall>,

@@ -274,6 +274,7 @@ mod tests {
         let turn = Turn {
             run,
             messages: vec![],
+            steps: vec![],
             tool_outputs: vec![],
             index: 0,
         };
