@@ -25,5 +25,6 @@ mod fixtures_replay;
 mod handler_order;
 mod openai_python;
 mod server_load;
+mod server_plumbing;
 mod server_routes;
 mod server_runs;

@@ -356,9 +356,9 @@ impl ClientBuilder {
             None => {
                 super::tls::install_crypto_provider();
                 reqwest::Client::builder()
-                .connect_timeout(self.connect_timeout)
-                .user_agent(concat!("assistant-stream/", env!("CARGO_PKG_VERSION")))
-                .build()
+                    .connect_timeout(self.connect_timeout)
+                    .user_agent(concat!("assistant-stream/", env!("CARGO_PKG_VERSION")))
+                    .build()
                     .map_err(|err| {
                         Error::new(Kind::Builder, "the HTTP client could not be built")
                             .with_source(err)

@@ -130,9 +130,9 @@ pub use messages::Messages;
 pub use pagination::{Page, PageItems};
 pub use runs::Runs;
 pub use steps::Steps;
-pub use tls::install_crypto_provider;
 pub use streaming::RunStream;
 pub use threads::Threads;
+pub use tls::install_crypto_provider;
 
 use crate::error::Error;
 use std::fmt;
