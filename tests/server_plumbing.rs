@@ -438,6 +438,28 @@ async fn every_response_has_a_request_id_cors_headers_and_errors_in_the_envelope
         answers[8].error.as_deref(),
         Some("The request body is too large.")
     );
+    // A chunked body (no `Content-Length`) over the limit is cut off when read.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..8).map(|_| Ok(vec![b' '; 512])).collect();
+    let chunked = answer(
+        "POST",
+        "/v1/threads",
+        h.http
+            .post(format!("{}/threads", h.base))
+            .bearer_auth(KEY)
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                chunks,
+            )))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(chunked.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        chunked.error.as_deref(),
+        Some("The request body is too large.")
+    );
     // Every id is different.
     let mut ids: Vec<&str> = answers.iter().map(|a| a.request_id.as_str()).collect();
     ids.sort_unstable();
