@@ -6,6 +6,7 @@ mod run;
 mod serve;
 
 use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
 
 /// Streaming tools for the Assistants v2 API.
 #[derive(Parser, Debug)]
@@ -40,6 +41,8 @@ async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Plain lines when the log goes to a file or another program.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let result = match cli.command {
         Command::Replay(args) => replay::replay(args).await,
