@@ -31,6 +31,7 @@ mod openai_python;
 mod server_checks;
 mod server_load;
 mod server_nulls;
+mod server_plumbing;
 mod server_routes;
 mod server_run_options;
 mod server_runs;

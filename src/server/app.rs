@@ -22,6 +22,10 @@ pub(crate) struct Config {
     /// How long a run waits for a client that does not read its stream
     /// before it goes on without it.
     pub(crate) stall_timeout: Duration,
+    /// The wait suggested in `openai-poll-after-ms` on runs still active.
+    pub(crate) poll_after: Duration,
+    /// Whether CORS headers are sent and preflights answered.
+    pub(crate) cors: bool,
 }
 
 /// The server's state.
@@ -30,6 +34,8 @@ pub(crate) struct App {
     pub(crate) model: Arc<dyn Model>,
     pub(crate) config: Config,
     active_runs: Arc<Semaphore>,
+    /// Unix time at which the server was built (the `created` of its models).
+    pub(crate) started_at: i64,
 }
 
 impl App {
@@ -39,6 +45,7 @@ impl App {
             model,
             active_runs: Arc::new(Semaphore::new(config.max_active_runs)),
             config,
+            started_at: super::ids::now(),
         }
     }
 

@@ -3,6 +3,7 @@
 use crate::types::ErrorObject;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use std::sync::Arc;
 
 /// An error answer: a status and the error object sent in the envelope.
 #[derive(Debug)]
@@ -66,9 +67,20 @@ impl IntoResponse for ApiError {
             error: &'a ErrorObject,
         }
         // `param` and `code` are always present, `null` when unset, as the API sends them.
-        (self.status, axum::Json(Envelope { error: &self.error })).into_response()
+        let mut response =
+            (self.status, axum::Json(Envelope { error: &self.error })).into_response();
+        response
+            .extensions_mut()
+            .insert(ErrorMessage(Arc::from(self.error.message.as_str())));
+        response
     }
 }
+
+/// The `error.message` of an error answer, kept in the response's
+/// extensions so that the request log can say why a request failed without
+/// reading the body back.
+#[derive(Clone, Debug)]
+pub(crate) struct ErrorMessage(pub(crate) Arc<str>);
 
 /// The answer of every route.
 pub(crate) type ApiResult<T> = Result<T, ApiError>;

@@ -54,8 +54,9 @@
 //! ```
 //!
 //! From the command line: `assistant-stream serve --addr 127.0.0.1:8080
-//! [--api-key KEY] [--tokens-per-second N] [--replay FILE]` prints the base URL
-//! and serves until Ctrl-C.
+//! [--api-key KEY] [--tokens-per-second N] [--replay FILE] [--poll-after-ms MS]
+//! [--no-cors]` prints the base URL and serves until Ctrl-C, logging one line
+//! per request (see [Request log](#request-log-and-ids)).
 //!
 //! # The scripted model
 //!
@@ -95,7 +96,7 @@
 //! # Limits
 //!
 //! - Request bodies over [`max_body_bytes`](ServerBuilder::max_body_bytes)
-//!   (4 MiB) are refused with 413.
+//!   (4 MiB) are refused with 413 (at once when `Content-Length` says so).
 //! - At most [`max_active_runs`](ServerBuilder::max_active_runs) runs (1024)
 //!   are driven at once (queued or in progress); more are refused with 429.
 //! - A thread is locked while it has an active run (up to a terminal status,
@@ -114,6 +115,52 @@
 //! `Authorization: Bearer KEY` (401 otherwise; compared in constant time).
 //! Without it, any key is accepted and a warning is logged.
 //!
+//! # Models
+//!
+//! `GET /v1/models` lists the names the [`Model`] gives in
+//! [`Model::models`] (`scripted` for the scripted model) as
+//! `{"object": "list", "data": [{"id", "object": "model", "created",
+//! "owned_by"}]}`. Runs accept any model name, so `GET /v1/models/{id}`
+//! answers every id (listed or not, slashes included) rather than 404: an app
+//! that checks its configured model first works unchanged.
+//!
+//! # Poll hints
+//!
+//! Every answer that is a run still active (`queued`, `in_progress`,
+//! `cancelling`: create, create-and-run and submit-tool-outputs when not
+//! streamed, retrieve, modify, cancel) carries `openai-poll-after-ms`
+//! ([`poll_after`](ServerBuilder::poll_after), 25 ms). The official SDKs'
+//! poll helpers wait that long between polls instead of their default
+//! second, and so does this crate's client. A run that is terminal or
+//! `requires_action` (waiting for the client) has no hint.
+//!
+//! # Request log and ids
+//!
+//! Every response carries an `x-request-id`, which the SDKs surface as the
+//! request id: the request's own if it sent a sane one (1 to 128 characters
+//! of `A-Z a-z 0-9 - _ . :`), else a new `req_...`. Each request is logged
+//! in one INFO line under the target `assistant_stream::server::request`,
+//! when its response starts: a `request` span with `method`, `path` and
+//! `request_id`, and `status`, `latency_ms` and, for an error, the
+//! `error.message` it was answered with:
+//!
+//! ```text
+//! INFO request{method=GET path=/v1/nowhere request_id=req_...}: assistant_stream::server::request: request failed status=404 latency_ms=0.112 error="Invalid URL (GET /v1/nowhere)"
+//! ```
+//!
+//! Keys never reach the log: the query is not logged, and the
+//! `Authorization` and `api-key` headers are marked sensitive. The layers
+//! are tower-http's (trace, header propagation, sensitive headers, body
+//! limit, CORS).
+//!
+//! # CORS
+//!
+//! For browser clients, preflights are answered and every response (errors
+//! included) allows any origin, the API's methods and the headers the
+//! browser asks for, and exposes its headers. No credentials are involved:
+//! keys travel in headers. Turn it off with
+//! [`cors(false)`](ServerBuilder::cors).
+//!
 //! # Errors
 //!
 //! Bad input is a 400 `invalid_request_error`, as the API answers it (the
@@ -127,7 +174,8 @@
 //! `file_search` and `function`, answered with the supported types;
 //! metadata over its limits, `limit` outside 1 to 100, tool outputs that do
 //! not answer the calls. `null` means absent for every optional field. An
-//! unknown id is a 404.
+//! unknown id is a 404. Errors that a layer answers (the body
+//! limit, a path that does not decode) come in the same envelope.
 
 mod app;
 mod error;
@@ -201,6 +249,8 @@ impl Default for ServerBuilder {
                 max_active_runs: 1024,
                 stream_buffer: 256,
                 stall_timeout: Duration::from_secs(10),
+                poll_after: Duration::from_millis(25),
+                cors: true,
             },
         }
     }
@@ -219,6 +269,8 @@ impl fmt::Debug for ServerBuilder {
             .field("max_active_runs", &self.config.max_active_runs)
             .field("stream_buffer", &self.config.stream_buffer)
             .field("stall_timeout", &self.config.stall_timeout)
+            .field("poll_after", &self.config.poll_after)
+            .field("cors", &self.config.cors)
             .finish()
     }
 }
@@ -288,6 +340,23 @@ impl ServerBuilder {
     /// before dropping the stream and going on (default 10 seconds).
     pub fn stall_timeout(mut self, timeout: Duration) -> Self {
         self.config.stall_timeout = timeout;
+        self
+    }
+
+    /// The wait suggested to polling clients, in `openai-poll-after-ms`, on
+    /// every answer that is a run still active (`queued`, `in_progress`,
+    /// `cancelling`). Default 25 ms: the official SDKs otherwise wait a
+    /// second between polls, for runs that take milliseconds here. Sent in
+    /// whole milliseconds.
+    pub fn poll_after(mut self, wait: Duration) -> Self {
+        self.config.poll_after = wait;
+        self
+    }
+
+    /// Whether to answer browsers' CORS preflights and add CORS headers
+    /// (any origin; default on), for browser clients.
+    pub fn cors(mut self, enabled: bool) -> Self {
+        self.config.cors = enabled;
         self
     }
 

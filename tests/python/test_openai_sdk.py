@@ -6,6 +6,7 @@ status 1) on the first mismatch.
 """
 
 import os
+import time
 import warnings
 
 import openai
@@ -146,6 +147,35 @@ def polled_run(assistant):
     assert client.beta.threads.delete(thread.id).deleted
 
 
+def models_and_request_ids():
+    listed = [m.id for m in client.models.list()]
+    assert listed == ["scripted"], listed
+    # Runs take any model name, so every name is answered.
+    model = client.models.retrieve("gpt-4o")
+    assert model.id == "gpt-4o" and model.object == "model", model
+    assert model._request_id and model._request_id.startswith("req_"), model._request_id
+
+
+def poll_hints(assistant):
+    """Active runs carry openai-poll-after-ms, and the SDK's poll waits that, not its default second."""
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "hinted"}])
+    raw = client.beta.threads.runs.with_raw_response.create(thread_id=thread.id, assistant_id=assistant.id)
+    run = raw.parse()
+    assert run.status == "queued", run.status
+    assert raw.headers.get("openai-poll-after-ms") == "25", dict(raw.headers)
+    runs = client.beta.threads.runs
+    waits = []
+    runs._sleep = lambda seconds: (waits.append(seconds), time.sleep(seconds))
+    try:
+        done = runs.poll(run.id, thread_id=thread.id)
+    finally:
+        del runs._sleep
+    assert done.status == "completed", done.status
+    assert all(wait == 0.025 for wait in waits), waits
+    raw = client.beta.threads.runs.with_raw_response.retrieve(run.id, thread_id=thread.id)
+    assert raw.headers.get("openai-poll-after-ms") is None, "a completed run has no poll hint"
+
+
 def errors(assistant):
     try:
         client.beta.assistants.retrieve("asst_missing")
@@ -177,6 +207,8 @@ def main():
     streamed_run(assistant, thread)
     tool_call_stream(assistant)
     polled_run(assistant)
+    models_and_request_ids()
+    poll_hints(assistant)
     errors(assistant)
     assert client.beta.assistants.delete(assistant.id).deleted
     print("openai", openai.__version__, "SDK test passed")

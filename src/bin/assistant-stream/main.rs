@@ -7,6 +7,7 @@ mod run;
 mod serve;
 
 use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
 
 /// Streaming tools for the Assistants v2 API.
 #[derive(Parser, Debug)]
@@ -30,13 +31,20 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    let cli = Cli::parse();
+    // `serve` logs every request unless RUST_LOG says otherwise.
+    let default_filter = match cli.command {
+        Command::Serve(_) => serve::DEFAULT_LOG_FILTER,
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| default_filter.into());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Plain lines when the log goes to a file or another program.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
         Command::Replay(args) => replay::replay(args).await,
         Command::Bench(args) => bench::bench(args).await,

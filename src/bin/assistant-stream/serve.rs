@@ -3,6 +3,12 @@
 use assistant_stream::server::Server;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
+
+/// The log filter of `serve` when `RUST_LOG` is not set: warnings, and the
+/// server's own INFO lines (one per request: method, path, status, latency,
+/// request id and, for an error, its message).
+pub const DEFAULT_LOG_FILTER: &str = "warn,assistant_stream::server=info";
 
 /// Options of `assistant-stream serve`.
 #[derive(clap::Args, Debug)]
@@ -20,11 +26,20 @@ pub struct ServeArgs {
     /// model; repeat for the turns after tool outputs.
     #[arg(long, value_name = "FILE")]
     pub replay: Vec<PathBuf>,
+    /// The wait suggested to polling clients in `openai-poll-after-ms` on runs still active.
+    #[arg(long, value_name = "MS", default_value_t = 25)]
+    pub poll_after_ms: u64,
+    /// Send no CORS headers and answer no preflights (by default any origin may call).
+    #[arg(long)]
+    pub no_cors: bool,
 }
 
 /// Serves until Ctrl-C, then shuts down gracefully (a second Ctrl-C stops at once).
 pub async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let mut builder = Server::builder().addr(args.addr);
+    let mut builder = Server::builder()
+        .addr(args.addr)
+        .poll_after(Duration::from_millis(args.poll_after_ms))
+        .cors(!args.no_cors);
     if let Some(key) = args.api_key {
         builder = builder.api_key(key);
     }

@@ -53,6 +53,13 @@ pub trait Model: Send + Sync + 'static {
     fn replays_streams(&self) -> bool {
         false
     }
+
+    /// The model names listed by `GET /v1/models`, for clients and UIs
+    /// that pick a model there. Runs accept any name whatever this says.
+    /// The default is `["scripted"]`, the name the docs use.
+    fn models(&self) -> Vec<String> {
+        vec!["scripted".to_owned()]
+    }
 }
 
 /// One event of a model's answer.

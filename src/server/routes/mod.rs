@@ -1,22 +1,29 @@
-//! The routes, under `/v1`, and the layers around them.
+//! The routes, under `/v1`, and the layers around them (see [`layers`]).
 
 mod assistants;
+mod layers;
+mod models;
 mod runs;
 mod threads;
 
 use super::app::App;
 use super::error::ApiError;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, StatusCode, Uri};
+use axum::middleware;
 use axum::routing::{get, post};
 use std::sync::Arc;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::propagate_header::PropagateHeaderLayer;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
 
 pub(crate) fn router(app: Arc<App>) -> Router {
     let max_body = app.config.max_body_bytes;
-    Router::new()
+    let routes = Router::new()
+        .route("/v1/models", get(models::list))
+        .route("/v1/models/{*model}", get(models::get))
         .route(
             "/v1/assistants",
             post(assistants::create).get(assistants::list),
@@ -71,12 +78,37 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         )
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(max_body))
+        // Innermost first. The body limit refuses a `Content-Length` over it
+        // at once and cuts off a longer chunked body (axum's own limit is
+        // off, so that there is one).
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(max_body))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&app),
-            authenticate,
+            layers::authenticate,
         ))
-        .layer(middleware::map_response(add_request_id))
+        .layer(middleware::map_response(layers::envelope_bare_errors));
+    // CORS answers preflights before auth (browsers send them without keys)
+    // and adds its headers to every answer, errors included.
+    let routes = if app.config.cors {
+        routes.layer(layers::cors())
+    } else {
+        routes
+    };
+    routes
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(layers::RequestLog)
+                .on_request(())
+                .on_response(layers::RequestLog)
+                .on_body_chunk(())
+                .on_eos(())
+                // One line per request: a 5xx is in the response line already.
+                .on_failure(()),
+        )
+        .layer(SetSensitiveRequestHeadersLayer::new(layers::key_headers()))
+        .layer(PropagateHeaderLayer::new(layers::REQUEST_ID))
+        .layer(middleware::map_request(layers::assign_request_id))
         .with_state(app)
 }
 
@@ -94,76 +126,4 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
         "invalid_request_error",
         format!("Invalid method for URL ({method} {})", uri.path()),
     )
-}
-
-/// Every response carries an `x-request-id`, as the API's do.
-async fn add_request_id(mut response: Response) -> Response {
-    let id = super::ids::new_id("req");
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert("x-request-id", value);
-    }
-    response
-}
-
-/// With an API key set, every request needs `Authorization: Bearer KEY`.
-async fn authenticate(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
-    let Some(key) = &app.config.api_key else {
-        return next.run(request).await;
-    };
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim);
-    match given {
-        None => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
-        )
-        .into_response(),
-        Some(given) if !constant_time_eq(given.as_bytes(), key.as_bytes()) => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
-            format!("Incorrect API key provided: {}.", mask(given)),
-        )
-        .code("invalid_api_key")
-        .into_response(),
-        Some(_) => next.run(request).await,
-    }
-}
-
-/// Compares in time that depends on the lengths only, not on where the bytes differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
-}
-
-/// A key as the API shows it in errors: its ends only.
-fn mask(key: &str) -> String {
-    let chars: Vec<char> = key.chars().collect();
-    if chars.len() <= 8 {
-        return "*".repeat(chars.len());
-    }
-    let head: String = chars[..3].iter().collect();
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("{head}{}{tail}", "*".repeat(chars.len() - 7))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn compares_keys() {
-        assert!(constant_time_eq(b"sk-abc", b"sk-abc"));
-        assert!(!constant_time_eq(b"sk-abc", b"sk-abd"));
-        assert!(!constant_time_eq(b"sk-abc", b"sk-ab"));
-        assert_eq!(mask("sk-1234567890"), "sk-******7890");
-        assert_eq!(mask("short"), "*****");
-    }
 }

@@ -17,7 +17,7 @@ use crate::types::{
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use std::collections::HashSet;
 use std::convert::Infallible;
@@ -115,11 +115,27 @@ impl RunOptions {
     }
 }
 
+/// A run as JSON. A run still active (`queued`, `in_progress`,
+/// `cancelling`) carries `openai-poll-after-ms`, so that a polling client
+/// comes back soon rather than after its default second. `requires_action`
+/// does not: it waits for the client, and the SDKs stop polling there.
+fn run_json(app: &App, run: Run) -> Response {
+    let active = !run.status.ends_stream();
+    let mut response = Json(run).into_response();
+    if active {
+        response.headers_mut().insert(
+            "openai-poll-after-ms",
+            HeaderValue::from(u64::try_from(app.config.poll_after.as_millis()).unwrap_or(u64::MAX)),
+        );
+    }
+    response
+}
+
 /// The answer of a call that starts or continues a run: the run as JSON, or
 /// its event stream.
-fn run_response(run: Run, stream: Option<mpsc::Receiver<Bytes>>) -> Response {
+fn run_response(app: &App, run: Run, stream: Option<mpsc::Receiver<Bytes>>) -> Response {
     match stream {
-        None => Json(run).into_response(),
+        None => run_json(app, run),
         Some(rx) => {
             let body = futures_util::stream::unfold(rx, |mut rx| async move {
                 rx.recv()
@@ -233,7 +249,7 @@ pub(crate) async fn create(
         None,
         stream,
     )?;
-    Ok(run_response(run, rx))
+    Ok(run_response(&app, run, rx))
 }
 
 pub(crate) async fn create_thread_and_run(
@@ -276,7 +292,7 @@ pub(crate) async fn create_thread_and_run(
         announced,
         stream,
     ) {
-        Ok((run, rx)) => Ok(run_response(run, rx)),
+        Ok((run, rx)) => Ok(run_response(&app, run, rx)),
         Err(err) => {
             store.threads.remove(&thread.id);
             Err(err)
@@ -300,33 +316,36 @@ pub(crate) async fn list(
 pub(crate) async fn get(
     State(app): State<Arc<App>>,
     Path((thread_id, run_id)): Path<(String, String)>,
-) -> ApiResult<Json<Run>> {
-    Ok(Json(app.store().run(&thread_id, &run_id)?.run.clone()))
+) -> ApiResult<Response> {
+    let run = app.store().run(&thread_id, &run_id)?.run.clone();
+    Ok(run_json(&app, run))
 }
 
 pub(crate) async fn modify(
     State(app): State<Arc<App>>,
     Path((thread_id, run_id)): Path<(String, String)>,
     JsonBody(request): JsonBody<ModifyRunRequest>,
-) -> ApiResult<Json<Run>> {
+) -> ApiResult<Response> {
     validate::metadata(request.metadata.as_ref())?;
     let mut store = app.store();
     let entry = store.run_mut(&thread_id, &run_id)?;
     if let Some(metadata) = request.metadata {
         entry.run.metadata = metadata;
     }
-    Ok(Json(entry.run.clone()))
+    let run = entry.run.clone();
+    drop(store);
+    Ok(run_json(&app, run))
 }
 
 pub(crate) async fn cancel(
     State(app): State<Arc<App>>,
     Path((thread_id, run_id)): Path<(String, String)>,
-) -> ApiResult<Json<Run>> {
+) -> ApiResult<Response> {
     let mut store = app.store();
     let entry = store.run_mut(&thread_id, &run_id)?;
     let status = entry.run.status.clone();
     if status == RunStatus::Cancelling {
-        return Ok(Json(entry.run.clone()));
+        return Ok(run_json(&app, entry.run.clone()));
     }
     if status.is_terminal() {
         return Err(ApiError::invalid(format!(
@@ -360,7 +379,7 @@ pub(crate) async fn cancel(
             }
         });
     }
-    Ok(Json(run))
+    Ok(run_json(&app, run))
 }
 
 pub(crate) async fn submit_tool_outputs(
@@ -466,7 +485,7 @@ pub(crate) async fn submit_tool_outputs(
         tx,
         control,
     );
-    Ok(run_response(run, rx))
+    Ok(run_response(&app, run, rx))
 }
 
 pub(crate) async fn list_steps(
