@@ -364,11 +364,7 @@ impl ServerBuilder {
         let model: Arc<dyn Model> = match (self.model, self.replay.is_empty()) {
             (Some(model), _) => model,
             (None, false) => Arc::new(Replay::from_files(&self.replay).map_err(|err| {
-                Error::new(
-                    Kind::Builder,
-                    format!("the replay could not be loaded: {err}"),
-                )
-                .with_source(err)
+                Error::new(Kind::Builder, "the replay could not be loaded").with_source(err)
             })?),
             (None, true) => Arc::new(Scripted::new()),
         };
@@ -395,16 +391,12 @@ impl ServerBuilder {
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|err| {
             Error::new(
                 Kind::Builder,
-                format!("the server could not listen on {addr}: {err}"),
+                format!("the server could not listen on {addr}"),
             )
             .with_source(err)
         })?;
         let addr = listener.local_addr().map_err(|err| {
-            Error::new(
-                Kind::Builder,
-                format!("the server's address is unknown: {err}"),
-            )
-            .with_source(err)
+            Error::new(Kind::Builder, "the server's address is unknown").with_source(err)
         })?;
         let (stop, stopped) = oneshot::channel::<()>();
         let router = routes::router(app);
@@ -454,13 +446,8 @@ impl RunningServer {
         };
         match task.await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => {
-                Err(Error::new(Kind::Builder, format!("the server failed: {err}")).with_source(err))
-            }
-            Err(err) => Err(
-                Error::new(Kind::Builder, format!("the server task failed: {err}"))
-                    .with_source(err),
-            ),
+            Ok(Err(err)) => Err(Error::new(Kind::Builder, "the server failed").with_source(err)),
+            Err(err) => Err(Error::new(Kind::Builder, "the server task failed").with_source(err)),
         }
     }
 }
@@ -470,5 +457,32 @@ impl Drop for RunningServer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_replay_says_its_part_once() {
+        let err = Server::builder()
+            .replay("no/such/recording.sse")
+            .router()
+            .unwrap_err();
+        assert!(err.is_builder(), "{err:?}");
+        crate::error::assert_each_part_said_once(&err);
+    }
+
+    #[tokio::test]
+    async fn an_address_in_use_says_its_part_once() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let err = Server::builder()
+            .addr(taken.local_addr().unwrap())
+            .spawn()
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("could not listen"), "{err}");
+        crate::error::assert_each_part_said_once(&err);
     }
 }
