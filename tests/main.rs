@@ -1,7 +1,7 @@
-//! The integration tests, built as one binary: linking one test binary
-//! instead of sixteen, each with the HTTP stack, cut the cold build of the
-//! tests by minutes (see the README, "Build times"). Each module is one
-//! former test file; run one with `cargo test --test integration MODULE::`.
+//! The integration tests, built as one binary: one test binary with the
+//! HTTP stack to build and link instead of one per file cut the cold build
+//! of the tests by minutes (see the README, "Build times"). Each module is
+//! one file of `tests/`; run one with `cargo test --test integration MODULE::`.
 
 #[cfg(all(feature = "agent", feature = "server"))]
 mod agent_support;
@@ -12,6 +12,8 @@ mod openapi;
 mod server_support;
 #[cfg(feature = "client")]
 mod support;
+#[cfg(feature = "server")]
+mod third_party;
 
 mod agent_blocking;
 mod agent_lifecycle;
@@ -26,6 +28,7 @@ mod client_server;
 mod client_streaming;
 mod fixtures_replay;
 mod handler_order;
+mod marvin;
 mod openai_node;
 mod openai_python;
 mod server_checks;

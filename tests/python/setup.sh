@@ -7,3 +7,9 @@ cd "$(dirname "$0")/../.."
 python3 -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check openai==1.109.1
 .venv/bin/python -c "import openai; print('openai', openai.__version__, 'installed in .venv')"
+
+# `.venv-marvin`: Marvin 2.3.8 and the set pip resolved for it (it brings a
+# newer openai of its own), for `tests/marvin.rs`.
+python3 -m venv .venv-marvin
+.venv-marvin/bin/pip install -q --disable-pip-version-check -r tests/python/marvin-requirements.txt
+.venv-marvin/bin/python -c "import importlib.metadata as m; print('marvin', m.version('marvin'), 'installed in .venv-marvin')"
