@@ -7,7 +7,7 @@
 use crate::server_support as helpers;
 
 use assistant_stream::server::{Model, ModelEvent, ModelStream, Server, Turn};
-use helpers::Harness;
+use helpers::{Harness, TEXT_RUN};
 use serde_json::{Value, json};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -152,21 +152,6 @@ async fn steps(h: &Harness, thread_id: &str, run_id: &str) -> Vec<Value> {
 fn names(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| (*s).to_owned()).collect()
 }
-
-const TEXT_RUN: [&str; 12] = [
-    "thread.run.created",
-    "thread.run.queued",
-    "thread.run.in_progress",
-    "thread.run.step.created",
-    "thread.run.step.in_progress",
-    "thread.message.created",
-    "thread.message.in_progress",
-    "thread.message.delta",
-    "thread.message.completed",
-    "thread.run.step.completed",
-    "thread.run.completed",
-    "done",
-];
 
 const CALL_RUN: [&str; 8] = [
     "thread.run.created",

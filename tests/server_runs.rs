@@ -10,25 +10,10 @@ use assistant_stream::stream::ByteStream;
 use assistant_stream::types::RunToolCall;
 use assistant_stream::{AssistantEvent, AssistantStream, BoxError, EventHandler};
 use futures_util::StreamExt;
-use helpers::{Harness, Streamed, error_of};
+use helpers::{Harness, Streamed, TEXT_RUN, error_of};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-const TEXT_RUN: [&str; 12] = [
-    "thread.run.created",
-    "thread.run.queued",
-    "thread.run.in_progress",
-    "thread.run.step.created",
-    "thread.run.step.in_progress",
-    "thread.message.created",
-    "thread.message.in_progress",
-    "thread.message.delta",
-    "thread.message.completed",
-    "thread.run.step.completed",
-    "thread.run.completed",
-    "done",
-];
 
 /// The messages a stream finished equal what the server lists for the run.
 async fn assert_final_messages_stored(h: &Harness, streamed: &Streamed) {

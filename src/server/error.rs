@@ -39,6 +39,16 @@ impl ApiError {
         )
     }
 
+    /// 413 for a body over the size limit, whichever layer noticed it.
+    pub(crate) fn body_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            "The request body is too large.",
+        )
+        .code("request_too_large")
+    }
+
     pub(crate) fn param(mut self, param: &str) -> Self {
         self.error = self.error.with_param(param);
         self

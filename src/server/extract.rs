@@ -239,12 +239,7 @@ fn json_got(got: &str) -> String {
 fn body_rejection(rejection: BytesRejection) -> ApiError {
     let status = rejection.status();
     if status == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            status,
-            "invalid_request_error",
-            "The request body is too large.",
-        )
-        .code("request_too_large")
+        ApiError::body_too_large()
     } else {
         ApiError::new(status, "invalid_request_error", rejection.body_text())
     }

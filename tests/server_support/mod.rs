@@ -234,3 +234,19 @@ pub fn error_of(value: &Value) -> &Value {
     }
     error
 }
+
+/// The events of a streamed run answered with text, in the real API's order.
+pub const TEXT_RUN: [&str; 12] = [
+    "thread.run.created",
+    "thread.run.queued",
+    "thread.run.in_progress",
+    "thread.run.step.created",
+    "thread.run.step.in_progress",
+    "thread.message.created",
+    "thread.message.in_progress",
+    "thread.message.delta",
+    "thread.message.completed",
+    "thread.run.step.completed",
+    "thread.run.completed",
+    "done",
+];

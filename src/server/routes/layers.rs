@@ -121,12 +121,7 @@ pub(crate) async fn envelope_bare_errors(
         return response;
     }
     let error = if status == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            status,
-            "invalid_request_error",
-            "The request body is too large.",
-        )
-        .code("request_too_large")
+        ApiError::body_too_large()
     } else {
         let kind = if status.is_server_error() {
             "server_error"
