@@ -396,9 +396,9 @@ fn replay_holds_the_snapshots_not_the_input() {
     let mut counter = Counter::default();
     block_on(stream.drive(&mut counter)).expect("the generated stream replays without error");
 
-    let peak = Counting::peak() - before;
+    let peak = Counting::peak().saturating_sub(before);
     // Everything the stream still holds: the final snapshots and its buffers.
-    let live = Counting::current() - before;
+    let live = Counting::current().saturating_sub(before);
     let input = input.get();
     // The size of the final snapshots, estimated from what they hold.
     let content = counter.text_bytes + counter.argument_bytes;
@@ -471,7 +471,7 @@ fn replay_holds_the_snapshots_not_the_input() {
     );
     let mut counter = Counter::default();
     let result = block_on(stream.drive(&mut counter));
-    let peak = Counting::peak() - before;
+    let peak = Counting::peak().saturating_sub(before);
     eprintln!(
         "one {:.1} MB line over a {:.1} MB limit: peak {:.2} MB",
         input.get() as f64 / 1e6,
@@ -510,7 +510,7 @@ fn replay_holds_the_snapshots_not_the_input() {
     )));
     let mut counter = Counter::default();
     block_on(stream.drive(&mut counter)).expect("an 8 MiB delta is within the default limit");
-    let peak = Counting::peak() - before;
+    let peak = Counting::peak().saturating_sub(before);
     eprintln!(
         "one {:.1} MB text delta: peak {:.2} MB ({:.1} times the line)",
         line as f64 / 1e6,
