@@ -21,6 +21,7 @@ mod agent_monitor;
 mod agent_print;
 mod agent_thread;
 mod agent_tools;
+mod chunking_props;
 mod cli_trace;
 mod client_errors;
 mod client_resources;

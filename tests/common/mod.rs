@@ -41,6 +41,38 @@ pub fn shared_dir(sub: &str) -> Option<PathBuf> {
     Some(shared.join(sub))
 }
 
+/// Every recorded stream the replay tests read: the project's `fixtures/`,
+/// then the real recordings and the spec's examples in `../shared/fixtures/`
+/// when `../shared` is there (the spec's examples marked `elided`).
+pub fn all_fixtures() -> Vec<Fixture> {
+    let mut fixtures = fixtures_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures"));
+    if let Some(dir) = shared_dir("fixtures/real") {
+        fixtures.extend(fixtures_in(&dir));
+    }
+    if let Some(dir) = shared_dir("fixtures/spec-examples") {
+        fixtures.extend(fixtures_in(&dir).into_iter().map(|fixture| Fixture {
+            elided: true,
+            ..fixture
+        }));
+    }
+    fixtures
+}
+
+/// `bytes` cut at the given positions (in any order, repeats and positions
+/// past the end allowed), empty pieces included.
+pub fn cut_at(bytes: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
+    let mut cuts: Vec<usize> = cuts.iter().map(|&at| at.min(bytes.len())).collect();
+    cuts.sort_unstable();
+    let mut pieces = Vec::with_capacity(cuts.len() + 1);
+    let mut start = 0;
+    for at in cuts {
+        pieces.push(bytes[start..at].to_vec());
+        start = at;
+    }
+    pieces.push(bytes[start..].to_vec());
+    pieces
+}
+
 #[derive(Clone, Copy, Debug)]
 pub enum Chunking {
     Whole,
@@ -116,7 +148,11 @@ impl Replayed {
 /// Replays bytes through an `AssistantStream`, polling it by hand (the source
 /// is always ready, so no runtime is needed).
 pub fn replay(bytes: &[u8], chunking: Chunking) -> Replayed {
-    let chunks = chunking.chunks(bytes);
+    replay_chunks(chunking.chunks(bytes))
+}
+
+/// Replays chunks through an `AssistantStream`, as [`replay`] does.
+pub fn replay_chunks(chunks: Vec<Vec<u8>>) -> Replayed {
     let body =
         futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::convert::Infallible>));
     let mut stream = AssistantStream::new(body);
