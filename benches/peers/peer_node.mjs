@@ -96,9 +96,12 @@ const load = (path) => {
   }
   return { size: bytes.length, chunks };
 };
-// One untimed replay first, so that the JIT's warm-up is not timed with the
-// first file.
-await replay(load(options.files[0]).chunks);
+// One untimed replay of the first 64 KiB of events first, so that the JIT's
+// warm-up is not timed with the first file.
+{
+  const head = readFileSync(options.files[0]).subarray(0, 64 * 1024);
+  await replay([new Uint8Array(head.subarray(0, head.lastIndexOf('\n\n') + 2))]);
+}
 
 let total = 0;
 let events = 0;

@@ -26,7 +26,7 @@ ours_iterations=${PEERS_OURS_ITERATIONS:-50}
 ours_real_iterations=${PEERS_OURS_REAL_ITERATIONS:-300}
 python_iterations=${PEERS_PYTHON_ITERATIONS:-1}
 python_real_iterations=${PEERS_PYTHON_REAL_ITERATIONS:-5}
-node_iterations=${PEERS_NODE_ITERATIONS:-1}
+node_iterations=${PEERS_NODE_ITERATIONS:-3}
 node_real_iterations=${PEERS_NODE_REAL_ITERATIONS:-20}
 
 cd "$here"
