@@ -51,29 +51,44 @@ generated="$work/generated.sse"
 generated_label="generated stream, $(($(wc -c <"$generated") / 1000)) kB"
 
 results="$work/results.tsv"
-measure() { # LABEL IMPLEMENTATION STREAMS COMMAND...
-  local label=$1 implementation=$2 streams=$3
-  shift 3
+measure() { # LABEL IMPLEMENTATION ARGUMENTS... -- FILE... (the command is IMPLEMENTATION's)
+  local label=$1 implementation=$2
+  shift 2
+  local arguments=()
+  while [ "$1" != -- ]; do
+    arguments+=("$1")
+    shift
+  done
+  shift
+  local command
+  case $implementation in
+  assistant-stream) command=("$ours" bench) ;;
+  openai-python) command=("$here/.venv/bin/python" "$here/peer_python.py") ;;
+  openai-node) command=(node "$here/peer_node.mjs") ;;
+  esac
   echo "== $implementation on the $label" >&2
-  printf '%s\t%s\t%s\t%s\n' "$label" "$implementation" "$streams" "$("$@" | tail -n 1)" >>"$results"
+  local result
+  result=$("${command[@]}" "${arguments[@]}" "$@" | tail -n 1)
+  {
+    printf '%s\t%s\t%s' "$label" "$implementation" "$result"
+    printf '\t%s' "$@"
+    printf '\n'
+  } >>"$results"
 }
 
-measure "$generated_label" assistant-stream 1 "$ours" bench --iterations "$ours_iterations" "$generated"
-measure "$generated_label" openai-python 1 \
-  "$here/.venv/bin/python" "$here/peer_python.py" --iterations "$python_iterations" "$generated"
-measure "$generated_label" openai-node 1 \
-  node "$here/peer_node.mjs" --iterations "$node_iterations" "$generated"
+measure "$generated_label" assistant-stream --iterations "$ours_iterations" -- "$generated"
+measure "$generated_label" openai-python --iterations "$python_iterations" -- "$generated"
+measure "$generated_label" openai-node --iterations "$node_iterations" -- "$generated"
 
 if compgen -G "$real_dir/*.sse" >/dev/null; then
   real=("$real_dir"/*.sse)
   real_label="${#real[@]} real recordings, $(($(cat "${real[@]}" | wc -c) / 1000)) kB"
+  # One process per recording: the CLI benches one file.
   for file in "${real[@]}"; do
-    measure "$real_label" assistant-stream 1 "$ours" bench --iterations "$ours_real_iterations" "$file"
+    measure "$real_label" assistant-stream --iterations "$ours_real_iterations" -- "$file"
   done
-  measure "$real_label" openai-python "${#real[@]}" \
-    "$here/.venv/bin/python" "$here/peer_python.py" --iterations "$python_real_iterations" "${real[@]}"
-  measure "$real_label" openai-node "${#real[@]}" \
-    node "$here/peer_node.mjs" --iterations "$node_real_iterations" "${real[@]}"
+  measure "$real_label" openai-python --iterations "$python_real_iterations" -- "${real[@]}"
+  measure "$real_label" openai-node --iterations "$node_real_iterations" -- "${real[@]}"
 else
   echo "== no recordings in $real_dir: the generated stream only" >&2
 fi
