@@ -51,7 +51,7 @@ def main() -> int:
         run["pass_text"] += result["text_bytes"] / iterations
 
     failed = False
-    print("| input | implementation | MB/s | events/s | ours / it (MB/s) | events per pass | text bytes per pass | same as ours |")
+    print("| input | implementation | MB/s | events/s | assistant-stream ÷ it | events per pass | text bytes per pass | same as ours |")
     print("|---|---|---|---|---|---|---|---|")
     for label, by_impl in runs.items():
         ours = by_impl.get(OURS)

@@ -66,7 +66,11 @@ measure() { # LABEL IMPLEMENTATION ARGUMENTS... -- FILE... (the command is IMPLE
   openai-python) command=("$here/.venv/bin/python" "$here/peer_python.py") ;;
   openai-node) command=(node "$here/peer_node.mjs") ;;
   esac
-  echo "== $implementation on the $label" >&2
+  if [ $# -eq 1 ]; then
+    echo "== $implementation on $(basename "$1")" >&2
+  else
+    echo "== $implementation on the $label" >&2
+  fi
   local result
   result=$("${command[@]}" "${arguments[@]}" "$@" | tail -n 1)
   {

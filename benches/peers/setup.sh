@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the two peers of benches/peers/run.sh, pinned, into this folder:
 # openai-python (requirements.txt) into .venv and openai-node
-# (package-lock.json) into node_modules. 1.109.1 and 4.104.0 are the last
-# releases of the lines that still have the Assistants streaming helpers
-# (`AssistantEventHandler`, `AssistantStream`).
+# (package-lock.json) into node_modules. 1.109.1 and 4.104.0, the last 1.x
+# and 4.x releases, both have the Assistants streaming helpers the bench
+# drives (`AssistantEventHandler` with `AssistantStreamManager`, and
+# `AssistantStream`); tests/node pins the same openai-node.
 set -euo pipefail
 cd "$(dirname "$0")"
 python=${PYTHON:-python3}
