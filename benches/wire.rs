@@ -156,10 +156,9 @@ struct Bench {
 
 async fn throughput(settings: Settings) {
     let body = Bytes::from(synth::generate(settings.stream_bytes));
-    let file = TempRecording(std::env::temp_dir().join(format!(
-        "assistant-stream-wire-{}.sse",
-        std::process::id()
-    )));
+    let file = TempRecording(
+        std::env::temp_dir().join(format!("assistant-stream-wire-{}.sse", std::process::id())),
+    );
     std::fs::write(&file.0, &body).expect("the recording is written");
     let server = Server::builder()
         .replay(&file.0)
@@ -293,7 +292,10 @@ async fn read_in_memory(chunks: Arc<Vec<Bytes>>) -> Read {
     );
     let mut stream = AssistantStream::new(body);
     let mut handler = ReadText::default();
-    stream.drive(&mut handler).await.expect("the stream is valid");
+    stream
+        .drive(&mut handler)
+        .await
+        .expect("the stream is valid");
     Read {
         text_bytes: handler.text_bytes,
         events: stream.event_count(),
@@ -515,7 +517,10 @@ fn describe(sockets: &[bool]) -> String {
 /// the server's port.
 #[derive(Debug)]
 enum Sockets {
-    Checked { server: Vec<bool>, client: Vec<bool> },
+    Checked {
+        server: Vec<bool>,
+        client: Vec<bool>,
+    },
     #[cfg_attr(target_os = "linux", allow(dead_code))]
     Unchecked,
 }
