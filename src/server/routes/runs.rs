@@ -532,3 +532,22 @@ pub(crate) async fn get_step(
         .ok_or_else(|| ApiError::not_found("run step", &step_id))?;
     Ok(Json(step.clone()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn coalescing_joins_the_queued_frames_and_never_waits() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let first = Bytes::from_static(b"event: a\n\n");
+        assert_eq!(coalesce(first.clone(), &mut rx), first, "nothing queued");
+        tx.send(Bytes::from_static(b"event: b\n\n")).await.unwrap();
+        tx.send(Bytes::from_static(b"event: c\n\n")).await.unwrap();
+        assert_eq!(
+            coalesce(first, &mut rx),
+            "event: a\n\nevent: b\n\nevent: c\n\n"
+        );
+        assert!(rx.is_empty());
+    }
+}
