@@ -352,3 +352,34 @@ async fn one_drive_answers_parallel_calls_mid_stream_and_covers_the_whole_run() 
         .unwrap();
     assert_eq!(stored.data[0].content, messages[0].content);
 }
+
+#[tokio::test]
+async fn a_slow_steady_stream_outlives_the_idle_timeout() {
+    // A token every 50 ms for about a second, with an idle timeout of
+    // 250 ms: each chunk moves the deadline on, so the stream ends well.
+    let server = Server::builder()
+        .tokens_per_second(20.0)
+        .spawn()
+        .await
+        .unwrap();
+    let client = Client::builder()
+        .base_url(server.base_url())
+        .api_key("sk-test")
+        .timeout(std::time::Duration::from_millis(250))
+        .build()
+        .unwrap();
+    let assistant = client
+        .assistants()
+        .create(CreateAssistantRequest::new("scripted"))
+        .await
+        .unwrap();
+    let request = CreateThreadAndRunRequest::new(&assistant.id)
+        .thread(CreateThreadRequest::new().message(CreateMessageRequest::user("/long 20")));
+    let mut stream = client
+        .threads()
+        .create_and_run_stream(request)
+        .await
+        .unwrap();
+    stream.until_done().await.unwrap();
+    assert_eq!(stream.final_run().unwrap().status, RunStatus::Completed);
+}

@@ -357,6 +357,10 @@ impl ClientBuilder {
                 super::tls::install_crypto_provider();
                 reqwest::Client::builder()
                     .connect_timeout(self.connect_timeout)
+                    // Stream events are small writes read one at a time:
+                    // Nagle's algorithm would hold them back. reqwest's
+                    // default, said here so that it stays.
+                    .tcp_nodelay(true)
                     .user_agent(concat!("assistant-stream/", env!("CARGO_PKG_VERSION")))
                     .build()
                     .map_err(|err| {

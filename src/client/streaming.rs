@@ -117,6 +117,10 @@ pin_project! {
         #[pin]
         sleep: Sleep,
         idle: Duration,
+        // When the last chunk came. The timer is moved on only when it
+        // fires: resetting it on every chunk (one per event from most
+        // servers) cost more than parsing the event.
+        last: Instant,
         describe: String,
         done: bool,
     }
@@ -128,6 +132,7 @@ impl<S> IdleTimeout<S> {
             body,
             sleep: tokio::time::sleep(idle),
             idle,
+            last: Instant::now(),
             describe,
             done: false,
         }
@@ -144,27 +149,32 @@ impl<S: Stream<Item = Result<Bytes, BoxError>>> Stream for IdleTimeout<S> {
         }
         match this.body.poll_next(cx) {
             Poll::Ready(Some(item)) => {
-                let idle = *this.idle;
-                this.sleep.as_mut().reset(Instant::now() + idle);
+                *this.last = Instant::now();
                 Poll::Ready(Some(item))
             }
             Poll::Ready(None) => {
                 *this.done = true;
                 Poll::Ready(None)
             }
-            Poll::Pending => match this.sleep.poll(cx) {
-                Poll::Ready(()) => {
-                    *this.done = true;
-                    let err = Error::new(
-                        Kind::Timeout,
-                        format!(
-                            "{}: no data for {:?}; the stream was closed",
-                            this.describe, this.idle
-                        ),
-                    );
-                    Poll::Ready(Some(Err(Box::new(err))))
+            Poll::Pending => loop {
+                if this.sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
                 }
-                Poll::Pending => Poll::Pending,
+                let deadline = *this.last + *this.idle;
+                if deadline > Instant::now() {
+                    // Data came since the timer was set: wait the rest.
+                    this.sleep.as_mut().reset(deadline);
+                    continue;
+                }
+                *this.done = true;
+                let err = Error::new(
+                    Kind::Timeout,
+                    format!(
+                        "{}: no data for {:?}; the stream was closed",
+                        this.describe, this.idle
+                    ),
+                );
+                return Poll::Ready(Some(Err(Box::new(err))));
             },
         }
     }

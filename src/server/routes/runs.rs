@@ -138,9 +138,8 @@ fn run_response(app: &App, run: Run, stream: Option<mpsc::Receiver<Bytes>>) -> R
         None => run_json(app, run),
         Some(rx) => {
             let body = futures_util::stream::unfold(rx, |mut rx| async move {
-                rx.recv()
-                    .await
-                    .map(|frame| (Ok::<_, Infallible>(frame), rx))
+                let frame = rx.recv().await?;
+                Some((Ok::<_, Infallible>(coalesce(frame, &mut rx)), rx))
             });
             (
                 [
@@ -152,6 +151,26 @@ fn run_response(app: &App, run: Run, stream: Option<mpsc::Receiver<Bytes>>) -> R
                 .into_response()
         }
     }
+}
+
+/// The frame and those already queued behind it, in one chunk of at most
+/// about 64 KiB: a client that reads slower than the run writes gets few
+/// large chunks rather than one per event (each a write, a chunk header and a
+/// read on its own). Never waits for more: a lone event goes out at once.
+fn coalesce(first: Bytes, rx: &mut mpsc::Receiver<Bytes>) -> Bytes {
+    const MAX: usize = 64 * 1024;
+    if rx.is_empty() {
+        return first;
+    }
+    let mut chunk = Vec::with_capacity(MAX.max(first.len()));
+    chunk.extend_from_slice(&first);
+    while chunk.len() < MAX {
+        match rx.try_recv() {
+            Ok(frame) => chunk.extend_from_slice(&frame),
+            Err(_) => break,
+        }
+    }
+    Bytes::from(chunk)
 }
 
 fn stream_channel(
@@ -512,4 +531,23 @@ pub(crate) async fn get_step(
         .get(&step_id)
         .ok_or_else(|| ApiError::not_found("run step", &step_id))?;
     Ok(Json(step.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn coalescing_joins_the_queued_frames_and_never_waits() {
+        let (tx, mut rx) = mpsc::channel(8);
+        let first = Bytes::from_static(b"event: a\n\n");
+        assert_eq!(coalesce(first.clone(), &mut rx), first, "nothing queued");
+        tx.send(Bytes::from_static(b"event: b\n\n")).await.unwrap();
+        tx.send(Bytes::from_static(b"event: c\n\n")).await.unwrap();
+        assert_eq!(
+            coalesce(first, &mut rx),
+            "event: a\n\nevent: b\n\nevent: c\n\n"
+        );
+        assert!(rx.is_empty());
+    }
 }
