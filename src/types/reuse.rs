@@ -1,0 +1,485 @@
+//! The hot path of decoding: delta events read borrowed from the frame and
+//! written into the buffers of a spent event of the same kind.
+//!
+//! Nearly every event of a stream is a `thread.message.delta` or a
+//! `thread.run.step.delta` carrying a few bytes of text, arguments or code.
+//! Decoding each into fresh owned structs costs an allocation per string and
+//! per list (the id, `object`, the content list, the text), which is more
+//! than the JSON parsing itself. Here the JSON is read into borrowed shapes
+//! (strings are slices of the frame unless they hold an escape) and copied
+//! into the strings and lists of the previous delta event, in place, which
+//! keep their capacity: after the first few deltas, decoding allocates
+//! nothing (but for strings with escapes) and moves no event around.
+//!
+//! Only the common shapes are covered: text fragments, and function and code
+//! interpreter call fragments. Anything else (another content `type`, a
+//! missing `type`, a `message_creation` step delta, a duplicate key, a value
+//! of the wrong kind) makes these decoders return `None`, and the caller
+//! decodes the event the ordinary way, which gives the same value or the
+//! error. So for every input these produce exactly what the ordinary decoder
+//! produces, or nothing.
+
+use super::tagged::null_as_default;
+use super::{
+    AnnotationDelta, CodeInterpreterCallDelta, CodeInterpreterOutputDelta,
+    CodeInterpreterToolCallDelta, FunctionCallDelta, FunctionToolCallDelta, MessageContentDelta,
+    MessageDeltaEvent, Role, RunStepDeltaEvent, StepDetailsDelta, TextContentDelta, TextDelta,
+    ToolCallDelta, ToolCallsDetailsDelta,
+};
+use serde::Deserialize;
+use serde::de::{Deserializer, SeqAccess, Visitor};
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+/// A string borrowed from the input, owned only when it holds an escape.
+/// (`Option<Cow<str>>` would always own: serde borrows only a bare `Cow`.)
+struct Str<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StrVisitor;
+        impl<'de> Visitor<'de> for StrVisitor {
+            type Value = Str<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Str<'de>, E> {
+                Ok(Str(Cow::Owned(v)))
+            }
+        }
+        deserializer.deserialize_str(StrVisitor)
+    }
+}
+
+impl Default for Str<'_> {
+    fn default() -> Self {
+        Str(Cow::Borrowed(""))
+    }
+}
+
+/// The elements of a JSON list (`null` reads as empty, as `null_as_default`
+/// does), without a heap allocation for the usual single element.
+enum Parts<T> {
+    None,
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> Default for Parts<T> {
+    fn default() -> Self {
+        Parts::None
+    }
+}
+
+impl<T> Parts<T> {
+    fn len(&self) -> usize {
+        match self {
+            Parts::None => 0,
+            Parts::One(_) => 1,
+            Parts::Many(v) => v.len(),
+        }
+    }
+
+    fn into_iter(self) -> impl Iterator<Item = T> {
+        let (one, many) = match self {
+            Parts::None => (None, Vec::new()),
+            Parts::One(one) => (Some(one), Vec::new()),
+            Parts::Many(many) => (None, many),
+        };
+        one.into_iter().chain(many)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Parts<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct PartsVisitor<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for PartsVisitor<T> {
+            type Value = Parts<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list or null")
+            }
+            fn visit_none<E>(self) -> Result<Parts<T>, E> {
+                Ok(Parts::None)
+            }
+            fn visit_unit<E>(self) -> Result<Parts<T>, E> {
+                Ok(Parts::None)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Parts<T>, D::Error> {
+                d.deserialize_seq(self)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Parts<T>, A::Error> {
+                let Some(first) = seq.next_element()? else {
+                    return Ok(Parts::None);
+                };
+                let Some(second) = seq.next_element()? else {
+                    return Ok(Parts::One(first));
+                };
+                let mut many = vec![first, second];
+                while let Some(more) = seq.next_element()? {
+                    many.push(more);
+                }
+                Ok(Parts::Many(many))
+            }
+        }
+        deserializer.deserialize_option(PartsVisitor(PhantomData))
+    }
+}
+
+#[derive(Deserialize)]
+struct MessageDeltaEventRef<'a> {
+    #[serde(borrow)]
+    id: Str<'a>,
+    /// `null` is refused here as by `String` (a missing one reads as empty).
+    #[serde(borrow, default)]
+    object: Str<'a>,
+    #[serde(borrow, default)]
+    delta: MessageDeltaRef<'a>,
+}
+
+#[derive(Default, Deserialize)]
+struct MessageDeltaRef<'a> {
+    #[serde(default)]
+    role: Option<Role>,
+    #[serde(borrow, default)]
+    content: Parts<TextPartRef<'a>>,
+}
+
+/// A content fragment; only `"type": "text"` is taken.
+#[derive(Deserialize)]
+struct TextPartRef<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Str<'a>,
+    #[serde(default)]
+    index: u64,
+    #[serde(borrow, default)]
+    text: Option<TextDeltaRef<'a>>,
+}
+
+#[derive(Deserialize)]
+struct TextDeltaRef<'a> {
+    #[serde(borrow, default)]
+    value: Option<Str<'a>>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    annotations: Vec<AnnotationDelta>,
+}
+
+#[derive(Deserialize)]
+struct RunStepDeltaEventRef<'a> {
+    #[serde(borrow)]
+    id: Str<'a>,
+    /// `null` is refused here as by `String` (a missing one reads as empty).
+    #[serde(borrow, default)]
+    object: Str<'a>,
+    #[serde(borrow, default)]
+    delta: RunStepDeltaRef<'a>,
+}
+
+#[derive(Default, Deserialize)]
+struct RunStepDeltaRef<'a> {
+    #[serde(borrow, default)]
+    step_details: Option<ToolCallsRef<'a>>,
+}
+
+/// Step details; only `"type": "tool_calls"` is taken.
+#[derive(Deserialize)]
+struct ToolCallsRef<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Str<'a>,
+    #[serde(borrow, default)]
+    tool_calls: Parts<ToolCallRef<'a>>,
+}
+
+/// A call fragment; only `function` and `code_interpreter` are taken.
+#[derive(Deserialize)]
+struct ToolCallRef<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Str<'a>,
+    #[serde(default)]
+    index: u64,
+    #[serde(borrow, default)]
+    id: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    function: Option<FunctionRef<'a>>,
+    #[serde(borrow, default)]
+    code_interpreter: Option<CodeInterpreterRef<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FunctionRef<'a> {
+    #[serde(borrow, default)]
+    name: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    arguments: Option<Str<'a>>,
+    #[serde(borrow, default)]
+    output: Option<Str<'a>>,
+}
+
+#[derive(Deserialize)]
+struct CodeInterpreterRef<'a> {
+    #[serde(borrow, default)]
+    input: Option<Str<'a>>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    outputs: Vec<CodeInterpreterOutputDelta>,
+}
+
+/// Sets `target` to `value`, in the buffer it already has.
+fn assign(target: &mut String, value: &str) {
+    target.clear();
+    target.push_str(value);
+}
+
+fn assign_option(target: &mut Option<String>, value: Option<Str<'_>>) {
+    match (target, value) {
+        (Some(target), Some(value)) => assign(target, &value.0),
+        (target, value) => *target = value.map(|v| v.0.into_owned()),
+    }
+}
+
+/// Keeps the entries of `list` that `refill` can reuse, in order: the list is
+/// cut to `len`, and `refill` gets the existing entry (or `None`) for each.
+fn refill_list<T, P>(
+    list: &mut Vec<T>,
+    parts: Parts<P>,
+    mut refill: impl FnMut(Option<&mut T>, P) -> Option<T>,
+) {
+    list.truncate(parts.len());
+    for (position, part) in parts.into_iter().enumerate() {
+        if let Some(fresh) = refill(list.get_mut(position), part) {
+            match list.get_mut(position) {
+                Some(entry) => *entry = fresh,
+                None => list.push(fresh),
+            }
+        }
+    }
+}
+
+/// Decodes the data of a `thread.message.delta` into `event`, in the buffers
+/// it has; `false` (and `event` untouched) when the shape is not the common
+/// one (see the module).
+pub(crate) fn message_delta(data: &str, event: &mut MessageDeltaEvent) -> bool {
+    let Ok(decoded) = serde_json::from_str::<MessageDeltaEventRef<'_>>(data) else {
+        return false;
+    };
+    if decoded
+        .delta
+        .content
+        .iter()
+        .any(|part| part.kind.0 != "text")
+    {
+        return false;
+    }
+    assign(&mut event.id, &decoded.id.0);
+    assign(&mut event.object, &decoded.object.0);
+    event.delta.role = decoded.delta.role;
+    refill_list(
+        &mut event.delta.content,
+        decoded.delta.content,
+        |entry, part| {
+            let text = part.text.map(|text| (text.value, text.annotations));
+            if let Some(MessageContentDelta::Text(entry)) = entry {
+                entry.index = part.index;
+                match (&mut entry.text, text) {
+                    (Some(entry), Some((value, annotations))) => {
+                        assign_option(&mut entry.value, value);
+                        entry.annotations = annotations;
+                    }
+                    (entry, text) => {
+                        *entry = text.map(|(value, annotations)| TextDelta {
+                            value: value.map(|v| v.0.into_owned()),
+                            annotations,
+                        })
+                    }
+                }
+                return None;
+            }
+            Some(MessageContentDelta::Text(TextContentDelta {
+                index: part.index,
+                text: text.map(|(value, annotations)| TextDelta {
+                    value: value.map(|v| v.0.into_owned()),
+                    annotations,
+                }),
+            }))
+        },
+    );
+    true
+}
+
+/// Decodes the data of a `thread.run.step.delta` into `event`, in the buffers
+/// it has; `false` (and `event` untouched) when the shape is not the common
+/// one (see the module).
+pub(crate) fn run_step_delta(data: &str, event: &mut RunStepDeltaEvent) -> bool {
+    let Ok(decoded) = serde_json::from_str::<RunStepDeltaEventRef<'_>>(data) else {
+        return false;
+    };
+    if let Some(details) = &decoded.delta.step_details {
+        if details.kind.0 != "tool_calls"
+            || details
+                .tool_calls
+                .iter()
+                .any(|call| !matches!(&*call.kind.0, "function" | "code_interpreter"))
+        {
+            return false;
+        }
+    }
+    assign(&mut event.id, &decoded.id.0);
+    assign(&mut event.object, &decoded.object.0);
+    let Some(details) = decoded.delta.step_details else {
+        event.delta.step_details = None;
+        return true;
+    };
+    if !matches!(
+        event.delta.step_details,
+        Some(StepDetailsDelta::ToolCalls(_))
+    ) {
+        event.delta.step_details = Some(StepDetailsDelta::ToolCalls(
+            ToolCallsDetailsDelta::default(),
+        ));
+    }
+    let Some(StepDetailsDelta::ToolCalls(calls)) = &mut event.delta.step_details else {
+        unreachable!("set just above");
+    };
+    refill_list(&mut calls.tool_calls, details.tool_calls, refill_call);
+    true
+}
+
+fn refill_call(entry: Option<&mut ToolCallDelta>, call: ToolCallRef<'_>) -> Option<ToolCallDelta> {
+    if call.kind.0 == "function" {
+        if let Some(ToolCallDelta::Function(entry)) = entry {
+            entry.index = call.index;
+            assign_option(&mut entry.id, call.id);
+            match (&mut entry.function, call.function) {
+                (Some(entry), Some(function)) => {
+                    assign_option(&mut entry.name, function.name);
+                    assign_option(&mut entry.arguments, function.arguments);
+                    assign_option(&mut entry.output, function.output);
+                }
+                (entry, function) => *entry = function.map(owned_function),
+            }
+            return None;
+        }
+        return Some(ToolCallDelta::Function(FunctionToolCallDelta {
+            index: call.index,
+            id: call.id.map(|id| id.0.into_owned()),
+            function: call.function.map(owned_function),
+        }));
+    }
+    if let Some(ToolCallDelta::CodeInterpreter(entry)) = entry {
+        entry.index = call.index;
+        assign_option(&mut entry.id, call.id);
+        match (&mut entry.code_interpreter, call.code_interpreter) {
+            (Some(entry), Some(code)) => {
+                assign_option(&mut entry.input, code.input);
+                entry.outputs = code.outputs;
+            }
+            (entry, code) => *entry = code.map(owned_code),
+        }
+        return None;
+    }
+    Some(ToolCallDelta::CodeInterpreter(
+        CodeInterpreterToolCallDelta {
+            index: call.index,
+            id: call.id.map(|id| id.0.into_owned()),
+            code_interpreter: call.code_interpreter.map(owned_code),
+        },
+    ))
+}
+
+fn owned_function(function: FunctionRef<'_>) -> FunctionCallDelta {
+    FunctionCallDelta {
+        name: function.name.map(|v| v.0.into_owned()),
+        arguments: function.arguments.map(|v| v.0.into_owned()),
+        output: function.output.map(|v| v.0.into_owned()),
+    }
+}
+
+fn owned_code(code: CodeInterpreterRef<'_>) -> CodeInterpreterCallDelta {
+    CodeInterpreterCallDelta {
+        input: code.input.map(|v| v.0.into_owned()),
+        outputs: code.outputs,
+    }
+}
+
+impl<T> Parts<T> {
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        let (one, many): (Option<&T>, &[T]) = match self {
+            Parts::None => (None, &[]),
+            Parts::One(one) => (Some(one), &[]),
+            Parts::Many(many) => (None, many),
+        };
+        one.into_iter().chain(many)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every delta decodes to what the ordinary decoder gives, whatever the
+    /// spare held before.
+    #[test]
+    fn reuse_matches_the_ordinary_decoder() {
+        let messages = [
+            r#"{"id":"msg_1","object":"thread.message.delta","delta":{"content":[{"index":0,"type":"text","text":{"value":"Hel"}}]}}"#,
+            r#"{"id":"msg_1","object":"thread.message.delta","delta":{"content":[{"index":0,"type":"text","text":{"value":"lo \"x\"","annotations":[]}}]}}"#,
+            r#"{"id":"msg_2","delta":{"role":"assistant","content":[{"index":1,"type":"text","text":{"value":"a"}},{"index":1,"type":"text"}]}}"#,
+            r#"{"id":"msg_2","delta":{"content":null}}"#,
+            r#"{"id":"msg_2","delta":{"content":[{"index":0,"type":"text","text":{"annotations":[{"index":0,"type":"file_citation","text":"【1"}]}}]}}"#,
+            r#"{"id":"msg_2","delta":{"content":[{"index":0,"type":"text","text":null}]}}"#,
+            r#"{"id":"msg_3"}"#,
+        ];
+        let mut reused = MessageDeltaEvent::default();
+        for data in messages.iter().chain(messages.iter().rev()) {
+            let expected: MessageDeltaEvent = serde_json::from_str(data).unwrap();
+            assert!(message_delta(data, &mut reused), "{data}");
+            assert_eq!(reused, expected, "{data}");
+        }
+        let steps = [
+            r#"{"id":"step_1","object":"thread.run.step.delta","delta":{"step_details":{"type":"tool_calls","tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":"","output":null}}]}}}"#,
+            r#"{"id":"step_1","object":"thread.run.step.delta","delta":{"step_details":{"type":"tool_calls","tool_calls":[{"index":0,"type":"function","function":{"arguments":"{\"a\":"}}]}}}"#,
+            r#"{"id":"step_2","delta":{"step_details":{"type":"tool_calls","tool_calls":[{"index":0,"id":"ci","type":"code_interpreter","code_interpreter":{"input":"","outputs":[]}}]}}}"#,
+            r#"{"id":"step_2","delta":{"step_details":{"type":"tool_calls","tool_calls":[{"index":0,"type":"code_interpreter","code_interpreter":{"input":"x = 1\n"}},{"index":1,"type":"function"}]}}}"#,
+            r#"{"id":"step_2","delta":{"step_details":{"type":"tool_calls","tool_calls":[{"index":0,"type":"code_interpreter","code_interpreter":{"outputs":[{"index":0,"type":"logs","logs":"1\n"}]}}]}}}"#,
+            r#"{"id":"step_2","delta":{"step_details":{"type":"tool_calls","tool_calls":null}}}"#,
+            r#"{"id":"step_2","delta":{}}"#,
+        ];
+        let mut reused = RunStepDeltaEvent::default();
+        for data in steps.iter().chain(steps.iter().rev()) {
+            let expected: RunStepDeltaEvent = serde_json::from_str(data).unwrap();
+            assert!(run_step_delta(data, &mut reused), "{data}");
+            assert_eq!(reused, expected, "{data}");
+        }
+    }
+
+    /// Shapes left to the ordinary decoder.
+    #[test]
+    fn uncommon_shapes_are_declined() {
+        for data in [
+            r#"{"id":"m","delta":{"content":[{"index":0,"type":"image_file","image_file":{"file_id":"f"}}]}}"#,
+            r#"{"id":"m","delta":{"content":[{"index":0,"text":{"value":"x"}}]}}"#,
+            r#"{"id":"m","delta":{"content":[{"index":0,"type":"text","type":"text"}]}}"#,
+            r#"{"delta":{}}"#,
+            r#"{"id":"m","delta":{"content":{}}}"#,
+            r#"{"id":"m","object":null,"delta":{}}"#,
+        ] {
+            let mut untouched = MessageDeltaEvent::default();
+            assert!(!message_delta(data, &mut untouched), "{data}");
+            assert_eq!(untouched, MessageDeltaEvent::default());
+        }
+        for data in [
+            r#"{"id":"s","delta":{"step_details":{"type":"message_creation","message_creation":{"message_id":"m"}}}}"#,
+            r#"{"id":"s","delta":{"step_details":{"type":"tool_calls","tool_calls":[{"index":0,"type":"file_search","file_search":{}}]}}}"#,
+            r#"{"id":"s","delta":{"step_details":{"tool_calls":[]}}}"#,
+        ] {
+            let mut untouched = RunStepDeltaEvent::default();
+            assert!(!run_step_delta(data, &mut untouched), "{data}");
+            assert_eq!(untouched, RunStepDeltaEvent::default());
+        }
+    }
+}
