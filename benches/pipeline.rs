@@ -371,7 +371,10 @@ mod borrowed {
         fn tally(&self) -> usize {
             self.index as usize
                 + self.kind.len()
-                + self.text.as_ref().map_or(0, |t| t.value.tally() + t.annotations.tally())
+                + self
+                    .text
+                    .as_ref()
+                    .map_or(0, |t| t.value.tally() + t.annotations.tally())
                 + self.refusal.tally()
                 + self.image_file.as_ref().map_or(0, |f| f.file_id.tally())
         }
@@ -396,7 +399,9 @@ mod borrowed {
                 + self.delta.step_details.as_ref().map_or(0, |d| {
                     d.kind.len()
                         + d.tool_calls.tally()
-                        + d.message_creation.as_ref().map_or(0, |m| m.message_id.tally())
+                        + d.message_creation
+                            .as_ref()
+                            .map_or(0, |m| m.message_id.tally())
                 })
         }
     }
@@ -643,7 +648,12 @@ fn selected(name: &str) -> bool {
 /// The ratios the issue asks for, from paired runs: each round times the
 /// pipeline and both floors back to back, and the medians of the per-round
 /// ratios are printed, so a busy machine slows all three alike.
-fn paired_ratios(name: &str, runtime: &tokio::runtime::Runtime, inputs: &[Vec<Bytes>], total: usize) {
+fn paired_ratios(
+    name: &str,
+    runtime: &tokio::runtime::Runtime,
+    inputs: &[Vec<Bytes>],
+    total: usize,
+) {
     fn time(f: impl FnOnce() -> usize) -> f64 {
         let started = std::time::Instant::now();
         black_box(f());

@@ -114,7 +114,8 @@ impl Snapshots {
         match event {
             AssistantEvent::ThreadCreated(thread) => self.thread = Some(thread.clone()),
             AssistantEvent::MessageDelta(delta) => {
-                let position = self.message_position_or_insert(&delta.id, delta.delta.role.as_ref());
+                let position =
+                    self.message_position_or_insert(&delta.id, delta.delta.role.as_ref());
                 let entry = &mut self.messages[position];
                 self.current_message = Some(position);
                 merge::merge_message_delta(&mut entry.message, &mut entry.slots, &delta.delta)?;
@@ -394,7 +395,11 @@ impl Snapshots {
     }
 
     /// The content part at `index` of the message at `position`.
-    pub(crate) fn message_content_at(&self, position: usize, index: u64) -> Option<&MessageContent> {
+    pub(crate) fn message_content_at(
+        &self,
+        position: usize,
+        index: u64,
+    ) -> Option<&MessageContent> {
         self.messages.get(position)?.content(index)
     }
 

@@ -66,16 +66,12 @@ impl Default for Str<'_> {
 
 /// The elements of a JSON list (`null` reads as empty, as `null_as_default`
 /// does), without a heap allocation for the usual single element.
+#[derive(Default)]
 enum Parts<T> {
+    #[default]
     None,
     One(T),
     Many(Vec<T>),
-}
-
-impl<T> Default for Parts<T> {
-    fn default() -> Self {
-        Parts::None
-    }
 }
 
 impl<T> Parts<T> {
@@ -338,9 +334,8 @@ pub(crate) fn run_step_delta(data: &str, event: &mut RunStepDeltaEvent) -> bool 
         event.delta.step_details,
         Some(StepDetailsDelta::ToolCalls(_))
     ) {
-        event.delta.step_details = Some(StepDetailsDelta::ToolCalls(
-            ToolCallsDetailsDelta::default(),
-        ));
+        event.delta.step_details =
+            Some(StepDetailsDelta::ToolCalls(ToolCallsDetailsDelta::default()));
     }
     let Some(StepDetailsDelta::ToolCalls(calls)) = &mut event.delta.step_details else {
         unreachable!("set just above");
