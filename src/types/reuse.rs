@@ -23,11 +23,13 @@ use super::tagged::null_as_default;
 use super::{
     AnnotationDelta, CodeInterpreterCallDelta, CodeInterpreterOutputDelta,
     CodeInterpreterToolCallDelta, FunctionCallDelta, FunctionToolCallDelta, MessageContentDelta,
-    MessageDeltaEvent, Role, RunStepDeltaEvent, StepDetailsDelta, TextContentDelta, TextDelta,
+    MessageDeltaEvent, RunStepDeltaEvent, StepDetailsDelta, TextContentDelta, TextDelta,
     ToolCallDelta, ToolCallsDetailsDelta,
 };
 use serde::Deserialize;
-use serde::de::{Deserializer, SeqAccess, Visitor};
+use serde::de::{
+    DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
@@ -126,25 +128,6 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Parts<T> {
         }
         deserializer.deserialize_option(PartsVisitor(PhantomData))
     }
-}
-
-#[derive(Deserialize)]
-struct MessageDeltaEventRef<'a> {
-    #[serde(borrow)]
-    id: Str<'a>,
-    /// `null` is refused here as by `String` (a missing one reads as empty).
-    #[serde(borrow, default)]
-    object: Str<'a>,
-    #[serde(borrow, default)]
-    delta: MessageDeltaRef<'a>,
-}
-
-#[derive(Default, Deserialize)]
-struct MessageDeltaRef<'a> {
-    #[serde(default)]
-    role: Option<Role>,
-    #[serde(borrow, default)]
-    content: Parts<TextPartRef<'a>>,
 }
 
 /// A content fragment; only `"type": "text"` is taken.
@@ -257,54 +240,195 @@ fn refill_list<T, P>(
 }
 
 /// Decodes the data of a `thread.message.delta` into `event`, in the buffers
-/// it has; `false` (and `event` untouched) when the shape is not the common
-/// one (see the module).
+/// it has; `false` when the shape is not the common one (see the module),
+/// and `event` is then to be decoded anew.
+///
+/// The event's own fields and its content list are filled straight from the
+/// JSON (each fragment is decoded borrowed, then copied into the entry it
+/// refills): nothing larger than one fragment is built and moved around.
 pub(crate) fn message_delta(data: &str, event: &mut MessageDeltaEvent) -> bool {
-    let Ok(decoded) = serde_json::from_str::<MessageDeltaEventRef<'_>>(data) else {
-        return false;
-    };
-    if decoded
-        .delta
-        .content
-        .iter()
-        .any(|part| part.kind.0 != "text")
-    {
-        return false;
+    let mut deserializer = serde_json::Deserializer::from_str(data);
+    MessageDeltaSeed(event)
+        .deserialize(&mut deserializer)
+        .and_then(|()| deserializer.end())
+        .is_ok()
+}
+
+struct MessageDeltaSeed<'p>(&'p mut MessageDeltaEvent);
+
+impl<'de> DeserializeSeed<'de> for MessageDeltaSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
     }
-    assign(&mut event.id, &decoded.id.0);
-    assign(&mut event.object, &decoded.object.0);
-    event.delta.role = decoded.delta.role;
-    refill_list(
-        &mut event.delta.content,
-        decoded.delta.content,
-        |entry, part| {
-            let text = part.text.map(|text| (text.value, text.annotations));
-            if let Some(MessageContentDelta::Text(entry)) = entry {
-                entry.index = part.index;
-                match (&mut entry.text, text) {
-                    (Some(entry), Some((value, annotations))) => {
-                        assign_option(&mut entry.value, value);
-                        entry.annotations = annotations;
-                    }
-                    (entry, text) => {
-                        *entry = text.map(|(value, annotations)| TextDelta {
-                            value: value.map(|v| v.0.into_owned()),
-                            annotations,
-                        })
-                    }
+}
+
+impl<'de> Visitor<'de> for MessageDeltaSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a thread.message.delta object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let event = self.0;
+        let (mut id, mut object, mut delta) = (false, false, false);
+        while let Some(key) = map.next_key::<Str<'de>>()? {
+            match &*key.0 {
+                "id" => {
+                    once(&mut id, "id")?;
+                    assign(&mut event.id, &map.next_value::<Str<'de>>()?.0);
                 }
-                return None;
+                "object" => {
+                    once(&mut object, "object")?;
+                    assign(&mut event.object, &map.next_value::<Str<'de>>()?.0);
+                }
+                "delta" => {
+                    once(&mut delta, "delta")?;
+                    map.next_value_seed(MessageDeltaBodySeed(&mut event.delta))?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
-            Some(MessageContentDelta::Text(TextContentDelta {
-                index: part.index,
-                text: text.map(|(value, annotations)| TextDelta {
+        }
+        if !id {
+            return Err(A::Error::missing_field("id"));
+        }
+        if !object {
+            event.object.clear();
+        }
+        if !delta {
+            event.delta.role = None;
+            event.delta.content.clear();
+        }
+        Ok(())
+    }
+}
+
+/// A second occurrence of a key is an error, as in the derived decoders.
+fn once<E: serde::de::Error>(seen: &mut bool, key: &'static str) -> Result<(), E> {
+    if std::mem::replace(seen, true) {
+        return Err(E::duplicate_field(key));
+    }
+    Ok(())
+}
+
+struct MessageDeltaBodySeed<'p>(&'p mut super::MessageDelta);
+
+impl<'de> DeserializeSeed<'de> for MessageDeltaBodySeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MessageDeltaBodySeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a message delta")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let delta = self.0;
+        let (mut role, mut content) = (false, false);
+        while let Some(key) = map.next_key::<Str<'de>>()? {
+            match &*key.0 {
+                "role" => {
+                    once(&mut role, "role")?;
+                    delta.role = map.next_value()?;
+                }
+                "content" => {
+                    once(&mut content, "content")?;
+                    map.next_value_seed(TextPartsSeed(&mut delta.content))?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if !role {
+            delta.role = None;
+        }
+        if !content {
+            delta.content.clear();
+        }
+        Ok(())
+    }
+}
+
+/// The content list, refilled entry by entry; `null` empties it.
+struct TextPartsSeed<'p>(&'p mut Vec<MessageContentDelta>);
+
+impl<'de> DeserializeSeed<'de> for TextPartsSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TextPartsSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of text fragments or null")
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        self.0.clear();
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.0.clear();
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let list = self.0;
+        let mut len = 0;
+        while let Some(part) = seq.next_element::<TextPartRef<'de>>()? {
+            if part.kind.0 != "text" {
+                // Another content type: the ordinary decoder's business.
+                return Err(A::Error::custom("not a text fragment"));
+            }
+            if let Some(fresh) = refill_text_part(list.get_mut(len), part) {
+                match list.get_mut(len) {
+                    Some(entry) => *entry = fresh,
+                    None => list.push(fresh),
+                }
+            }
+            len += 1;
+        }
+        list.truncate(len);
+        Ok(())
+    }
+}
+
+fn refill_text_part(
+    entry: Option<&mut MessageContentDelta>,
+    part: TextPartRef<'_>,
+) -> Option<MessageContentDelta> {
+    let text = part.text.map(|text| (text.value, text.annotations));
+    if let Some(MessageContentDelta::Text(entry)) = entry {
+        entry.index = part.index;
+        match (&mut entry.text, text) {
+            (Some(entry), Some((value, annotations))) => {
+                assign_option(&mut entry.value, value);
+                entry.annotations = annotations;
+            }
+            (entry, text) => {
+                *entry = text.map(|(value, annotations)| TextDelta {
                     value: value.map(|v| v.0.into_owned()),
                     annotations,
-                }),
-            }))
-        },
-    );
-    true
+                })
+            }
+        }
+        return None;
+    }
+    Some(MessageContentDelta::Text(TextContentDelta {
+        index: part.index,
+        text: text.map(|(value, annotations)| TextDelta {
+            value: value.map(|v| v.0.into_owned()),
+            annotations,
+        }),
+    }))
 }
 
 /// Decodes the data of a `thread.run.step.delta` into `event`, in the buffers
@@ -462,10 +586,13 @@ mod tests {
             r#"{"delta":{}}"#,
             r#"{"id":"m","delta":{"content":{}}}"#,
             r#"{"id":"m","object":null,"delta":{}}"#,
+            r#"{"id":"m","id":"m","delta":{}}"#,
+            r#"{"id":"m","delta":{"content":[]}} x"#,
         ] {
-            let mut untouched = MessageDeltaEvent::default();
-            assert!(!message_delta(data, &mut untouched), "{data}");
-            assert_eq!(untouched, MessageDeltaEvent::default());
+            assert!(
+                !message_delta(data, &mut MessageDeltaEvent::default()),
+                "{data}"
+            );
         }
         for data in [
             r#"{"id":"s","delta":{"step_details":{"type":"message_creation","message_creation":{"message_id":"m"}}}}"#,
