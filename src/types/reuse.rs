@@ -32,7 +32,6 @@ use serde::de::{
 };
 use std::borrow::Cow;
 use std::fmt;
-use std::marker::PhantomData;
 
 /// A string borrowed from the input, owned only when it holds an escape.
 /// (`Option<Cow<str>>` would always own: serde borrows only a bare `Cow`.)
@@ -66,70 +65,6 @@ impl Default for Str<'_> {
     }
 }
 
-/// The elements of a JSON list (`null` reads as empty, as `null_as_default`
-/// does), without a heap allocation for the usual single element.
-#[derive(Default)]
-enum Parts<T> {
-    #[default]
-    None,
-    One(T),
-    Many(Vec<T>),
-}
-
-impl<T> Parts<T> {
-    fn len(&self) -> usize {
-        match self {
-            Parts::None => 0,
-            Parts::One(_) => 1,
-            Parts::Many(v) => v.len(),
-        }
-    }
-
-    fn into_iter(self) -> impl Iterator<Item = T> {
-        let (one, many) = match self {
-            Parts::None => (None, Vec::new()),
-            Parts::One(one) => (Some(one), Vec::new()),
-            Parts::Many(many) => (None, many),
-        };
-        one.into_iter().chain(many)
-    }
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Parts<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct PartsVisitor<T>(PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> Visitor<'de> for PartsVisitor<T> {
-            type Value = Parts<T>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a list or null")
-            }
-            fn visit_none<E>(self) -> Result<Parts<T>, E> {
-                Ok(Parts::None)
-            }
-            fn visit_unit<E>(self) -> Result<Parts<T>, E> {
-                Ok(Parts::None)
-            }
-            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Parts<T>, D::Error> {
-                d.deserialize_seq(self)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Parts<T>, A::Error> {
-                let Some(first) = seq.next_element()? else {
-                    return Ok(Parts::None);
-                };
-                let Some(second) = seq.next_element()? else {
-                    return Ok(Parts::One(first));
-                };
-                let mut many = vec![first, second];
-                while let Some(more) = seq.next_element()? {
-                    many.push(more);
-                }
-                Ok(Parts::Many(many))
-            }
-        }
-        deserializer.deserialize_option(PartsVisitor(PhantomData))
-    }
-}
-
 /// A content fragment; only `"type": "text"` is taken.
 #[derive(Deserialize)]
 struct TextPartRef<'a> {
@@ -147,32 +82,6 @@ struct TextDeltaRef<'a> {
     value: Option<Str<'a>>,
     #[serde(default, deserialize_with = "null_as_default")]
     annotations: Vec<AnnotationDelta>,
-}
-
-#[derive(Deserialize)]
-struct RunStepDeltaEventRef<'a> {
-    #[serde(borrow)]
-    id: Str<'a>,
-    /// `null` is refused here as by `String` (a missing one reads as empty).
-    #[serde(borrow, default)]
-    object: Str<'a>,
-    #[serde(borrow, default)]
-    delta: RunStepDeltaRef<'a>,
-}
-
-#[derive(Default, Deserialize)]
-struct RunStepDeltaRef<'a> {
-    #[serde(borrow, default)]
-    step_details: Option<ToolCallsRef<'a>>,
-}
-
-/// Step details; only `"type": "tool_calls"` is taken.
-#[derive(Deserialize)]
-struct ToolCallsRef<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Str<'a>,
-    #[serde(borrow, default)]
-    tool_calls: Parts<ToolCallRef<'a>>,
 }
 
 /// A call fragment; only `function` and `code_interpreter` are taken.
@@ -218,24 +127,6 @@ fn assign_option(target: &mut Option<String>, value: Option<Str<'_>>) {
     match (target, value) {
         (Some(target), Some(value)) => assign(target, &value.0),
         (target, value) => *target = value.map(|v| v.0.into_owned()),
-    }
-}
-
-/// Keeps the entries of `list` that `refill` can reuse, in order: the list is
-/// cut to `len`, and `refill` gets the existing entry (or `None`) for each.
-fn refill_list<T, P>(
-    list: &mut Vec<T>,
-    parts: Parts<P>,
-    mut refill: impl FnMut(Option<&mut T>, P) -> Option<T>,
-) {
-    list.truncate(parts.len());
-    for (position, part) in parts.into_iter().enumerate() {
-        if let Some(fresh) = refill(list.get_mut(position), part) {
-            match list.get_mut(position) {
-                Some(entry) => *entry = fresh,
-                None => list.push(fresh),
-            }
-        }
     }
 }
 
@@ -431,41 +322,208 @@ fn refill_text_part(
     }))
 }
 
-/// Decodes the data of a `thread.run.step.delta` into `event`, in the buffers
-/// it has; `false` (and `event` untouched) when the shape is not the common
-/// one (see the module).
+/// Decodes the data of a `thread.run.step.delta` into `event`, in the
+/// buffers it has; `false` when the shape is not the common one (see the
+/// module), and `event` is then to be decoded anew.
 pub(crate) fn run_step_delta(data: &str, event: &mut RunStepDeltaEvent) -> bool {
-    let Ok(decoded) = serde_json::from_str::<RunStepDeltaEventRef<'_>>(data) else {
-        return false;
-    };
-    if let Some(details) = &decoded.delta.step_details {
-        if details.kind.0 != "tool_calls"
-            || details
-                .tool_calls
-                .iter()
-                .any(|call| !matches!(&*call.kind.0, "function" | "code_interpreter"))
-        {
-            return false;
+    let mut deserializer = serde_json::Deserializer::from_str(data);
+    RunStepDeltaSeed(event)
+        .deserialize(&mut deserializer)
+        .and_then(|()| deserializer.end())
+        .is_ok()
+}
+
+struct RunStepDeltaSeed<'p>(&'p mut RunStepDeltaEvent);
+
+impl<'de> DeserializeSeed<'de> for RunStepDeltaSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RunStepDeltaSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a thread.run.step.delta object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let event = self.0;
+        let (mut id, mut object, mut delta) = (false, false, false);
+        while let Some(key) = map.next_key::<Str<'de>>()? {
+            match &*key.0 {
+                "id" => {
+                    once(&mut id, "id")?;
+                    assign(&mut event.id, &map.next_value::<Str<'de>>()?.0);
+                }
+                "object" => {
+                    once(&mut object, "object")?;
+                    assign(&mut event.object, &map.next_value::<Str<'de>>()?.0);
+                }
+                "delta" => {
+                    once(&mut delta, "delta")?;
+                    map.next_value_seed(RunStepDeltaBodySeed(&mut event.delta))?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
         }
+        if !id {
+            return Err(A::Error::missing_field("id"));
+        }
+        if !object {
+            event.object.clear();
+        }
+        if !delta {
+            event.delta.step_details = None;
+        }
+        Ok(())
     }
-    assign(&mut event.id, &decoded.id.0);
-    assign(&mut event.object, &decoded.object.0);
-    let Some(details) = decoded.delta.step_details else {
-        event.delta.step_details = None;
-        return true;
-    };
-    if !matches!(
-        event.delta.step_details,
-        Some(StepDetailsDelta::ToolCalls(_))
-    ) {
-        event.delta.step_details =
-            Some(StepDetailsDelta::ToolCalls(ToolCallsDetailsDelta::default()));
+}
+
+struct RunStepDeltaBodySeed<'p>(&'p mut super::RunStepDelta);
+
+impl<'de> DeserializeSeed<'de> for RunStepDeltaBodySeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
     }
-    let Some(StepDetailsDelta::ToolCalls(calls)) = &mut event.delta.step_details else {
-        unreachable!("set just above");
-    };
-    refill_list(&mut calls.tool_calls, details.tool_calls, refill_call);
-    true
+}
+
+impl<'de> Visitor<'de> for RunStepDeltaBodySeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a run step delta")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let delta = self.0;
+        let mut details = false;
+        while let Some(key) = map.next_key::<Str<'de>>()? {
+            match &*key.0 {
+                "step_details" => {
+                    once(&mut details, "step_details")?;
+                    map.next_value_seed(ToolCallsDetailsSeed(&mut delta.step_details))?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if !details {
+            delta.step_details = None;
+        }
+        Ok(())
+    }
+}
+
+/// Step details; only `"type": "tool_calls"` is taken. `null` is `None`.
+struct ToolCallsDetailsSeed<'p>(&'p mut Option<StepDetailsDelta>);
+
+impl<'de> DeserializeSeed<'de> for ToolCallsDetailsSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ToolCallsDetailsSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("tool_calls step details or null")
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        *self.0 = None;
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        *self.0 = None;
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        if !matches!(self.0, Some(StepDetailsDelta::ToolCalls(_))) {
+            *self.0 = Some(StepDetailsDelta::ToolCalls(ToolCallsDetailsDelta::default()));
+        }
+        let Some(StepDetailsDelta::ToolCalls(details)) = self.0 else {
+            unreachable!("set just above");
+        };
+        let (mut kind, mut calls) = (false, false);
+        while let Some(key) = map.next_key::<Str<'de>>()? {
+            match &*key.0 {
+                "type" => {
+                    once(&mut kind, "type")?;
+                    if map.next_value::<Str<'de>>()?.0 != "tool_calls" {
+                        return Err(A::Error::custom("not tool_calls details"));
+                    }
+                }
+                "tool_calls" => {
+                    once(&mut calls, "tool_calls")?;
+                    map.next_value_seed(ToolCallsSeed(&mut details.tool_calls))?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if !kind {
+            // Untagged details are kept raw by the ordinary decoder.
+            return Err(A::Error::missing_field("type"));
+        }
+        if !calls {
+            details.tool_calls.clear();
+        }
+        Ok(())
+    }
+}
+
+/// The call list, refilled entry by entry; `null` empties it.
+struct ToolCallsSeed<'p>(&'p mut Vec<ToolCallDelta>);
+
+impl<'de> DeserializeSeed<'de> for ToolCallsSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ToolCallsSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of tool call fragments or null")
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        self.0.clear();
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        self.0.clear();
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let list = self.0;
+        let mut len = 0;
+        while let Some(call) = seq.next_element::<ToolCallRef<'de>>()? {
+            if !matches!(&*call.kind.0, "function" | "code_interpreter") {
+                // Another call type: the ordinary decoder's business.
+                return Err(A::Error::custom("not a function or code interpreter call"));
+            }
+            if let Some(fresh) = refill_call(list.get_mut(len), call) {
+                match list.get_mut(len) {
+                    Some(entry) => *entry = fresh,
+                    None => list.push(fresh),
+                }
+            }
+            len += 1;
+        }
+        list.truncate(len);
+        Ok(())
+    }
 }
 
 fn refill_call(entry: Option<&mut ToolCallDelta>, call: ToolCallRef<'_>) -> Option<ToolCallDelta> {
@@ -522,17 +580,6 @@ fn owned_code(code: CodeInterpreterRef<'_>) -> CodeInterpreterCallDelta {
     CodeInterpreterCallDelta {
         input: code.input.map(|v| v.0.into_owned()),
         outputs: code.outputs,
-    }
-}
-
-impl<T> Parts<T> {
-    fn iter(&self) -> impl Iterator<Item = &T> {
-        let (one, many): (Option<&T>, &[T]) = match self {
-            Parts::None => (None, &[]),
-            Parts::One(one) => (Some(one), &[]),
-            Parts::Many(many) => (None, many),
-        };
-        one.into_iter().chain(many)
     }
 }
 
@@ -598,10 +645,12 @@ mod tests {
             r#"{"id":"s","delta":{"step_details":{"type":"message_creation","message_creation":{"message_id":"m"}}}}"#,
             r#"{"id":"s","delta":{"step_details":{"type":"tool_calls","tool_calls":[{"index":0,"type":"file_search","file_search":{}}]}}}"#,
             r#"{"id":"s","delta":{"step_details":{"tool_calls":[]}}}"#,
+            r#"{"id":"s","delta":{"step_details":{"type":"tool_calls","type":"tool_calls"}}}"#,
         ] {
-            let mut untouched = RunStepDeltaEvent::default();
-            assert!(!run_step_delta(data, &mut untouched), "{data}");
-            assert_eq!(untouched, RunStepDeltaEvent::default());
+            assert!(
+                !run_step_delta(data, &mut RunStepDeltaEvent::default()),
+                "{data}"
+            );
         }
     }
 }
