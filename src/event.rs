@@ -132,6 +132,48 @@ impl AssistantEvent {
         })
     }
 
+    /// [`decode`](Self::decode) into `slot`, reusing the buffers of the
+    /// event there (or of a spare one): the common delta events are read
+    /// borrowed from `data` and copied into the strings and lists of the
+    /// previous delta of the same kind, so that a stream of deltas decodes
+    /// without allocating, and without moving a (large) event. The result is
+    /// always the one `decode` gives; on an error `slot` is `None`.
+    pub(crate) fn decode_into(
+        slot: &mut Option<AssistantEvent>,
+        spares: &mut SpareEvents,
+        event: &str,
+        data: &str,
+    ) -> Result<(), Error> {
+        match event {
+            "thread.message.delta" => {
+                if !matches!(slot, Some(AssistantEvent::MessageDelta(_))) {
+                    let spare = spares.message_delta.take().unwrap_or_default();
+                    spares.keep(slot.replace(AssistantEvent::MessageDelta(spare)));
+                }
+                if let Some(AssistantEvent::MessageDelta(target)) = slot {
+                    if crate::types::reuse::message_delta(data, target) {
+                        return Ok(());
+                    }
+                }
+            }
+            "thread.run.step.delta" => {
+                if !matches!(slot, Some(AssistantEvent::RunStepDelta(_))) {
+                    let spare = spares.run_step_delta.take().unwrap_or_default();
+                    spares.keep(slot.replace(AssistantEvent::RunStepDelta(spare)));
+                }
+                if let Some(AssistantEvent::RunStepDelta(target)) = slot {
+                    if crate::types::reuse::run_step_delta(data, target) {
+                        return Ok(());
+                    }
+                }
+            }
+            _ => {}
+        }
+        spares.keep(slot.take());
+        *slot = Some(Self::decode(event, data)?);
+        Ok(())
+    }
+
     /// The event name, as on the wire.
     pub fn name(&self) -> &str {
         match self {
@@ -228,6 +270,26 @@ impl AssistantEvent {
             }
         };
         value.unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Spent delta events whose buffers later deltas are decoded into
+/// ([`AssistantEvent::decode_into`]), one of each kind, so that deltas of
+/// messages and of run steps in turn both reuse theirs.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SpareEvents {
+    message_delta: Option<MessageDeltaEvent>,
+    run_step_delta: Option<RunStepDeltaEvent>,
+}
+
+impl SpareEvents {
+    /// Keeps `event` for its buffers if it is a delta; drops it otherwise.
+    fn keep(&mut self, event: Option<AssistantEvent>) {
+        match event {
+            Some(AssistantEvent::MessageDelta(delta)) => self.message_delta = Some(delta),
+            Some(AssistantEvent::RunStepDelta(delta)) => self.run_step_delta = Some(delta),
+            _ => {}
+        }
     }
 }
 

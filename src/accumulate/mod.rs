@@ -36,6 +36,20 @@ use crate::types::{
 };
 use slots::Slots;
 
+/// Where [`Snapshots::apply_placed`] put an event: the position of the
+/// message or run step it changed, so that the dispatcher reads the snapshot
+/// without searching for it again.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Placed {
+    /// The message at this position (`messages`).
+    Message(usize),
+    /// The run step at this position (`steps`).
+    Step(usize),
+    /// The run, the thread, or nothing.
+    #[default]
+    Elsewhere,
+}
+
 /// Accumulated state of the run, its steps and its messages.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshots {
@@ -92,23 +106,27 @@ impl Snapshots {
     /// An error (an absurd `index`, a fragment without `index`) leaves the
     /// snapshots as they were before the offending fragment.
     pub fn apply(&mut self, event: &AssistantEvent) -> Result<(), Error> {
+        self.apply_placed(event).map(drop)
+    }
+
+    /// [`apply`](Self::apply), saying where the event went.
+    pub(crate) fn apply_placed(&mut self, event: &AssistantEvent) -> Result<Placed, Error> {
         match event {
             AssistantEvent::ThreadCreated(thread) => self.thread = Some(thread.clone()),
             AssistantEvent::MessageDelta(delta) => {
-                let position = self.message_position_or_insert(&delta.id, delta.delta.role.clone());
+                let position =
+                    self.message_position_or_insert(&delta.id, delta.delta.role.as_ref());
                 let entry = &mut self.messages[position];
                 self.current_message = Some(position);
-                return merge::merge_message_delta(
-                    &mut entry.message,
-                    &mut entry.slots,
-                    &delta.delta,
-                );
+                merge::merge_message_delta(&mut entry.message, &mut entry.slots, &delta.delta)?;
+                return Ok(Placed::Message(position));
             }
             AssistantEvent::RunStepDelta(delta) => {
                 let position = self.step_position_or_insert(&delta.id);
                 let entry = &mut self.steps[position];
                 self.current_step = Some(position);
-                return merge::merge_step_delta(&mut entry.step, &mut entry.slots, &delta.delta);
+                merge::merge_step_delta(&mut entry.step, &mut entry.slots, &delta.delta)?;
+                return Ok(Placed::Step(position));
             }
             AssistantEvent::MessageCreated(message)
             | AssistantEvent::MessageInProgress(message) => self.upsert_message(message, false),
@@ -127,7 +145,7 @@ impl Snapshots {
                 }
             }
         }
-        Ok(())
+        Ok(Placed::Elsewhere)
     }
 
     fn upsert_message(&mut self, message: &Message, is_final: bool) {
@@ -203,7 +221,7 @@ impl Snapshots {
         self.current_step = Some(position);
     }
 
-    fn message_position_or_insert(&mut self, id: &str, role: Option<Role>) -> usize {
+    fn message_position_or_insert(&mut self, id: &str, role: Option<&Role>) -> usize {
         if let Some(current) = self.current_message {
             if self.messages[current].message.id == id {
                 return current;
@@ -226,7 +244,7 @@ impl Snapshots {
             incomplete_details: None,
             completed_at: None,
             incomplete_at: None,
-            role: role.unwrap_or(Role::Assistant),
+            role: role.cloned().unwrap_or(Role::Assistant),
             content: Vec::new(),
             assistant_id: self.run.as_ref().map(|r| r.assistant_id.clone()),
             run_id: self.run.as_ref().map(|r| r.id.clone()),
@@ -362,20 +380,56 @@ impl Snapshots {
             .iter()
             .rev()
             .find(|e| e.message.id == message_id)?;
-        let position = entry
-            .slots
-            .position(index)
-            .or_else(|| usize::try_from(index).ok())?;
-        entry.message.content.get(position)
+        entry.content(index)
     }
 
     /// The tool call at `index` (the delta's index) of a run step.
     pub fn tool_call(&self, step_id: &str, index: u64) -> Option<&ToolCall> {
         let entry = self.steps.iter().rev().find(|e| e.step.id == step_id)?;
-        let position = entry
+        entry.tool_call(index)
+    }
+
+    /// The message `apply_placed` said it put at `position`.
+    pub(crate) fn message_at(&self, position: usize) -> Option<&Message> {
+        self.messages.get(position).map(|e| &e.message)
+    }
+
+    /// The content part at `index` of the message at `position`.
+    pub(crate) fn message_content_at(
+        &self,
+        position: usize,
+        index: u64,
+    ) -> Option<&MessageContent> {
+        self.messages.get(position)?.content(index)
+    }
+
+    /// The run step `apply_placed` said it put at `position`.
+    pub(crate) fn run_step_at(&self, position: usize) -> Option<&RunStep> {
+        self.steps.get(position).map(|e| &e.step)
+    }
+
+    /// The tool call at `index` of the run step at `position`.
+    pub(crate) fn tool_call_at(&self, position: usize, index: u64) -> Option<&ToolCall> {
+        self.steps.get(position)?.tool_call(index)
+    }
+}
+
+impl MessageEntry {
+    fn content(&self, index: u64) -> Option<&MessageContent> {
+        let position = self
             .slots
             .position(index)
             .or_else(|| usize::try_from(index).ok())?;
-        entry.step.tool_calls().get(position)
+        self.message.content.get(position)
+    }
+}
+
+impl StepEntry {
+    fn tool_call(&self, index: u64) -> Option<&ToolCall> {
+        let position = self
+            .slots
+            .position(index)
+            .or_else(|| usize::try_from(index).ok())?;
+        self.step.tool_calls().get(position)
     }
 }

@@ -7,7 +7,7 @@
 //! starts with the final object of a step streamed earlier.
 
 use super::EventHandler;
-use crate::accumulate::Snapshots;
+use crate::accumulate::{Placed, Snapshots};
 use crate::event::AssistantEvent;
 use crate::types::{MessageContent, RunStep, StepDetailsDelta};
 use std::collections::HashSet;
@@ -30,6 +30,7 @@ impl Dispatch {
         handler: &mut H,
         event: &AssistantEvent,
         snapshots: &Snapshots,
+        placed: Placed,
     ) {
         handler.on_event(event).await;
         match event {
@@ -47,7 +48,11 @@ impl Dispatch {
                 }
             }
             AssistantEvent::RunStepDelta(delta) => {
-                let Some(snapshot) = snapshots.run_step(&delta.id) else {
+                // `apply` placed the delta: no search for the step.
+                let Placed::Step(position) = placed else {
+                    return;
+                };
+                let Some(snapshot) = snapshots.run_step_at(position) else {
                     return;
                 };
                 handler.on_run_step_delta(&delta.delta, snapshot).await;
@@ -58,7 +63,7 @@ impl Dispatch {
                     let Some(index) = call_delta.index() else {
                         continue;
                     };
-                    let Some(call) = snapshots.tool_call(&delta.id, index) else {
+                    let Some(call) = snapshots.tool_call_at(position, index) else {
                         continue;
                     };
                     // Fragments of the call announced last need no set lookup.
@@ -87,7 +92,11 @@ impl Dispatch {
                 handler.on_message_created(message).await;
             }
             AssistantEvent::MessageDelta(delta) => {
-                let Some(snapshot) = snapshots.message(&delta.id) else {
+                // `apply` placed the delta: no search for the message.
+                let Placed::Message(position) = placed else {
+                    return;
+                };
+                let Some(snapshot) = snapshots.message_at(position) else {
                     return;
                 };
                 handler.on_message_delta(&delta.delta, snapshot).await;
@@ -103,7 +112,7 @@ impl Dispatch {
                         }
                         self.current_content = Some((delta.id.clone(), index));
                     }
-                    let Some(content) = snapshots.message_content(&delta.id, index) else {
+                    let Some(content) = snapshots.message_content_at(position, index) else {
                         continue;
                     };
                     let newly_created =

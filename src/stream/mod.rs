@@ -45,9 +45,9 @@ mod text_deltas;
 
 pub use text_deltas::TextDeltas;
 
-use crate::accumulate::Snapshots;
+use crate::accumulate::{Placed, Snapshots};
 use crate::error::{BoxError, Error, Kind};
-use crate::event::AssistantEvent;
+use crate::event::{AssistantEvent, SpareEvents};
 use crate::handler::{Dispatch, EventHandler};
 use crate::sse::{ParserConfig, SseParser};
 use crate::types::{Message, Run, RunStep, ToolOutput};
@@ -88,6 +88,13 @@ pin_project! {
         parser: SseParser,
         state: State,
         snapshots: Snapshots,
+        // Where the last event went in the snapshots, for the dispatcher.
+        placed: Placed,
+        // The event being handled: decoded in place, borrowed by `drive`,
+        // taken by `poll_next`. Deltas are decoded into the previous one.
+        current: Option<AssistantEvent>,
+        // Deltas of the other kind, decoded into again.
+        spares: SpareEvents,
         dispatch: Dispatch,
         run_ended: bool,
         server_error: Option<crate::types::ErrorObject>,
@@ -139,6 +146,9 @@ where
             parser: SseParser::with_config(config),
             state: State::Reading,
             snapshots: Snapshots::new(),
+            placed: Placed::Elsewhere,
+            current: None,
+            spares: SpareEvents::default(),
             dispatch: Dispatch::default(),
             run_ended: false,
             server_error: None,
@@ -170,16 +180,22 @@ where
         this.tool_outputs.clear();
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn handle_frame(
         snapshots: &mut Snapshots,
+        placed: &mut Placed,
+        current: &mut Option<AssistantEvent>,
+        spares: &mut SpareEvents,
         run_ended: &mut bool,
         server_error: &mut Option<crate::types::ErrorObject>,
         state: &mut State,
         frame: crate::sse::Frame,
-    ) -> Result<AssistantEvent, Error> {
-        let event = AssistantEvent::decode(frame.event(), frame.data())
+    ) -> Result<(), Error> {
+        *placed = Placed::Elsewhere;
+        AssistantEvent::decode_into(current, spares, frame.event(), frame.data())
             .map_err(|err| err.with_offset(frame.offset()))?;
-        match &event {
+        let event = current.as_ref().expect("decode_into fills the slot");
+        match event {
             AssistantEvent::Done => *state = State::Draining,
             AssistantEvent::Error(error) => *server_error = Some(error.clone()),
             other => {
@@ -188,22 +204,15 @@ where
                 }
             }
         }
-        snapshots
-            .apply(&event)
+        *placed = snapshots
+            .apply_placed(event)
             .map_err(|err| err.with_event(event.name()).with_offset(frame.offset()))?;
-        Ok(event)
+        Ok(())
     }
-}
 
-impl<S, B, E> Stream for AssistantStream<S>
-where
-    S: Stream<Item = Result<B, E>>,
-    B: AsRef<[u8]>,
-    E: Into<BoxError>,
-{
-    type Item = Result<AssistantEvent, Error>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+    /// The next event, decoded into `current` (where `drive` reads it in
+    /// place; `poll_next` takes it out).
+    fn poll_event(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<(), Error>>> {
         let mut this = self.project();
         loop {
             if *this.state == State::Finished {
@@ -223,6 +232,9 @@ where
                         this.last_event.push_str(frame.event());
                         Self::handle_frame(
                             this.snapshots,
+                            this.placed,
+                            this.current,
+                            this.spares,
                             this.run_ended,
                             this.server_error,
                             this.state,
@@ -254,6 +266,27 @@ where
                 None => *this.state = State::Draining,
             }
         }
+    }
+}
+
+impl<S, B, E> Stream for AssistantStream<S>
+where
+    S: Stream<Item = Result<B, E>>,
+    B: AsRef<[u8]>,
+    E: Into<BoxError>,
+{
+    type Item = Result<AssistantEvent, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let next = ready!(self.as_mut().poll_event(cx));
+        Poll::Ready(next.map(|item| {
+            item.map(|()| {
+                self.project()
+                    .current
+                    .take()
+                    .expect("poll_event leaves the event it decoded")
+            })
+        }))
     }
 }
 
@@ -379,13 +412,19 @@ where
         let mut pending_outputs: Option<(String, String, Vec<ToolOutput>)> = None;
         let mut saw_error_event = false;
         loop {
-            match self.next().await {
-                Some(Ok(event)) => {
+            // The event is decoded in place and read there: a large event is
+            // never moved, and the next delta reuses this one's buffers.
+            let next = std::future::poll_fn(|cx| Pin::new(&mut *self).poll_event(cx)).await;
+            match next {
+                Some(Ok(())) => {
+                    let Some(event) = self.current.as_ref() else {
+                        continue;
+                    };
                     saw_error_event |= matches!(event, AssistantEvent::Error(_));
                     self.dispatch
-                        .dispatch(handler, &event, &self.snapshots)
+                        .dispatch(handler, event, &self.snapshots, self.placed)
                         .await;
-                    if let AssistantEvent::RunRequiresAction(run) = &event {
+                    if let AssistantEvent::RunRequiresAction(run) = event {
                         let calls = run.required_tool_calls();
                         let answers = futures_util::future::join_all(
                             calls.iter().map(|call| handler.on_tool_call(call)),

@@ -24,6 +24,7 @@ mod macros;
 mod common;
 mod message;
 mod requests;
+pub(crate) mod reuse;
 mod run;
 mod run_step;
 pub(crate) mod tagged;
