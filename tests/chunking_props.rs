@@ -157,3 +157,14 @@ fn the_corpus_has_every_fixture() {
         assert!(names.contains(&"create_run_streaming.sse"), "{names:?}");
     }
 }
+
+/// Found by `arbitrary_bytes_replay_identically_under_any_cuts`: what follows
+/// `done` in the same chunk was read, and the same bytes in a later chunk
+/// were not. `done` ends reading either way.
+#[test]
+fn bytes_after_done_are_ignored_whatever_the_chunking() {
+    let bytes: &[u8] = b"data: [DONE]\n\n{\"id\":\"step_1\",\"delta\":{}}\nevent: thread.run.completed\ndata: {\"id\":\"run_1\",\"status\":\"completed\"}\n\n";
+    let whole = transcript(&replay(bytes, common::Chunking::Whole));
+    let cut = transcript(&replay_chunks(cut_at(bytes, &[14])));
+    assert!(cut == whole, "a cut after done changed the stream");
+}

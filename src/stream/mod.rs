@@ -230,7 +230,7 @@ where
                         // Reuses the buffer: no allocation per event.
                         this.last_event.clear();
                         this.last_event.push_str(frame.event());
-                        Self::handle_frame(
+                        let handled = Self::handle_frame(
                             this.snapshots,
                             this.placed,
                             this.current,
@@ -239,7 +239,15 @@ where
                             this.server_error,
                             this.state,
                             frame,
-                        )
+                        );
+                        if matches!(this.current, Some(AssistantEvent::Done)) {
+                            // `done` ends reading: whatever came after it in
+                            // the same chunk is dropped, as it would be had it
+                            // come in a later chunk, so that the chunking
+                            // never changes what a stream says.
+                            this.parser.reset();
+                        }
+                        handled
                     }
                     Err(err) => Err(Error::sse(err)),
                 };
