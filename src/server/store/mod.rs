@@ -1,0 +1,280 @@
+//! Where the server's data lives: the [`Store`] trait and its
+//! implementations, [`memory`] and [`sqlite`].
+//!
+//! A store keeps assistants, threads, messages, runs, run steps and the
+//! events of runs (for resumable streams), and answers the list endpoints'
+//! pages. It knows nothing of HTTP (its errors are [`StoreError`]s, which the
+//! routes turn into API errors) and nothing of what is running: cancel
+//! signals, expiry timers and the live fan-out of events belong to the
+//! runtime ([`super::runtime`]), and status changes to the run lifecycle
+//! ([`super::lifecycle`]).
+//!
+//! Objects are kept whole, as the API shows them (the SQL stores keep them as
+//! JSON next to the columns they are found and ordered by). Each collection
+//! lists in insertion order.
+//!
+//! # Adding a store
+//!
+//! Implement [`Store`] in a module of its own, with the same semantics as
+//! [`memory::MemoryStore`] (the reference: its behaviour is what the
+//! integration tests check through HTTP), and make
+//! [`Database`](super::Database) open it.
+//!
+//! The semantics that matter:
+//! - [`Store::insert_run`] and [`Store::insert_message`] are atomic with the
+//!   thread's lock: a thread with an active run refuses both
+//!   ([`StoreError::ThreadLocked`]);
+//! - [`Store::commit`] writes a [`RunBatch`] in one transaction, and a run
+//!   that it leaves in a terminal status unlocks its thread and starts the
+//!   retention window of its events;
+//! - deleting a thread deletes its messages, runs, steps and events.
+
+pub(crate) mod memory;
+pub(crate) mod sqlite;
+
+use crate::types::{Assistant, Message, Order, Run, RunStep, Thread, Usage};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+pub(crate) use memory::MemoryStore;
+
+/// The result of a store call.
+pub(crate) type StoreResult<T> = Result<T, StoreError>;
+
+/// Why a store call failed.
+#[derive(Debug)]
+pub(crate) enum StoreError {
+    /// No such object (`object` is `assistant`, `thread`, `message`, `run`
+    /// or `run step`).
+    NotFound { object: &'static str, id: String },
+    /// A list cursor (`after` or `before`) names no object of the list.
+    BadCursor { param: &'static str, id: String },
+    /// The thread has an active run, which refuses new messages and runs.
+    ThreadLocked { thread_id: String, run_id: String },
+    /// The database failed: `action` says what was being done.
+    Database {
+        action: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl StoreError {
+    pub(crate) fn not_found(object: &'static str, id: &str) -> Self {
+        StoreError::NotFound {
+            object,
+            id: id.to_owned(),
+        }
+    }
+
+    pub(crate) fn database(
+        action: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        StoreError::Database {
+            action: action.into(),
+            source: source.into(),
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::NotFound { object, id } => write!(f, "no {object} found with id '{id}'"),
+            StoreError::BadCursor { param, id } => {
+                write!(f, "'{param}' names no object of this list: '{id}'")
+            }
+            StoreError::ThreadLocked { thread_id, run_id } => {
+                write!(f, "thread {thread_id} has an active run {run_id}")
+            }
+            StoreError::Database { action, .. } => write!(f, "the database failed {action}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Database { source, .. } => Some(&**source),
+            _ => None,
+        }
+    }
+}
+
+/// Which page of a list to read, as the list endpoints take it.
+#[derive(Clone, Debug)]
+pub(crate) struct PageQuery {
+    /// At most this many objects (1 to 100).
+    pub(crate) limit: usize,
+    /// `asc`: oldest first; `desc`: newest first.
+    pub(crate) order: Order,
+    /// Objects after this one, in list order.
+    pub(crate) after: Option<String>,
+    /// Objects before this one, in list order (alone, it pages backwards:
+    /// the objects nearest the cursor).
+    pub(crate) before: Option<String>,
+}
+
+/// One page of a list.
+#[derive(Clone, Debug)]
+pub(crate) struct Page<T> {
+    pub(crate) data: Vec<T>,
+    pub(crate) has_more: bool,
+}
+
+/// A thread, with the run that locks it, if any.
+#[derive(Clone, Debug)]
+pub(crate) struct ThreadRecord {
+    pub(crate) thread: Thread,
+    pub(crate) active_run: Option<String>,
+}
+
+/// A run, with what the server keeps about it besides its API shape.
+#[derive(Clone, Debug)]
+pub(crate) struct RunRecord {
+    pub(crate) run: Run,
+    pub(crate) progress: RunProgress,
+}
+
+/// The server's own bookkeeping of a run, kept with it so that a run
+/// waiting for tool outputs survives a restart.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub(crate) struct RunProgress {
+    /// How many turns the model has been asked for.
+    #[serde(default)]
+    pub(crate) turns: u32,
+    /// Usage summed over the run's finished steps.
+    #[serde(default)]
+    pub(crate) usage: Usage,
+    /// The usage of the turn that asked for tool outputs, added to its step
+    /// when they come.
+    #[serde(default)]
+    pub(crate) pending_tool_usage: Option<Usage>,
+    /// The sequence number of the run's last event.
+    #[serde(default)]
+    pub(crate) last_event: u64,
+}
+
+/// One event of a run's stream, as kept for resuming.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct StoredEvent {
+    /// Its sequence number in the run, from 1 (the SSE `id`).
+    pub(crate) seq: u64,
+    /// The event name (`thread.message.delta`, `done`, ...).
+    pub(crate) event: String,
+    /// The event data, as sent.
+    pub(crate) data: String,
+}
+
+/// What a run changed since the last commit, written in one transaction.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RunBatch {
+    pub(crate) thread_id: String,
+    pub(crate) run_id: String,
+    /// The run as it is now, if it changed.
+    pub(crate) run: Option<RunRecord>,
+    /// Steps of the run, new or changed (inserted or replaced whole).
+    pub(crate) steps: Vec<RunStep>,
+    /// Messages of the run's thread, new or changed (inserted or replaced
+    /// whole).
+    pub(crate) messages: Vec<Message>,
+    /// Events to append, in order.
+    pub(crate) events: Vec<StoredEvent>,
+}
+
+impl RunBatch {
+    pub(crate) fn new(thread_id: &str, run_id: &str) -> Self {
+        RunBatch {
+            thread_id: thread_id.to_owned(),
+            run_id: run_id.to_owned(),
+            ..RunBatch::default()
+        }
+    }
+
+    /// Whether there is nothing to write.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.run.is_none()
+            && self.steps.is_empty()
+            && self.messages.is_empty()
+            && self.events.is_empty()
+    }
+}
+
+/// The server's storage. See the [module docs](self) for the semantics an
+/// implementation must keep.
+#[async_trait::async_trait]
+pub(crate) trait Store: Send + Sync + 'static {
+    // ---- assistants ----
+
+    async fn insert_assistant(&self, assistant: &Assistant) -> StoreResult<()>;
+    async fn assistant(&self, id: &str) -> StoreResult<Assistant>;
+    /// Replaces an assistant whole.
+    async fn update_assistant(&self, assistant: &Assistant) -> StoreResult<()>;
+    async fn delete_assistant(&self, id: &str) -> StoreResult<()>;
+    async fn list_assistants(&self, page: &PageQuery) -> StoreResult<Page<Assistant>>;
+
+    // ---- threads and messages ----
+
+    /// Stores a new thread with its first messages.
+    async fn insert_thread(&self, thread: &Thread, messages: &[Message]) -> StoreResult<()>;
+    async fn thread(&self, id: &str) -> StoreResult<ThreadRecord>;
+    /// Replaces a thread whole (its lock is kept).
+    async fn update_thread(&self, thread: &Thread) -> StoreResult<()>;
+    /// Deletes a thread with its messages, runs, steps and events.
+    async fn delete_thread(&self, id: &str) -> StoreResult<()>;
+    /// Adds a message to an unlocked thread.
+    async fn insert_message(&self, message: &Message) -> StoreResult<()>;
+    async fn message(&self, thread_id: &str, id: &str) -> StoreResult<Message>;
+    /// Replaces a message whole.
+    async fn update_message(&self, message: &Message) -> StoreResult<()>;
+    async fn delete_message(&self, thread_id: &str, id: &str) -> StoreResult<()>;
+    /// A page of a thread's messages, those of one run if `run_id` is given.
+    async fn list_messages(
+        &self,
+        thread_id: &str,
+        page: &PageQuery,
+        run_id: Option<&str>,
+    ) -> StoreResult<Page<Message>>;
+    /// All of a thread's messages, oldest first (what a model sees).
+    async fn thread_messages(&self, thread_id: &str) -> StoreResult<Vec<Message>>;
+
+    // ---- runs and steps ----
+
+    /// Stores a new run on an unlocked thread, with the messages it adds
+    /// (`additional_messages`), and locks the thread.
+    async fn insert_run(&self, run: &RunRecord, messages: &[Message]) -> StoreResult<()>;
+    async fn run(&self, thread_id: &str, run_id: &str) -> StoreResult<RunRecord>;
+    async fn list_runs(&self, thread_id: &str, page: &PageQuery) -> StoreResult<Page<Run>>;
+    async fn step(&self, thread_id: &str, run_id: &str, step_id: &str) -> StoreResult<RunStep>;
+    async fn list_steps(
+        &self,
+        thread_id: &str,
+        run_id: &str,
+        page: &PageQuery,
+    ) -> StoreResult<Page<RunStep>>;
+    /// All of a run's steps, oldest first.
+    async fn run_steps(&self, thread_id: &str, run_id: &str) -> StoreResult<Vec<RunStep>>;
+    /// Writes what a run changed, in one transaction. A run left in a
+    /// terminal status unlocks its thread (if it held it) and starts the
+    /// retention window of its events. `NotFound` if the thread or run is
+    /// gone (deleted meanwhile): nothing is written then.
+    async fn commit(&self, batch: &RunBatch) -> StoreResult<()>;
+    /// Runs that are not in a terminal status, oldest first: what a restart
+    /// finds.
+    async fn unfinished_runs(&self) -> StoreResult<Vec<RunRecord>>;
+
+    // ---- events ----
+
+    /// A run's events with a sequence number above `after`, in order, at
+    /// most `limit` of them. `NotFound` if the run is gone.
+    async fn events_after(
+        &self,
+        thread_id: &str,
+        run_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredEvent>>;
+    /// Deletes the events of runs that ended before `ended_before` (Unix
+    /// seconds); returns how many events went.
+    async fn prune_events(&self, ended_before: i64) -> StoreResult<u64>;
+}
