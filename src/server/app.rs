@@ -2,7 +2,7 @@
 
 use super::error::{ApiError, ApiResult};
 use super::model::Model;
-use super::store::Store;
+use super::store::LegacyStore as Store;
 use axum::http::StatusCode;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;

@@ -185,6 +185,8 @@ mod model;
 mod routes;
 mod runner;
 mod store;
+mod database;
+pub use database::{Database, ParseDatabaseError};
 mod validate;
 
 pub use model::{Model, ModelEvent, ModelStream, Replay, Scripted, Turn};

@@ -6,7 +6,7 @@ use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{JsonBody, ListParams};
 use crate::server::ids::{new_id, now};
 use crate::server::runner::{Start, finish_if_terminal, settle, spawn_expiry, spawn_turn};
-use crate::server::store::{Control, RunEntry, Store, ThreadEntry};
+use crate::server::store::{Control, LegacyStore as Store, RunEntry, ThreadEntry};
 use crate::server::validate;
 use crate::types::{
     Assistant, CreateMessageRequest, CreateRunRequest, CreateThreadAndRunRequest, FunctionCall,

@@ -4,7 +4,7 @@ use crate::server::app::App;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{JsonBody, ListParams};
 use crate::server::ids::{new_id, now};
-use crate::server::store::{Store, ThreadEntry};
+use crate::server::store::{LegacyStore as Store, ThreadEntry};
 use crate::server::validate;
 use crate::types::{
     CreateMessageRequest, CreateThreadRequest, Deleted, ListResponse, Message,

@@ -31,11 +31,14 @@
 
 pub(crate) mod memory;
 pub(crate) mod sqlite;
+pub(crate) mod legacy;
+pub(crate) use legacy::{Collection, Control, LegacyStore, RunEntry, ThreadEntry};
 
 use crate::types::{Assistant, Message, Order, Run, RunStep, Thread, Usage};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+#[allow(unused_imports)]
 pub(crate) use memory::MemoryStore;
 
 /// The result of a store call.
