@@ -165,7 +165,6 @@ async fn throughput(settings: Settings) {
         .api_key("sk-bench")
         // Sixty-four CPU-bound readers on a busy machine: never take a slow
         // reader for a gone one.
-        .stall_timeout(Duration::from_secs(300))
         .spawn()
         .await
         .expect("the server starts");

@@ -394,3 +394,10 @@ mod tests {
         );
     }
 }
+
+/// Whether an event name is one of the delta events (`thread.message.delta`,
+/// `thread.run.step.delta`): what a server may send without storing.
+#[cfg(feature = "server")]
+pub(crate) fn is_delta_name(name: &str) -> bool {
+    name == "thread.message.delta" || name == "thread.run.step.delta"
+}

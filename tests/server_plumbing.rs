@@ -187,6 +187,7 @@ async fn the_client_polls_at_the_servers_hint_not_its_own_interval() {
     let counted = Arc::clone(&polls);
     let router = Server::builder()
         .router()
+        .await
         .unwrap()
         .layer(axum::middleware::from_fn(
             move |request: axum::extract::Request, next: axum::middleware::Next| {

@@ -688,12 +688,7 @@ async fn too_many_active_runs_is_429() {
 
 #[tokio::test]
 async fn clients_that_stall_or_vanish_do_not_hold_runs() {
-    let h = Harness::with(
-        Server::builder()
-            .stream_buffer(4)
-            .stall_timeout(Duration::from_millis(50)),
-    )
-    .await;
+    let h = Harness::start().await;
     let asst = h.assistant(&[]).await;
     // Never read: socket buffers fill, then the stream buffer, then the run drops the stream.
     let stalled_thread = h.thread("/long 100000").await;
@@ -733,14 +728,13 @@ async fn clients_that_stall_or_vanish_do_not_hold_runs() {
     let messages = h.messages(&stalled_thread).await;
     let text = messages[1]["content"][0]["text"]["value"].as_str().unwrap();
     assert_eq!(text.split_whitespace().count(), 100_000);
-    // The stalled client got a cut stream: the run went on without it.
-    let mut cut = AssistantStream::new(body_of(stalled));
-    let err = cut
-        .until_done()
-        .await
-        .expect_err("the stream was dropped before its end");
-    assert!(err.is_incomplete(), "{err}");
-    assert_eq!(cut.current_run().unwrap().status.as_str(), "in_progress");
+    // The stalled client still gets the whole stream when it reads: it
+    // follows the run's event log at its own pace.
+    let mut late = AssistantStream::new(body_of(stalled));
+    late.until_done().await.unwrap();
+    assert_eq!(late.current_run().unwrap().status.as_str(), "completed");
+    let text = late.final_messages()[0].text();
+    assert_eq!(text.split_whitespace().count(), 100_000);
 }
 
 #[tokio::test]

@@ -94,3 +94,27 @@ pub(crate) struct ErrorMessage(pub(crate) Arc<str>);
 
 /// The answer of every route.
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
+
+impl From<super::store::StoreError> for ApiError {
+    fn from(err: super::store::StoreError) -> Self {
+        use super::store::StoreError;
+        match err {
+            StoreError::NotFound { object, id } => ApiError::not_found(object, &id),
+            StoreError::BadCursor { param, id } => ApiError::invalid_param(
+                param,
+                format!("Invalid '{param}': no object with id '{id}' in this list."),
+            ),
+            StoreError::ThreadLocked { thread_id, run_id } => ApiError::invalid(format!(
+                "Thread {thread_id} already has an active run {run_id}."
+            )),
+            StoreError::Database { action, source } => {
+                tracing::error!(%action, %source, "a request failed on the database");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    format!("The server's database failed {action}: {source}."),
+                )
+            }
+        }
+    }
+}

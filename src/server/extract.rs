@@ -257,6 +257,31 @@ pub(crate) struct ListParams {
     pub(crate) run_id: Option<String>,
 }
 
+impl ListParams {
+    /// The page of a list these parameters ask for.
+    pub(crate) fn page(&self) -> crate::server::store::PageQuery {
+        crate::server::store::PageQuery {
+            limit: self.limit,
+            order: self.order.clone(),
+            after: self.after.clone(),
+            before: self.before.clone(),
+        }
+    }
+
+    /// `after` as an event sequence number (the events route), if given.
+    pub(crate) fn after_seq(&self) -> Result<Option<u64>, ApiError> {
+        match &self.after {
+            None => Ok(None),
+            Some(after) => after.trim().parse::<u64>().map(Some).map_err(|_| {
+                ApiError::invalid_param(
+                    "after",
+                    format!("Invalid 'after': expected the id of an event of this run (a whole number), got '{after}'."),
+                )
+            }),
+        }
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for ListParams {
     type Rejection = ApiError;
 

@@ -178,16 +178,19 @@
 //! limit, a path that does not decode) come in the same envelope.
 
 mod app;
+mod database;
 mod error;
 mod extract;
 mod ids;
+mod lifecycle;
 mod model;
 mod routes;
 mod runner;
+mod runtime;
 mod store;
-mod database;
-pub use database::{Database, ParseDatabaseError};
 mod validate;
+
+pub use database::{Database, ParseDatabaseError};
 
 pub use model::{Model, ModelEvent, ModelStream, Replay, Scripted, Turn};
 
@@ -235,6 +238,7 @@ pub struct ServerBuilder {
     addr: SocketAddr,
     model: Option<Arc<dyn Model>>,
     replay: Vec<PathBuf>,
+    database: Database,
     config: Config,
 }
 
@@ -244,16 +248,16 @@ impl Default for ServerBuilder {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             model: None,
             replay: Vec::new(),
+            database: Database::Memory,
             config: Config {
                 api_key: None,
                 token_interval: None,
                 run_expiry: Duration::from_secs(600),
                 max_body_bytes: 4 * 1024 * 1024,
                 max_active_runs: 1024,
-                stream_buffer: 256,
-                stall_timeout: Duration::from_secs(10),
                 poll_after: Duration::from_millis(25),
                 cors: true,
+                event_retention: Duration::from_secs(3600),
             },
         }
     }
@@ -266,14 +270,14 @@ impl fmt::Debug for ServerBuilder {
             .field("api_key", &self.config.api_key.as_ref().map(|_| "<set>"))
             .field("custom_model", &self.model.is_some())
             .field("replay", &self.replay)
+            .field("database", &self.database)
             .field("token_interval", &self.config.token_interval)
             .field("run_expiry", &self.config.run_expiry)
             .field("max_body_bytes", &self.config.max_body_bytes)
             .field("max_active_runs", &self.config.max_active_runs)
-            .field("stream_buffer", &self.config.stream_buffer)
-            .field("stall_timeout", &self.config.stall_timeout)
             .field("poll_after", &self.config.poll_after)
             .field("cors", &self.config.cors)
+            .field("event_retention", &self.config.event_retention)
             .finish()
     }
 }
@@ -333,16 +337,19 @@ impl ServerBuilder {
         self
     }
 
-    /// How many events each stream buffers for its client (default 256).
-    pub fn stream_buffer(mut self, events: usize) -> Self {
-        self.config.stream_buffer = events.max(1);
+    /// Where the server keeps its data (default [`Database::Memory`]). A
+    /// SQLite file is opened (made and migrated if need be) when the server
+    /// is built, and held by this process alone.
+    pub fn database(mut self, database: Database) -> Self {
+        self.database = database;
         self
     }
 
-    /// How long a run waits for a client that does not read its stream
-    /// before dropping the stream and going on (default 10 seconds).
-    pub fn stall_timeout(mut self, timeout: Duration) -> Self {
-        self.config.stall_timeout = timeout;
+    /// How long the events of a run are kept after it ends, for clients
+    /// resuming its stream (`GET .../runs/{run_id}/events`). Default one
+    /// hour. A run's events are kept while it is active, whatever this says.
+    pub fn event_retention(mut self, retention: Duration) -> Self {
+        self.config.event_retention = retention;
         self
     }
 
@@ -363,7 +370,7 @@ impl ServerBuilder {
         self
     }
 
-    fn build(self) -> Result<(Arc<App>, SocketAddr), Error> {
+    async fn build(self) -> Result<(Arc<App>, SocketAddr), Error> {
         let model: Arc<dyn Model> = match (self.model, self.replay.is_empty()) {
             (Some(model), _) => model,
             (None, false) => Arc::new(Replay::from_files(&self.replay).map_err(|err| {
@@ -374,15 +381,35 @@ impl ServerBuilder {
         if self.config.api_key.is_none() {
             tracing::warn!("the server has no API key: it accepts requests with any key or none");
         }
-        Ok((Arc::new(App::new(model, self.config)), self.addr))
+        let store = store::open(&self.database).await.map_err(|err| {
+            Error::new(
+                Kind::Builder,
+                format!("the database {} could not be opened", self.database),
+            )
+            .with_source(err)
+        })?;
+        let app = Arc::new(App::new(store, model, self.config));
+        let recovered = lifecycle::recover(&app).await.map_err(|err| {
+            Error::new(
+                Kind::Builder,
+                format!("the runs in {} could not be recovered", self.database),
+            )
+            .with_source(err)
+        })?;
+        if recovered > 0 {
+            tracing::info!(runs = recovered, "runs left unfinished by the last process were settled");
+        }
+        runtime::spawn_pruner(&app);
+        Ok((app, self.addr))
     }
 
     /// The server's routes, to serve yourself (they live under `/v1`).
     ///
-    /// Fails if a replay file cannot be read. Runs are driven by tasks
-    /// spawned on the Tokio runtime that serves the router.
-    pub fn router(self) -> Result<axum::Router, Error> {
-        let (app, _) = self.build()?;
+    /// Fails if a replay file cannot be read or the database cannot be
+    /// opened. Runs are driven by tasks spawned on the Tokio runtime that
+    /// serves the router.
+    pub async fn router(self) -> Result<axum::Router, Error> {
+        let (app, _) = self.build().await?;
         Ok(routes::router(app))
     }
 
@@ -390,7 +417,7 @@ impl ServerBuilder {
     ///
     /// Fails if a replay file cannot be read or the address cannot be bound.
     pub async fn spawn(self) -> Result<RunningServer, Error> {
-        let (app, addr) = self.build()?;
+        let (app, addr) = self.build().await?;
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|err| {
             Error::new(
                 Kind::Builder,
@@ -478,11 +505,12 @@ impl Drop for RunningServer {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_missing_replay_says_its_part_once() {
+    #[tokio::test]
+    async fn a_missing_replay_says_its_part_once() {
         let err = Server::builder()
             .replay("no/such/recording.sse")
             .router()
+            .await
             .unwrap_err();
         assert!(err.is_builder(), "{err:?}");
         crate::error::assert_each_part_said_once(&err);

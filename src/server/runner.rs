@@ -1,9 +1,12 @@
-//! The task that drives a run: asks the model for a turn, turns its answer
-//! into steps, messages and stream events, and stores them as it goes.
+//! The model driver: runs one turn of a run. It asks the model for the
+//! turn, turns its answer into steps, messages and typed events, and hands
+//! every status change to the [lifecycle](super::lifecycle).
 //!
 //! A run is driven by one task per turn (its start, and each continuation
-//! after tool outputs). The task never waits on a client for long: a stream
-//! that is not read for the stall timeout is dropped and the run goes on.
+//! after tool outputs), holding a run slot. The task never waits on a
+//! client: events go to the run's feed, which each client follows at its own
+//! pace. It stops when the run is told to (cancel, expiry, the thread
+//! deleted), and the lifecycle settles the run.
 //!
 //! The run options that are the server's part, not the model's, are applied
 //! here for every model: `truncation_strategy` cuts the messages the model
@@ -13,24 +16,21 @@
 
 use super::app::App;
 use super::ids::{new_id, now};
+use super::lifecycle::{self, LifecycleError, TurnEnd};
 use super::model::{ModelEvent, Turn};
-use super::store::{Collection, Control, RunEntry, ThreadEntry};
+use super::runtime::{Control, LiveRun, OpenMessage, OpenTools, RunState};
 use crate::AssistantEvent;
 use crate::types::{
-    FunctionCall, FunctionCallDelta, FunctionToolCall, FunctionToolCallDelta, IncompleteDetails,
-    LastError, LastErrorCode, Message, MessageContent, MessageContentDelta, MessageCreation,
-    MessageCreationDetails, MessageDelta, MessageDeltaEvent, MessageStatus, RequiredAction, Role,
-    Run, RunStatus, RunStep, RunStepDelta, RunStepDeltaEvent, RunStepStatus, RunStepType,
-    RunToolCall, StepDetails, StepDetailsDelta, TextContentDelta, TextDelta, Thread, ToolCall,
-    ToolCallDelta, ToolCallsDetails, ToolCallsDetailsDelta, TruncationType, Usage,
+    ErrorObject, FunctionCall, FunctionCallDelta, FunctionToolCall, FunctionToolCallDelta,
+    IncompleteDetails, LastError, LastErrorCode, Message, MessageContent, MessageCreation,
+    MessageCreationDetails, MessageDeltaEvent, MessageStatus, Role, Run, RunStep,
+    RunStepDeltaEvent, RunStepStatus, RunStepType, RunToolCall, StepDetails, Thread, ToolCall,
+    ToolCallsDetails, TruncationType, Usage,
 };
-use axum::body::Bytes;
 use futures_util::StreamExt;
-use serde::Serialize;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc::error::TrySendError;
-use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
+use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, watch};
 
 /// How a turn starts.
 pub(crate) enum Start {
@@ -42,79 +42,82 @@ pub(crate) enum Start {
 
 /// Why a turn stopped early.
 enum Stop {
+    /// The run was told to stop.
     Interrupted(Control),
-    /// The thread or run was deleted.
-    Gone,
+    /// The lifecycle refused a change, or the store failed.
+    Failed(LifecycleError),
 }
 
-/// The parts of a thread a run task touches.
-struct RunCtx<'a> {
-    messages: &'a mut Collection<Message>,
-    entry: &'a mut RunEntry,
-    active_run: &'a mut Option<String>,
+impl From<LifecycleError> for Stop {
+    fn from(err: LifecycleError) -> Self {
+        Stop::Failed(err)
+    }
 }
 
-struct OpenMessage {
-    step: RunStep,
-    message: Message,
-    tokens: u64,
+impl From<super::store::StoreError> for Stop {
+    fn from(err: super::store::StoreError) -> Self {
+        Stop::Failed(LifecycleError::Store(err))
+    }
 }
 
-struct OpenTools {
-    step: RunStep,
-    calls: Vec<RunToolCall>,
-    chunks: u64,
-}
-
-/// Drives one turn of a run in a background task. The caller has marked the
-/// run as driven.
+/// Drives one turn of a live run in a background task. The caller has
+/// marked the run as driven; the task lets go of it when the turn ends,
+/// also if the turn panicked (the run then fails).
 pub(crate) fn spawn_turn(
     app: Arc<App>,
-    thread_id: String,
-    run_id: String,
+    live: Arc<LiveRun>,
     start: Start,
     permit: OwnedSemaphorePermit,
-    sink: Option<mpsc::Sender<Bytes>>,
-    control: watch::Receiver<Control>,
 ) {
-    let runner = Runner {
+    let driver = Driver {
         interval: app.config.token_interval,
-        stall: app.config.stall_timeout,
-        app,
-        thread_id,
-        run_id,
-        sink,
-        control,
-        _permit: permit,
+        control: live.control.subscribe(),
+        app: Arc::clone(&app),
+        live: Arc::clone(&live),
         run: Run::default(),
         prompt_tokens: 0,
         completion_budget: None,
-        open_message: None,
-        open_tools: None,
+        staged: false,
     };
-    tokio::spawn(runner.drive(start));
+    tokio::spawn(async move {
+        let turn = tokio::spawn(driver.drive(start)).await;
+        let mut state = live.state.lock().await;
+        if let Err(err) = turn {
+            tracing::error!(run = %live.run_id, %err, "a run's turn panicked");
+            let error = LastError::new(LastErrorCode::ServerError, "The server failed during this run.");
+            lifecycle::report(lifecycle::fail(&app, &live, &mut state, error).await);
+        }
+        release(&app, &live, &mut state).await;
+        drop(permit);
+    });
 }
 
-struct Runner {
+/// Lets go of a run after its turn: no longer driven, and settled if it
+/// was told to stop after the turn's last change.
+async fn release(app: &App, live: &LiveRun, state: &mut RunState) {
+    state.driven = false;
+    let control = live.control();
+    if matches!(control, Control::Cancel | Control::Expire) {
+        lifecycle::report(lifecycle::settle(app, live, state, control).await);
+    }
+}
+
+struct Driver {
     app: Arc<App>,
-    thread_id: String,
-    run_id: String,
-    sink: Option<mpsc::Sender<Bytes>>,
+    live: Arc<LiveRun>,
     control: watch::Receiver<Control>,
     interval: Option<Duration>,
-    stall: Duration,
-    _permit: OwnedSemaphorePermit,
     /// The run as it was when the turn started.
     run: Run,
     prompt_tokens: u64,
     /// The completion tokens this turn may still use (`max_completion_tokens`
     /// less what the run's earlier turns used); `None` without a limit.
     completion_budget: Option<u64>,
-    open_message: Option<OpenMessage>,
-    open_tools: Option<OpenTools>,
+    /// Whether changes may be staged and not yet written.
+    staged: bool,
 }
 
-impl Runner {
+impl Driver {
     async fn drive(mut self, start: Start) {
         let result = if self.app.model.replays_streams() {
             self.replay_turn(start).await
@@ -123,48 +126,63 @@ impl Runner {
         };
         match result {
             Ok(()) => {}
-            Err(Stop::Interrupted(control)) => self.interrupt(control).await,
-            Err(Stop::Gone) => {
-                let error = crate::types::ErrorObject::new(
-                    "server_error",
-                    "The thread or run was deleted while running.",
+            Err(Stop::Interrupted(Control::Go)) => {}
+            Err(Stop::Interrupted(Control::Gone)) => self.gone().await,
+            Err(Stop::Interrupted(control)) => {
+                let mut state = self.live.state.lock().await;
+                lifecycle::report(
+                    lifecycle::settle(&self.app, &self.live, &mut state, control).await,
                 );
-                self.emit("error", &error).await;
             }
+            Err(Stop::Failed(err)) => self.failed(err).await,
         }
-        // `Drop` releases the run, also if this task panicked or was aborted.
     }
 
-    // ---- store access ----
-
-    fn with_run<R>(&self, f: impl FnOnce(RunCtx<'_>) -> R) -> Result<R, Stop> {
-        let mut store = self.app.store();
-        let ThreadEntry {
-            messages,
-            runs,
-            active_run,
-            ..
-        } = store.threads.get_mut(&self.thread_id).ok_or(Stop::Gone)?;
-        let entry = runs.get_mut(&self.run_id).ok_or(Stop::Gone)?;
-        Ok(f(RunCtx {
-            messages,
-            entry,
-            active_run,
-        }))
+    /// The thread was deleted: the clients following the run are told.
+    async fn gone(&mut self) {
+        let mut state = self.live.state.lock().await;
+        let error = ErrorObject::new(
+            "server_error",
+            "The thread or run was deleted while running.",
+        );
+        state.stage_event(&AssistantEvent::Error(error));
+        state.publish(&self.live.feed);
+        self.live.feed.close();
     }
 
-    /// Like [`with_run`](Self::with_run), for changes of the run's status:
-    /// refused once the run was told to stop, checked under the same lock the
-    /// cancel and expiry paths take.
-    fn lifecycle<R>(&self, f: impl FnOnce(RunCtx<'_>) -> R) -> Result<R, Stop> {
-        self.with_run(|ctx| {
-            let control = *ctx.entry.control.borrow();
-            if control == Control::Go {
-                Ok(f(ctx))
-            } else {
-                Err(Stop::Interrupted(control))
-            }
-        })?
+    /// A change was refused or could not be written: the run fails if that
+    /// can still be written; else its clients are told, and a restart
+    /// settles it.
+    async fn failed(&mut self, err: LifecycleError) {
+        lifecycle::report(Err(err));
+        let mut state = self.live.state.lock().await;
+        let error = LastError::new(
+            LastErrorCode::ServerError,
+            "The server could not save this run.",
+        );
+        if let Err(err) = lifecycle::fail(&self.app, &self.live, &mut state, error).await {
+            lifecycle::report(Err(err));
+            let error = ErrorObject::new(
+                "server_error",
+                "The server could not save this run; it is settled when the server restarts.",
+            );
+            state.stage_event(&AssistantEvent::Error(error));
+            state.publish(&self.live.feed);
+            self.live.control.send_replace(Control::Gone);
+            self.app.runtime.remove(&self.live.run_id);
+            self.live.feed.close();
+        }
+    }
+
+    // ---- the run's state ----
+
+    /// The run's state, unless the run was told to stop.
+    async fn lock(&self) -> Result<OwnedMutexGuard<RunState>, Stop> {
+        let state = Arc::clone(&self.live.state).lock_owned().await;
+        match self.live.control() {
+            Control::Go => Ok(state),
+            other => Err(Stop::Interrupted(other)),
+        }
     }
 
     fn check(&self) -> Result<(), Stop> {
@@ -174,17 +192,29 @@ impl Runner {
         }
     }
 
-    /// Awaits `fut` unless the run is told to stop first.
+    /// Awaits `fut` unless the run is told to stop first; meanwhile writes
+    /// staged changes when they are due.
     async fn wait<F: std::future::Future>(&mut self, fut: F) -> Result<F::Output, Stop> {
         self.check()?;
         tokio::pin!(fut);
         loop {
+            let deadline = if self.staged {
+                Some(tokio::time::Instant::now() + super::runtime::WRITE_INTERVAL)
+            } else {
+                None
+            };
             tokio::select! {
                 out = &mut fut => return Ok(out),
                 changed = self.control.changed() => match changed {
                     Ok(()) => self.check()?,
-                    Err(_) => return Err(Stop::Gone),
+                    Err(_) => return Err(Stop::Interrupted(Control::Gone)),
                 },
+                () = sleep_until(deadline) => {
+                    let mut state = self.lock().await?;
+                    state.commit(&*self.app.store, &self.live.feed).await?;
+                    drop(state);
+                    self.staged = false;
+                }
             }
         }
     }
@@ -196,101 +226,85 @@ impl Runner {
         }
     }
 
-    // ---- events ----
-
-    async fn emit<T: Serialize>(&mut self, event: &str, data: &T) {
-        if self.sink.is_none() {
-            return;
+    /// Sends a delta's event at once; writes the batch when it is due.
+    async fn send_delta(&mut self, state: &mut RunState) -> Result<(), Stop> {
+        state.publish(&self.live.feed);
+        if state.write_due() {
+            state.commit(&*self.app.store, &self.live.feed).await?;
+            self.staged = false;
+        } else {
+            self.staged = true;
         }
-        match serde_json::to_string(data) {
-            Ok(json) => self.emit_raw(event, &json).await,
-            Err(err) => tracing::error!(event, %err, "an event could not be serialized"),
-        }
+        Ok(())
     }
 
-    async fn emit_raw(&mut self, event: &str, data: &str) {
-        let Some(tx) = &self.sink else { return };
-        let frame = sse_frame(event, data);
-        let sent = match tx.try_send(frame) {
-            Ok(()) => true,
-            Err(TrySendError::Closed(_)) => false,
-            Err(TrySendError::Full(frame)) => tx.send_timeout(frame, self.stall).await.is_ok(),
-        };
-        if !sent {
-            tracing::debug!(run = %self.run_id, "the client stopped reading the stream; the run goes on without it");
-            self.sink = None;
-        }
-    }
-
-    async fn emit_done(&mut self) {
-        self.emit_raw("done", "[DONE]").await;
-    }
-
-    // ---- the scripted-style turn ----
+    // ---- the turn ----
 
     async fn turn(&mut self, start: Start) -> Result<(), Stop> {
-        self.check()?;
-        let tool_outputs = match start {
-            Start::New { thread } => {
-                if let Some(thread) = thread {
-                    self.emit("thread.created", &thread).await;
+        let (tool_outputs, index, used) = {
+            let mut state = self.lock().await?;
+            let tool_outputs = match start {
+                Start::New { thread } => {
+                    lifecycle::announce_created(&mut state, thread);
+                    Vec::new()
                 }
-                let run = self.with_run(|ctx| ctx.entry.run.clone())?;
-                self.emit("thread.run.created", &run).await;
-                self.emit("thread.run.queued", &run).await;
-                Vec::new()
-            }
-            Start::Continue { step } => {
-                self.emit("thread.run.step.completed", &step).await;
-                let run = self.with_run(|ctx| ctx.entry.run.clone())?;
-                self.emit("thread.run.queued", &run).await;
-                function_calls(&step)
-            }
+                Start::Continue { step } => {
+                    let outputs = function_calls(&step);
+                    state.stage_event(&AssistantEvent::RunStepCompleted(*step));
+                    let run = state.record.run.clone();
+                    state.stage_event(&AssistantEvent::RunQueued(run));
+                    outputs
+                }
+            };
+            lifecycle::begin_turn(&mut state)?;
+            let index = state.record.progress.turns;
+            state.record.progress.turns += 1;
+            state.commit(&*self.app.store, &self.live.feed).await?;
+            self.run = state.record.run.clone();
+            (
+                tool_outputs,
+                index,
+                state.record.progress.usage.completion_tokens,
+            )
         };
-        let (run, used) = self.lifecycle(|ctx| {
-            ctx.entry.run.status = RunStatus::InProgress;
-            ctx.entry.run.started_at = Some(now());
-            (ctx.entry.run.clone(), ctx.entry.usage.completion_tokens)
-        })?;
-        self.completion_budget = run
+        self.completion_budget = self
+            .run
             .max_completion_tokens
             .map(|max| max.saturating_sub(used));
-        self.emit("thread.run.in_progress", &run).await;
-        self.run = run;
-        let turn = self.build_turn(tool_outputs)?;
+        let turn = self.build_turn(tool_outputs, index).await?;
         self.prompt_tokens = prompt_tokens(&turn);
         let mut events = self.app.model.respond(turn);
         loop {
-            self.check()?;
             let Some(event) = self.wait(events.next()).await? else {
                 break;
             };
             match event {
                 ModelEvent::Text(token) => {
-                    if self.open_tools.is_some() {
-                        tracing::warn!("text after tool calls in one turn is dropped");
-                        continue;
-                    }
                     if self.completion_budget == Some(0) {
                         return self.incomplete("max_completion_tokens").await;
                     }
-                    if self.open_message.is_none() {
-                        self.open_message().await?;
-                    }
                     self.pace().await?;
+                    let mut state = self.lock().await?;
+                    if state.open_tools.is_some() {
+                        tracing::warn!("text after tool calls in one turn is dropped");
+                        continue;
+                    }
+                    if state.open_message.is_none() {
+                        self.open_message(&mut state);
+                        state.commit(&*self.app.store, &self.live.feed).await?;
+                    }
                     self.spend_completion_tokens(1);
-                    self.append_text(token).await?;
+                    append_text(&mut state, token);
+                    self.send_delta(&mut state).await?;
                 }
                 ModelEvent::ToolCall { name, arguments } => {
-                    if self.open_message.is_some() {
-                        self.complete_message().await?;
-                    }
-                    if self.open_tools.is_none() {
-                        self.open_tools().await?;
-                    }
                     self.stream_call(name, arguments).await?;
                 }
-                ModelEvent::Fail(message) => return self.fail(message).await,
+                ModelEvent::Fail(message) => {
+                    let mut state = self.lock().await?;
+                    let error = LastError::new(LastErrorCode::ServerError, message);
+                    return Ok(lifecycle::fail(&self.app, &self.live, &mut state, error).await?);
+                }
                 ModelEvent::Incomplete { reason } => return self.incomplete(&reason).await,
                 ModelEvent::Recorded { .. } => {
                     tracing::warn!(
@@ -299,46 +313,42 @@ impl Runner {
                 }
             }
         }
-        if let Some(tools) = self.open_tools.take() {
-            let usage = Usage::new(self.prompt_tokens, tools.chunks);
-            let run = self.lifecycle(|ctx| {
-                ctx.entry.run.status = RunStatus::RequiresAction;
-                ctx.entry.run.required_action =
-                    Some(RequiredAction::submit_tool_outputs(tools.calls));
-                ctx.entry.pending_tool_usage = Some(usage);
-                ctx.entry.run.clone()
-            })?;
-            self.emit("thread.run.requires_action", &run).await;
-            self.emit_done().await;
-            return Ok(());
-        }
-        if self.open_message.is_some() {
-            self.complete_message().await?;
-        }
-        let run = self.lifecycle(|ctx| {
-            ctx.entry.run.status = RunStatus::Completed;
-            ctx.entry.run.completed_at = Some(now());
-            ctx.entry.run.usage = Some(ctx.entry.usage.clone());
-            ctx.entry.run.clone()
-        })?;
-        self.emit("thread.run.completed", &run).await;
-        self.emit_done().await;
-        Ok(())
+        let mut state = self.lock().await?;
+        let end = match state.open_tools.take() {
+            Some(tools) => {
+                // The step stays open: its outputs complete it.
+                state.stage_step(&tools.step);
+                TurnEnd::RequiresAction {
+                    usage: Usage::new(self.prompt_tokens, tools.chunks),
+                    calls: tools.calls,
+                }
+            }
+            None => {
+                self.close_message(&mut state, None);
+                TurnEnd::Completed
+            }
+        };
+        Ok(lifecycle::end_turn(&self.app, &self.live, &mut state, end).await?)
     }
 
-    fn build_turn(&self, tool_outputs: Vec<FunctionToolCall>) -> Result<Turn, Stop> {
-        self.with_run(|ctx| {
-            let index = ctx.entry.turns;
-            ctx.entry.turns += 1;
-            let run = ctx.entry.run.clone();
-            let hidden = hidden_messages(&run, ctx.messages.values().count());
-            Turn {
-                messages: ctx.messages.values().skip(hidden).cloned().collect(),
-                steps: ctx.entry.steps.values().cloned().collect(),
-                run,
-                tool_outputs,
-                index,
-            }
+    async fn build_turn(
+        &self,
+        tool_outputs: Vec<FunctionToolCall>,
+        index: u32,
+    ) -> Result<Turn, Stop> {
+        let store = &self.app.store;
+        let mut messages = store.thread_messages(&self.live.thread_id).await?;
+        let hidden = hidden_messages(&self.run, messages.len());
+        messages.drain(..hidden);
+        let steps = store
+            .run_steps(&self.live.thread_id, &self.live.run_id)
+            .await?;
+        Ok(Turn {
+            messages,
+            steps,
+            run: self.run.clone(),
+            tool_outputs,
+            index: index as usize,
         })
     }
 
@@ -348,8 +358,8 @@ impl Runner {
             object: "thread.run.step".to_owned(),
             created_at: now(),
             assistant_id: self.run.assistant_id.clone(),
-            thread_id: self.thread_id.clone(),
-            run_id: self.run_id.clone(),
+            thread_id: self.live.thread_id.clone(),
+            run_id: self.live.run_id.clone(),
             kind,
             status: RunStepStatus::InProgress,
             step_details: details,
@@ -364,12 +374,13 @@ impl Runner {
         }
     }
 
-    async fn open_message(&mut self) -> Result<(), Stop> {
+    /// Opens the turn's message and its step, staged with their events.
+    fn open_message(&self, state: &mut RunState) {
         let message = Message {
             id: new_id("msg"),
             object: "thread.message".to_owned(),
             created_at: now(),
-            thread_id: self.thread_id.clone(),
+            thread_id: self.live.thread_id.clone(),
             status: Some(MessageStatus::InProgress),
             incomplete_details: None,
             completed_at: None,
@@ -377,7 +388,7 @@ impl Runner {
             role: Role::Assistant,
             content: Vec::new(),
             assistant_id: Some(self.run.assistant_id.clone()),
-            run_id: Some(self.run_id.clone()),
+            run_id: Some(self.live.run_id.clone()),
             attachments: Vec::new(),
             metadata: Default::default(),
         };
@@ -389,50 +400,17 @@ impl Runner {
                 },
             }),
         );
-        self.lifecycle(|ctx| {
-            ctx.entry.steps.insert(step.id.clone(), step.clone());
-            ctx.messages.insert(message.id.clone(), message.clone());
-        })?;
-        self.emit("thread.run.step.created", &step).await;
-        self.emit("thread.run.step.in_progress", &step).await;
-        self.emit("thread.message.created", &message).await;
-        self.emit("thread.message.in_progress", &message).await;
-        self.open_message = Some(OpenMessage {
+        state.stage_step(&step);
+        state.stage_message(&message);
+        state.stage_event(&AssistantEvent::RunStepCreated(step.clone()));
+        state.stage_event(&AssistantEvent::RunStepInProgress(step.clone()));
+        state.stage_event(&AssistantEvent::MessageCreated(message.clone()));
+        state.stage_event(&AssistantEvent::MessageInProgress(message.clone()));
+        state.open_message = Some(OpenMessage {
             step,
             message,
             tokens: 0,
         });
-        Ok(())
-    }
-
-    async fn append_text(&mut self, token: String) -> Result<(), Stop> {
-        let Some(open) = &mut self.open_message else {
-            return Ok(());
-        };
-        open.tokens += 1;
-        push_text(&mut open.message, &token);
-        let id = open.message.id.clone();
-        self.with_run(|ctx| {
-            if let Some(message) = ctx.messages.get_mut(&id) {
-                push_text(message, &token);
-            }
-        })?;
-        let delta = MessageDeltaEvent {
-            id,
-            object: "thread.message.delta".to_owned(),
-            delta: MessageDelta {
-                role: None,
-                content: vec![MessageContentDelta::Text(TextContentDelta {
-                    index: 0,
-                    text: Some(TextDelta {
-                        value: Some(token),
-                        annotations: Vec::new(),
-                    }),
-                })],
-            },
-        };
-        self.emit("thread.message.delta", &delta).await;
-        Ok(())
     }
 
     fn spend_completion_tokens(&mut self, tokens: u64) {
@@ -441,16 +419,13 @@ impl Runner {
         }
     }
 
-    async fn complete_message(&mut self) -> Result<(), Stop> {
-        self.close_message(None).await
-    }
-
-    /// Ends the open message: completed, or incomplete for `incomplete` (an
-    /// `incomplete_details.reason`). Its step completes either way, as in the
-    /// real API's stream of a message cut at `max_tokens`.
-    async fn close_message(&mut self, incomplete: Option<&str>) -> Result<(), Stop> {
-        let Some(mut open) = self.open_message.take() else {
-            return Ok(());
+    /// Ends the open message, if any: completed, or incomplete for
+    /// `incomplete` (an `incomplete_details.reason`). Its step completes
+    /// either way, as in the real API's stream of a message cut at
+    /// `max_tokens`. Staged with their events.
+    fn close_message(&self, state: &mut RunState, incomplete: Option<&str>) {
+        let Some(mut open) = state.open_message.take() else {
+            return;
         };
         let at = now();
         match incomplete {
@@ -468,115 +443,113 @@ impl Runner {
         open.step.status = RunStepStatus::Completed;
         open.step.completed_at = Some(at);
         open.step.usage = Some(usage.clone());
-        let (message, step) = (open.message, open.step);
-        self.with_run(|ctx| {
-            replace(ctx.messages, &message.id, message.clone());
-            replace(&mut ctx.entry.steps, &step.id, step.clone());
-            add_usage(&mut ctx.entry.usage, &usage);
-        })?;
+        lifecycle::add_usage(&mut state.record.progress.usage, &usage);
+        state.stage_run();
+        state.stage_message(&open.message);
+        state.stage_step(&open.step);
         let event = match incomplete {
-            None => "thread.message.completed",
-            Some(_) => "thread.message.incomplete",
+            None => AssistantEvent::MessageCompleted(open.message),
+            Some(_) => AssistantEvent::MessageIncomplete(open.message),
         };
-        self.emit(event, &message).await;
-        self.emit("thread.run.step.completed", &step).await;
-        Ok(())
+        state.stage_event(&event);
+        state.stage_event(&AssistantEvent::RunStepCompleted(open.step));
     }
 
     /// Ends the run `incomplete` for `reason` (a limit was reached): the open
     /// message ends `incomplete` (`max_tokens`), the open steps complete (a
-    /// tool step with the calls it has, unanswered), and the run ends with
-    /// `incomplete_details.reason`, in the real API's order:
-    /// `thread.message.incomplete`, `thread.run.step.completed`,
+    /// tool step with the calls it has, unanswered), in the real API's
+    /// order: `thread.message.incomplete`, `thread.run.step.completed`,
     /// `thread.run.incomplete`.
     async fn incomplete(&mut self, reason: &str) -> Result<(), Stop> {
-        self.close_message(Some("max_tokens")).await?;
-        if let Some(mut open) = self.open_tools.take() {
+        let mut state = self.lock().await?;
+        self.close_message(&mut state, Some("max_tokens"));
+        if let Some(mut open) = state.open_tools.take() {
             let usage = Usage::new(self.prompt_tokens, open.chunks);
             open.step.status = RunStepStatus::Completed;
             open.step.completed_at = Some(now());
             open.step.usage = Some(usage.clone());
-            let step = open.step;
-            self.with_run(|ctx| {
-                replace(&mut ctx.entry.steps, &step.id, step.clone());
-                add_usage(&mut ctx.entry.usage, &usage);
-            })?;
-            self.emit("thread.run.step.completed", &step).await;
+            lifecycle::add_usage(&mut state.record.progress.usage, &usage);
+            state.stage_step(&open.step);
+            state.stage_event(&AssistantEvent::RunStepCompleted(open.step));
         }
-        let run = self.lifecycle(|ctx| {
-            let run = &mut ctx.entry.run;
-            run.status = RunStatus::Incomplete;
-            run.incomplete_details = Some(IncompleteDetails::new(reason));
-            run.completed_at = Some(now());
-            run.usage = Some(ctx.entry.usage.clone());
-            run.clone()
-        })?;
-        self.emit("thread.run.incomplete", &run).await;
-        self.emit_done().await;
-        Ok(())
+        let end = TurnEnd::Incomplete(reason.to_owned());
+        Ok(lifecycle::end_turn(&self.app, &self.live, &mut state, end).await?)
     }
 
-    async fn open_tools(&mut self) -> Result<(), Stop> {
-        let step = self.new_step(
-            RunStepType::ToolCalls,
-            StepDetails::ToolCalls(ToolCallsDetails {
-                tool_calls: Vec::new(),
-            }),
-        );
-        self.lifecycle(|ctx| ctx.entry.steps.insert(step.id.clone(), step.clone()))?;
-        self.emit("thread.run.step.created", &step).await;
-        self.emit("thread.run.step.in_progress", &step).await;
-        self.open_tools = Some(OpenTools {
-            step,
-            calls: Vec::new(),
-            chunks: 0,
-        });
-        Ok(())
-    }
-
+    /// Streams one function call: its name, then its arguments in pieces.
     async fn stream_call(&mut self, name: String, arguments: String) -> Result<(), Stop> {
-        let Some(open) = &mut self.open_tools else {
-            return Ok(());
+        let (step_id, index, call_id) = {
+            let mut state = self.lock().await?;
+            if state.open_message.is_some() {
+                self.close_message(&mut state, None);
+            }
+            if state.open_tools.is_none() {
+                let step = self.new_step(
+                    RunStepType::ToolCalls,
+                    StepDetails::ToolCalls(ToolCallsDetails {
+                        tool_calls: Vec::new(),
+                    }),
+                );
+                state.stage_step(&step);
+                state.stage_event(&AssistantEvent::RunStepCreated(step.clone()));
+                state.stage_event(&AssistantEvent::RunStepInProgress(step.clone()));
+                state.open_tools = Some(OpenTools {
+                    step,
+                    calls: Vec::new(),
+                    chunks: 0,
+                });
+            }
+            if state.staged_events() {
+                state.commit(&*self.app.store, &self.live.feed).await?;
+            }
+            let Some(open) = state.open_tools.as_mut() else {
+                return Ok(());
+            };
+            let index = open.calls.len() as u64;
+            let call_id = new_id("call");
+            if let StepDetails::ToolCalls(details) = &mut open.step.step_details {
+                details
+                    .tool_calls
+                    .push(ToolCall::Function(FunctionToolCall {
+                        id: call_id.clone(),
+                        function: FunctionCall {
+                            name: name.clone(),
+                            arguments: String::new(),
+                            output: None,
+                        },
+                    }));
+            }
+            open.calls.push(RunToolCall::new(
+                call_id.clone(),
+                name.clone(),
+                arguments.clone(),
+            ));
+            (open.step.id.clone(), index, call_id)
         };
-        let index = open.calls.len() as u64;
-        let call_id = new_id("call");
-        let step_id = open.step.id.clone();
-        if let StepDetails::ToolCalls(details) = &mut open.step.step_details {
-            details
-                .tool_calls
-                .push(ToolCall::Function(FunctionToolCall {
-                    id: call_id.clone(),
-                    function: FunctionCall {
-                        name: name.clone(),
-                        arguments: String::new(),
-                        output: None,
-                    },
-                }));
-        }
-        open.calls.push(RunToolCall::new(
-            call_id.clone(),
-            name.clone(),
-            arguments.clone(),
-        ));
-        self.store_open_tools()?;
         self.pace().await?;
-        let first = step_delta(
-            &step_id,
-            FunctionToolCallDelta {
-                index,
-                id: Some(call_id),
-                function: Some(FunctionCallDelta {
-                    name: Some(name),
-                    arguments: Some(String::new()),
-                    output: None,
-                }),
-            },
-        );
-        self.emit("thread.run.step.delta", &first).await;
+        {
+            let mut state = self.lock().await?;
+            state.stage_open();
+            let first = step_delta(
+                &step_id,
+                FunctionToolCallDelta {
+                    index,
+                    id: Some(call_id),
+                    function: Some(FunctionCallDelta {
+                        name: Some(name),
+                        arguments: Some(String::new()),
+                        output: None,
+                    }),
+                },
+            );
+            state.stage_event(&AssistantEvent::RunStepDelta(first));
+            self.send_delta(&mut state).await?;
+        }
         for chunk in argument_chunks(&arguments) {
             self.pace().await?;
             self.spend_completion_tokens(1);
-            if let Some(open) = &mut self.open_tools {
+            let mut state = self.lock().await?;
+            if let Some(open) = &mut state.open_tools {
                 open.chunks += 1;
                 if let StepDetails::ToolCalls(details) = &mut open.step.step_details {
                     if let Some(ToolCall::Function(call)) = details.tool_calls.last_mut() {
@@ -584,7 +557,7 @@ impl Runner {
                     }
                 }
             }
-            self.store_open_tools()?;
+            state.stage_open();
             let delta = step_delta(
                 &step_id,
                 FunctionToolCallDelta {
@@ -597,225 +570,137 @@ impl Runner {
                     }),
                 },
             );
-            self.emit("thread.run.step.delta", &delta).await;
+            state.stage_event(&AssistantEvent::RunStepDelta(delta));
+            self.send_delta(&mut state).await?;
         }
         Ok(())
-    }
-
-    fn store_open_tools(&self) -> Result<(), Stop> {
-        let Some(open) = &self.open_tools else {
-            return Ok(());
-        };
-        let step = open.step.clone();
-        self.with_run(|ctx| replace(&mut ctx.entry.steps, &step.id, step.clone()))
-    }
-
-    async fn fail(&mut self, message: String) -> Result<(), Stop> {
-        let at = now();
-        let error = LastError::new(LastErrorCode::ServerError, message);
-        let mut changed_steps = Vec::new();
-        let mut changed_message = None;
-        if let Some(mut open) = self.open_message.take() {
-            open.message.status = Some(MessageStatus::Incomplete);
-            open.message.incomplete_at = Some(at);
-            open.message.incomplete_details = Some(IncompleteDetails::new("run_failed"));
-            changed_message = Some(open.message);
-            changed_steps.push(open.step);
-        }
-        if let Some(open) = self.open_tools.take() {
-            changed_steps.push(open.step);
-        }
-        for step in &mut changed_steps {
-            step.status = RunStepStatus::Failed;
-            step.failed_at = Some(at);
-            step.last_error = Some(error.clone());
-        }
-        let run = self.lifecycle(|ctx| {
-            if let Some(message) = &changed_message {
-                replace(ctx.messages, &message.id, message.clone());
-            }
-            for step in &changed_steps {
-                replace(&mut ctx.entry.steps, &step.id, step.clone());
-            }
-            let run = &mut ctx.entry.run;
-            run.status = RunStatus::Failed;
-            run.failed_at = Some(at);
-            run.last_error = Some(error.clone());
-            run.usage = Some(ctx.entry.usage.clone());
-            run.clone()
-        })?;
-        if let Some(message) = &changed_message {
-            self.emit("thread.message.incomplete", message).await;
-        }
-        for step in &changed_steps {
-            self.emit("thread.run.step.failed", step).await;
-        }
-        self.emit("thread.run.failed", &run).await;
-        self.emit_done().await;
-        Ok(())
-    }
-
-    /// Ends a run told to stop (cancelled or expired), with its events.
-    async fn interrupt(&mut self, control: Control) {
-        // What this task had open is settled with everything else of the run.
-        self.open_message = None;
-        self.open_tools = None;
-        let settled = self.with_run(|ctx| {
-            let cancelling = ctx.entry.run.clone();
-            let settled = settle(ctx.messages, ctx.entry, control);
-            (cancelling, settled)
-        });
-        let Ok((cancelling, Some(settled))) = settled else {
-            self.emit_done().await;
-            return;
-        };
-        let (step_event, run_event) = match control {
-            Control::Expire => ("thread.run.step.expired", "thread.run.expired"),
-            _ => ("thread.run.step.cancelled", "thread.run.cancelled"),
-        };
-        if control == Control::Cancel {
-            self.emit("thread.run.cancelling", &cancelling).await;
-        }
-        for message in &settled.messages {
-            self.emit("thread.message.incomplete", message).await;
-        }
-        for step in &settled.steps {
-            self.emit(step_event, step).await;
-        }
-        self.emit(run_event, &settled.run).await;
-        self.emit_done().await;
-    }
-
-    /// Lets go of the run: no longer driven; the thread unlocked if the run
-    /// has ended. A stop asked for after the turn's last status change is
-    /// settled here.
-    fn release(&mut self) {
-        let _ = self.with_run(|ctx| {
-            ctx.entry.driven = false;
-            let control = *ctx.entry.control.borrow();
-            if control != Control::Go && !ctx.entry.run.status.is_terminal() {
-                settle(ctx.messages, ctx.entry, control);
-            }
-            finish_if_terminal(ctx.entry, ctx.active_run);
-        });
-        self.sink = None;
     }
 
     // ---- replayed turns ----
 
+    /// Plays a recorded turn: its events go out as recorded (ids already the
+    /// run's), and what they say of the run, its steps and messages is
+    /// stored; the run's status changes go through the lifecycle.
     async fn replay_turn(&mut self, start: Start) -> Result<(), Stop> {
-        self.check()?;
-        let (thread, tool_outputs) = match start {
-            Start::New { thread } => (thread, Vec::new()),
-            Start::Continue { step } => (None, function_calls(&step)),
+        let (mut thread, tool_outputs, index) = {
+            let mut state = self.lock().await?;
+            let index = state.record.progress.turns;
+            state.record.progress.turns += 1;
+            self.run = state.record.run.clone();
+            match start {
+                Start::New { thread } => (thread, Vec::new(), index),
+                Start::Continue { step } => (None, function_calls(&step), index),
+            }
         };
-        self.run = self.with_run(|ctx| ctx.entry.run.clone())?;
-        let turn = self.build_turn(tool_outputs)?;
+        let turn = self.build_turn(tool_outputs, index).await?;
         let mut events = self.app.model.respond(turn);
         let mut first = true;
+        let mut saw_done = false;
         loop {
-            self.check()?;
             let Some(event) = self.wait(events.next()).await? else {
                 break;
             };
             let ModelEvent::Recorded { event, data } = event else {
                 continue;
             };
-            if first {
-                first = false;
-                if let Some(thread) = &thread {
-                    if event != "thread.created" {
-                        self.emit("thread.created", thread).await;
-                    }
-                }
-            }
-            if event == "thread.created" && thread.is_none() {
-                continue;
-            }
-            if event.ends_with(".delta") {
+            let delta = crate::event::is_delta_name(&event);
+            if delta {
                 self.pace().await?;
             }
-            self.apply_recorded(&event, &data)?;
-            self.emit_raw(&event, &data).await;
-        }
-        self.with_run(|ctx| {
-            let run = &mut ctx.entry.run;
-            if !run.status.ends_stream() {
-                run.status = RunStatus::Failed;
-                run.failed_at = Some(now());
-                run.last_error = Some(LastError::new(
-                    LastErrorCode::ServerError,
-                    "The recorded stream ended before its run did.",
-                ));
+            let mut state = self.lock().await?;
+            if delta {
+                // Deltas change nothing stored: what they add to is stored
+                // whole by its `completed` event. Decoding them (to drop
+                // them) cost the server as much CPU as the client's whole
+                // pipeline on a replayed stream.
+                state.stage_raw_event(&event, &data);
+                self.send_delta(&mut state).await?;
+                continue;
             }
-        })
+            let decoded = AssistantEvent::decode(&event, &data).ok();
+            let is_thread_created = matches!(decoded, Some(AssistantEvent::ThreadCreated(_)));
+            if first {
+                first = false;
+                if let Some(thread) = thread.take() {
+                    if !is_thread_created {
+                        state.stage_event(&AssistantEvent::ThreadCreated(thread));
+                    } else {
+                        state.stage_raw_event(&event, &data);
+                        state.commit(&*self.app.store, &self.live.feed).await?;
+                        continue;
+                    }
+                } else if is_thread_created {
+                    continue;
+                }
+            } else if is_thread_created {
+                continue;
+            }
+            saw_done |= matches!(decoded, Some(AssistantEvent::Done));
+            if let Some(decoded) = &decoded {
+                self.apply_recorded(&mut state, decoded);
+            }
+            state.stage_raw_event(&event, &data);
+            state.commit(&*self.app.store, &self.live.feed).await?;
+        }
+        let mut state = self.lock().await?;
+        if !state.record.run.status.ends_stream() {
+            let error = LastError::new(
+                LastErrorCode::ServerError,
+                "The recorded stream ended before its run did.",
+            );
+            return Ok(lifecycle::fail(&self.app, &self.live, &mut state, error).await?);
+        }
+        if !saw_done {
+            state.stage_event(&AssistantEvent::Done);
+        }
+        Ok(lifecycle::commit_and_finish(&self.app, &self.live, &mut state).await?)
     }
 
-    /// Stores what a recorded event says about the run, its steps and messages.
-    fn apply_recorded(&self, event: &str, data: &str) -> Result<(), Stop> {
-        // Deltas change nothing stored: what they add to is stored whole by
-        // its `completed` event. Decoding them (to drop them) cost the server
-        // as much CPU as the client's whole pipeline on a replayed stream.
-        if event.ends_with(".delta") {
-            return Ok(());
-        }
-        let Ok(event) = AssistantEvent::decode(event, data) else {
-            return Ok(());
-        };
-        self.with_run(|ctx| {
-            if let Some(recorded) = event.run() {
-                let run = &mut ctx.entry.run;
-                run.status = recorded.status.clone();
-                run.required_action = recorded.required_action.clone();
-                run.last_error = recorded.last_error.clone();
-                run.started_at = recorded.started_at;
-                run.completed_at = recorded.completed_at;
-                run.failed_at = recorded.failed_at;
-                run.cancelled_at = recorded.cancelled_at;
-                run.incomplete_details = recorded.incomplete_details.clone();
+    /// Stages what a recorded event says about the run, its steps and
+    /// messages. The run's status moves through the lifecycle: a recorded
+    /// change it does not allow is logged and not made.
+    fn apply_recorded(&self, state: &mut RunState, event: &AssistantEvent) {
+        if let Some(recorded) = event.run() {
+            if recorded.status != state.record.run.status {
+                if let Err(err) =
+                    lifecycle::change(&mut state.record, recorded.status.clone(), now())
+                {
+                    tracing::warn!(%err, "a recorded status change was not made");
+                }
+            }
+            let run = &mut state.record.run;
+            run.required_action = recorded.required_action.clone();
+            run.last_error = recorded.last_error.clone();
+            run.incomplete_details = recorded.incomplete_details.clone();
+            if recorded.usage.is_some() {
                 run.usage = recorded.usage.clone();
-            } else if let Some(step) = event.run_step() {
-                if ctx.entry.steps.get(&step.id).is_some() {
-                    replace(&mut ctx.entry.steps, &step.id, step.clone());
-                } else {
-                    ctx.entry.steps.insert(step.id.clone(), step.clone());
-                }
-            } else if let Some(message) = event.message() {
-                if ctx.messages.get(&message.id).is_some() {
-                    replace(ctx.messages, &message.id, message.clone());
-                } else {
-                    ctx.messages.insert(message.id.clone(), message.clone());
-                }
             }
-        })
+            state.stage_run();
+        } else if let Some(step) = event.run_step() {
+            state.stage_step(step);
+        } else if let Some(message) = event.message() {
+            state.stage_message(message);
+        }
     }
 }
 
-impl Drop for Runner {
-    fn drop(&mut self) {
-        self.release();
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 
-/// One server-sent event.
-pub(crate) fn sse_frame(event: &str, data: &str) -> Bytes {
-    let mut frame = String::with_capacity(event.len() + data.len() + 16);
-    frame.push_str("event: ");
-    frame.push_str(event);
-    frame.push('\n');
-    for line in data.split('\n') {
-        frame.push_str("data: ");
-        frame.push_str(line.strip_suffix('\r').unwrap_or(line));
-        frame.push('\n');
-    }
-    frame.push('\n');
-    Bytes::from(frame)
-}
-
-fn replace<T>(collection: &mut Collection<T>, id: &str, value: T) {
-    if let Some(slot) = collection.get_mut(id) {
-        *slot = value;
-    }
+/// Appends a token to the open message and stages its delta event.
+fn append_text(state: &mut RunState, token: String) {
+    let Some(open) = &mut state.open_message else {
+        return;
+    };
+    open.tokens += 1;
+    push_text(&mut open.message, &token);
+    let delta = MessageDeltaEvent::text(&open.message.id, token);
+    state.stage_open();
+    state.stage_event(&AssistantEvent::MessageDelta(delta));
 }
 
 fn push_text(message: &mut Message, token: &str) {
@@ -824,12 +709,6 @@ fn push_text(message: &mut Message, token: &str) {
     } else {
         message.content.insert(0, MessageContent::text(token));
     }
-}
-
-fn add_usage(total: &mut Usage, more: &Usage) {
-    total.prompt_tokens += more.prompt_tokens;
-    total.completion_tokens += more.completion_tokens;
-    total.total_tokens += more.total_tokens;
 }
 
 /// The function calls of a step, with their outputs.
@@ -844,15 +723,7 @@ fn function_calls(step: &RunStep) -> Vec<FunctionToolCall> {
 }
 
 fn step_delta(step_id: &str, call: FunctionToolCallDelta) -> RunStepDeltaEvent {
-    RunStepDeltaEvent {
-        id: step_id.to_owned(),
-        object: "thread.run.step.delta".to_owned(),
-        delta: RunStepDelta {
-            step_details: Some(StepDetailsDelta::ToolCalls(ToolCallsDetailsDelta {
-                tool_calls: vec![ToolCallDelta::Function(call)],
-            })),
-        },
-    }
+    RunStepDeltaEvent::function_call(step_id, call)
 }
 
 /// Arguments in pieces of about eight bytes, cut at character boundaries.
@@ -894,142 +765,9 @@ fn prompt_tokens(turn: &Turn) -> u64 {
             .sum::<u64>()
 }
 
-/// What [`settle`] changed.
-pub(crate) struct Settled {
-    pub(crate) run: Run,
-    pub(crate) steps: Vec<RunStep>,
-    pub(crate) messages: Vec<Message>,
-}
-
-/// Ends a run that was told to stop: the run cancelled or expired, its open
-/// steps likewise, its unfinished messages incomplete. `None` if the run had
-/// already ended.
-pub(crate) fn settle(
-    messages: &mut Collection<Message>,
-    entry: &mut RunEntry,
-    control: Control,
-) -> Option<Settled> {
-    if entry.run.status.is_terminal() {
-        return None;
-    }
-    let at = now();
-    let expired = control == Control::Expire;
-    let mut steps = Vec::new();
-    let mut message_ids = Vec::new();
-    let step_ids: Vec<String> = entry
-        .steps
-        .values()
-        .filter(|s| s.status == RunStepStatus::InProgress)
-        .map(|s| s.id.clone())
-        .collect();
-    for id in step_ids {
-        if let Some(step) = entry.steps.get_mut(&id) {
-            if expired {
-                step.status = RunStepStatus::Expired;
-                step.expired_at = Some(at);
-            } else {
-                step.status = RunStepStatus::Cancelled;
-                step.cancelled_at = Some(at);
-            }
-            if let Some(message_id) = step.message_id() {
-                message_ids.push(message_id.to_owned());
-            }
-            steps.push(step.clone());
-        }
-    }
-    let mut changed_messages = Vec::new();
-    for id in message_ids {
-        if let Some(message) = messages.get_mut(&id) {
-            if message.status == Some(MessageStatus::InProgress) {
-                message.status = Some(MessageStatus::Incomplete);
-                message.incomplete_at = Some(at);
-                message.incomplete_details = Some(IncompleteDetails::new(if expired {
-                    "run_expired"
-                } else {
-                    "run_cancelled"
-                }));
-                changed_messages.push(message.clone());
-            }
-        }
-    }
-    let run = &mut entry.run;
-    run.required_action = None;
-    if expired {
-        run.status = RunStatus::Expired;
-    } else {
-        run.status = RunStatus::Cancelled;
-        run.cancelled_at = Some(at);
-    }
-    run.usage = Some(entry.usage.clone());
-    Some(Settled {
-        run: run.clone(),
-        steps,
-        messages: changed_messages,
-    })
-}
-
-/// Unlocks the thread and stops the expiry timer once a run has ended.
-pub(crate) fn finish_if_terminal(entry: &mut RunEntry, active_run: &mut Option<String>) {
-    if entry.run.status.is_terminal() {
-        if active_run.as_deref() == Some(entry.run.id.as_str()) {
-            *active_run = None;
-        }
-        if let Some(expiry) = entry.expiry.take() {
-            expiry.abort();
-        }
-    }
-}
-
-/// Expires the run when its time is up, unless it ended before.
-pub(crate) fn spawn_expiry(
-    app: &Arc<App>,
-    thread_id: String,
-    run_id: String,
-) -> tokio::task::AbortHandle {
-    let app: Weak<App> = Arc::downgrade(app);
-    let after = app
-        .upgrade()
-        .map_or(Duration::ZERO, |app| app.config.run_expiry);
-    tokio::spawn(async move {
-        tokio::time::sleep(after).await;
-        let Some(app) = app.upgrade() else { return };
-        let mut store = app.store();
-        let Some(thread) = store.threads.get_mut(&thread_id) else {
-            return;
-        };
-        let ThreadEntry {
-            messages,
-            runs,
-            active_run,
-            ..
-        } = thread;
-        let Some(entry) = runs.get_mut(&run_id) else {
-            return;
-        };
-        if entry.run.status.is_terminal() {
-            return;
-        }
-        entry.expiry = None;
-        entry.control.send_replace(Control::Expire);
-        if !entry.driven {
-            settle(messages, entry, Control::Expire);
-            finish_if_terminal(entry, active_run);
-        }
-    })
-    .abort_handle()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn frames_split_multiline_data() {
-        assert_eq!(
-            &sse_frame("x", "a\nb")[..],
-            b"event: x\ndata: a\ndata: b\n\n"
-        );
-    }
 
     #[test]
     fn truncation_hides_all_but_the_last_messages() {
@@ -1049,5 +787,13 @@ mod tests {
         assert!(chunks.len() > 1);
         assert_eq!(chunks.concat(), args);
         assert!(argument_chunks("").is_empty());
+    }
+
+    #[test]
+    fn the_runner_spells_no_event_name() {
+        // The driver names no event: every event it sends is typed.
+        let source = include_str!("runner.rs");
+        let code = &source[..source.find("#[cfg(test)]").unwrap_or(source.len())];
+        assert!(!code.contains("\"thread."), "an event name is spelled in the runner");
     }
 }

@@ -537,3 +537,24 @@ pub struct FilePathDelta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_id: Option<String>,
 }
+
+#[cfg(feature = "server")]
+impl MessageDeltaEvent {
+    /// The delta that appends `token` to the first text part of a message.
+    pub(crate) fn text(message_id: &str, token: String) -> Self {
+        MessageDeltaEvent {
+            id: message_id.to_owned(),
+            object: "thread.message.delta".to_owned(),
+            delta: MessageDelta {
+                role: None,
+                content: vec![MessageContentDelta::Text(TextContentDelta {
+                    index: 0,
+                    text: Some(TextDelta {
+                        value: Some(token),
+                        annotations: Vec::new(),
+                    }),
+                })],
+            },
+        }
+    }
+}

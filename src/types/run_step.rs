@@ -513,3 +513,19 @@ pub struct FunctionCallDelta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
 }
+
+#[cfg(feature = "server")]
+impl RunStepDeltaEvent {
+    /// The delta of one function call of a tool-calls step.
+    pub(crate) fn function_call(step_id: &str, call: FunctionToolCallDelta) -> Self {
+        RunStepDeltaEvent {
+            id: step_id.to_owned(),
+            object: "thread.run.step.delta".to_owned(),
+            delta: RunStepDelta {
+                step_details: Some(StepDetailsDelta::ToolCalls(ToolCallsDetailsDelta {
+                    tool_calls: vec![ToolCallDelta::Function(call)],
+                })),
+            },
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! `/assistants`.
 
+use super::list_response;
 use crate::server::app::App;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{JsonBody, ListParams};
@@ -45,9 +46,7 @@ pub(crate) async fn create(
         response_format: Some(request.response_format.unwrap_or(ResponseFormat::Auto)),
         reasoning_effort: request.reasoning_effort,
     };
-    app.store()
-        .assistants
-        .insert(assistant.id.clone(), assistant.clone());
+    app.store.insert_assistant(&assistant).await?;
     Ok(Json(assistant))
 }
 
@@ -55,18 +54,15 @@ pub(crate) async fn list(
     State(app): State<Arc<App>>,
     params: ListParams,
 ) -> ApiResult<Json<ListResponse<Assistant>>> {
-    let store = app.store();
-    store
-        .assistants
-        .page(&params, |_| true, Clone::clone, |a| a.id.clone())
-        .map(Json)
+    let page = app.store.list_assistants(&params.page()).await?;
+    Ok(Json(list_response(page, |a| &a.id)))
 }
 
 pub(crate) async fn get(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Assistant>> {
-    app.store().assistant(&id).cloned().map(Json)
+    Ok(Json(app.store.assistant(&id).await?))
 }
 
 pub(crate) async fn modify(
@@ -82,11 +78,7 @@ pub(crate) async fn modify(
     validate::max_len("description", request.description.as_deref(), 512)?;
     validate::max_len("instructions", request.instructions.as_deref(), 256_000)?;
     validate::sampling(request.temperature, request.top_p)?;
-    let mut store = app.store();
-    let assistant = store
-        .assistants
-        .get_mut(&id)
-        .ok_or_else(|| ApiError::not_found("assistant", &id))?;
+    let mut assistant = app.store.assistant(&id).await?;
     if let Some(model) = request.model {
         if model.trim().is_empty() {
             return Err(ApiError::invalid_param(
@@ -123,16 +115,14 @@ pub(crate) async fn modify(
     if request.response_format.is_some() {
         assistant.response_format = request.response_format;
     }
-    Ok(Json(assistant.clone()))
+    app.store.update_assistant(&assistant).await?;
+    Ok(Json(assistant))
 }
 
 pub(crate) async fn delete(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Deleted>> {
-    app.store()
-        .assistants
-        .remove(&id)
-        .ok_or_else(|| ApiError::not_found("assistant", &id))?;
+    app.store.delete_assistant(&id).await?;
     Ok(Json(Deleted::new(id, "assistant.deleted")))
 }

@@ -19,6 +19,16 @@ use tower_http::propagate_header::PropagateHeaderLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 
+/// A store page as the API lists it.
+pub(crate) fn list_response<T>(
+    page: crate::server::store::Page<T>,
+    id_of: impl Fn(&T) -> &String,
+) -> crate::types::ListResponse<T> {
+    let first_id = page.data.first().map(|item| id_of(item).clone());
+    let last_id = page.data.last().map(|item| id_of(item).clone());
+    crate::types::ListResponse::new(page.data, first_id, last_id, page.has_more)
+}
+
 pub(crate) fn router(app: Arc<App>) -> Router {
     let max_body = app.config.max_body_bytes;
     let routes = Router::new()
@@ -71,6 +81,11 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route(
             "/v1/threads/{thread_id}/runs/{run_id}/steps",
             get(runs::list_steps),
+        )
+        // An extension of this server: the run's events, for resuming a stream.
+        .route(
+            "/v1/threads/{thread_id}/runs/{run_id}/events",
+            get(runs::events),
         )
         .route(
             "/v1/threads/{thread_id}/runs/{run_id}/steps/{step_id}",

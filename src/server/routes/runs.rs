@@ -1,28 +1,28 @@
 //! `/threads/runs` and `/threads/{thread_id}/runs/...`.
 
+use super::list_response;
 use super::threads::{check_thread, insert_thread};
 use crate::server::app::App;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{JsonBody, ListParams};
 use crate::server::ids::{new_id, now};
-use crate::server::runner::{Start, finish_if_terminal, settle, spawn_expiry, spawn_turn};
-use crate::server::store::{Control, LegacyStore as Store, RunEntry, ThreadEntry};
+use crate::server::lifecycle::{self, Follow};
+use crate::server::runtime::frame;
+use crate::server::store::{RunBatch, RunProgress, RunRecord};
 use crate::server::validate;
 use crate::types::{
-    Assistant, CreateMessageRequest, CreateRunRequest, CreateThreadAndRunRequest, FunctionCall,
-    FunctionToolCall, ListResponse, Message, Metadata, ModifyRunRequest, ResponseFormat, Run,
-    RunStatus, RunStep, RunStepStatus, StepDetails, SubmitToolOutputsRequest, Thread, Tool,
-    ToolCall, ToolChoice, TruncationStrategy,
+    Assistant, CreateMessageRequest, CreateRunRequest, CreateThreadAndRunRequest, ListResponse,
+    Message, Metadata, ModifyRunRequest, ResponseFormat, Run, RunStatus, RunStep,
+    SubmitToolOutputsRequest, Tool, ToolChoice, TruncationStrategy,
 };
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use std::collections::HashSet;
+use futures_util::StreamExt;
 use std::convert::Infallible;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 /// What a run takes from its request, whichever endpoint made it.
 struct RunOptions {
@@ -131,107 +131,44 @@ fn run_json(app: &App, run: Run) -> Response {
     response
 }
 
+/// An event stream answer.
+fn event_stream(body: Follow) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(body.map(Ok::<_, Infallible>)),
+    )
+        .into_response()
+}
+
 /// The answer of a call that starts or continues a run: the run as JSON, or
 /// its event stream.
-fn run_response(app: &App, run: Run, stream: Option<mpsc::Receiver<Bytes>>) -> Response {
-    match stream {
+fn run_response(app: &App, run: Run, follow: Option<Follow>) -> Response {
+    match follow {
         None => run_json(app, run),
-        Some(rx) => {
-            let body = futures_util::stream::unfold(rx, |mut rx| async move {
-                let frame = rx.recv().await?;
-                Some((Ok::<_, Infallible>(coalesce(frame, &mut rx)), rx))
-            });
-            (
-                [
-                    (header::CONTENT_TYPE, "text/event-stream"),
-                    (header::CACHE_CONTROL, "no-cache"),
-                ],
-                Body::from_stream(body),
-            )
-                .into_response()
-        }
+        Some(follow) => event_stream(follow),
     }
 }
 
-/// The frame and those already queued behind it, in one chunk of at most
-/// about 64 KiB: a client that reads slower than the run writes gets few
-/// large chunks rather than one per event (each a write, a chunk header and a
-/// read on its own). Never waits for more: a lone event goes out at once.
-fn coalesce(first: Bytes, rx: &mut mpsc::Receiver<Bytes>) -> Bytes {
-    const MAX: usize = 64 * 1024;
-    if rx.is_empty() {
-        return first;
-    }
-    let mut chunk = Vec::with_capacity(MAX.max(first.len()));
-    chunk.extend_from_slice(&first);
-    while chunk.len() < MAX {
-        match rx.try_recv() {
-            Ok(frame) => chunk.extend_from_slice(&frame),
-            Err(_) => break,
-        }
-    }
-    Bytes::from(chunk)
-}
-
-fn stream_channel(
+/// Makes a run's record, with its additional messages checked.
+fn new_run(
     app: &App,
-    stream: bool,
-) -> (Option<mpsc::Sender<Bytes>>, Option<mpsc::Receiver<Bytes>>) {
-    if stream {
-        let (tx, rx) = mpsc::channel(app.config.stream_buffer.max(1));
-        (Some(tx), Some(rx))
-    } else {
-        (None, None)
-    }
-}
-
-/// Stores a new run on an unlocked thread, locks the thread and starts the
-/// run's task. Everything is checked before anything is stored.
-fn start_run(
-    app: &Arc<App>,
-    store: &mut Store,
+    assistant: &Assistant,
     thread_id: &str,
     options: RunOptions,
     additional_messages: Vec<CreateMessageRequest>,
-    thread_created: Option<Thread>,
-    stream: bool,
-) -> ApiResult<(Run, Option<mpsc::Receiver<Bytes>>)> {
-    let assistant = store.assistant(&options.assistant_id)?.clone();
-    let thread = store.thread(thread_id)?;
-    if let Some(active) = &thread.active_run {
-        return Err(ApiError::invalid(format!(
-            "Thread {thread_id} already has an active run {active}."
-        )));
-    }
+) -> ApiResult<(RunRecord, Vec<Message>)> {
     let messages = additional_messages
         .into_iter()
         .map(|m| validate::message(thread_id, m))
         .collect::<ApiResult<Vec<Message>>>()?;
-    let permit = app.run_slot()?;
-    let run = options.into_run(app, &assistant, thread_id);
-    let mut entry = RunEntry::new(run.clone());
-    entry.driven = true;
-    entry.expiry = Some(spawn_expiry(app, thread_id.to_owned(), run.id.clone()));
-    let control = entry.control.subscribe();
-    let thread = store.thread_mut(thread_id)?;
-    for message in messages {
-        thread.messages.insert(message.id.clone(), message);
-    }
-    thread.active_run = Some(run.id.clone());
-    thread.runs.insert(run.id.clone(), entry);
-    let (tx, rx) = stream_channel(app, stream);
-    spawn_turn(
-        Arc::clone(app),
-        thread_id.to_owned(),
-        run.id.clone(),
-        Start::New {
-            thread: thread_created,
-        },
-        permit,
-        tx,
-        control,
-    );
-    Ok((run, rx))
+    let record = RunRecord {
+        run: options.into_run(app, assistant, thread_id),
+        progress: RunProgress::default(),
+    };
+    Ok((record, messages))
 }
 
 pub(crate) async fn create(
@@ -259,16 +196,12 @@ pub(crate) async fn create(
         reasoning_effort: request.reasoning_effort,
     };
     options.check()?;
-    let (run, rx) = start_run(
-        &app,
-        &mut app.store(),
-        &thread_id,
-        options,
-        additional,
-        None,
-        stream,
-    )?;
-    Ok(run_response(&app, run, rx))
+    let assistant = app.store.assistant(&options.assistant_id).await?;
+    // The thread must exist before anything else is said about it.
+    app.store.thread(&thread_id).await?;
+    let (record, messages) = new_run(&app, &assistant, &thread_id, options, additional)?;
+    let (run, follow) = lifecycle::start(&app, record, messages, None, stream).await?;
+    Ok(run_response(&app, run, follow))
 }
 
 pub(crate) async fn create_thread_and_run(
@@ -296,24 +229,23 @@ pub(crate) async fn create_thread_and_run(
         reasoning_effort: None,
     };
     options.check()?;
-    let mut store = app.store();
     // Refuse before the thread is made, so that a refused request leaves nothing behind.
-    store.assistant(&options.assistant_id)?;
-    drop(app.run_slot()?);
-    let thread = insert_thread(&mut store, thread_request)?;
+    let assistant = app.store.assistant(&options.assistant_id).await?;
+    lifecycle::check_slot(&app)?;
+    let thread = insert_thread(&app, thread_request).await?;
     let announced = stream.then(|| thread.clone());
-    match start_run(
-        &app,
-        &mut store,
-        &thread.id,
-        options,
-        Vec::new(),
-        announced,
-        stream,
-    ) {
-        Ok((run, rx)) => Ok(run_response(&app, run, rx)),
+    let started = match new_run(&app, &assistant, &thread.id, options, Vec::new()) {
+        Ok((record, messages)) => {
+            lifecycle::start(&app, record, messages, announced, stream).await
+        }
+        Err(err) => Err(err),
+    };
+    match started {
+        Ok((run, follow)) => Ok(run_response(&app, run, follow)),
         Err(err) => {
-            store.threads.remove(&thread.id);
+            if let Err(cleanup) = app.store.delete_thread(&thread.id).await {
+                tracing::warn!(thread = %thread.id, err = %cleanup, "the thread of a refused run could not be deleted");
+            }
             Err(err)
         }
     }
@@ -324,20 +256,16 @@ pub(crate) async fn list(
     Path(thread_id): Path<String>,
     params: ListParams,
 ) -> ApiResult<Json<ListResponse<Run>>> {
-    let store = app.store();
-    store
-        .thread(&thread_id)?
-        .runs
-        .page(&params, |_| true, |e| e.run.clone(), |r| r.id.clone())
-        .map(Json)
+    let page = app.store.list_runs(&thread_id, &params.page()).await?;
+    Ok(Json(list_response(page, |r| &r.id)))
 }
 
 pub(crate) async fn get(
     State(app): State<Arc<App>>,
     Path((thread_id, run_id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let run = app.store().run(&thread_id, &run_id)?.run.clone();
-    Ok(run_json(&app, run))
+    let record = app.store.run(&thread_id, &run_id).await?;
+    Ok(run_json(&app, record.run))
 }
 
 pub(crate) async fn modify(
@@ -346,13 +274,33 @@ pub(crate) async fn modify(
     JsonBody(request): JsonBody<ModifyRunRequest>,
 ) -> ApiResult<Response> {
     validate::metadata(request.metadata.as_ref())?;
-    let mut store = app.store();
-    let entry = store.run_mut(&thread_id, &run_id)?;
-    if let Some(metadata) = request.metadata {
-        entry.run.metadata = metadata;
-    }
-    let run = entry.run.clone();
-    drop(store);
+    let live = app
+        .runtime
+        .get(&run_id)
+        .filter(|live| live.thread_id == thread_id);
+    let run = match live {
+        // A live run is changed through its state, so that its driver's
+        // next write keeps the change.
+        Some(live) => {
+            let mut state = live.state.lock().await;
+            if let Some(metadata) = request.metadata {
+                state.record.run.metadata = metadata;
+                state.stage_run();
+                state.commit(&*app.store, &live.feed).await?;
+            }
+            state.record.run.clone()
+        }
+        None => {
+            let mut record = app.store.run(&thread_id, &run_id).await?;
+            if let Some(metadata) = request.metadata {
+                record.run.metadata = metadata;
+                let mut batch = RunBatch::new(&thread_id, &run_id);
+                batch.run = Some(record.clone());
+                app.store.commit(&batch).await?;
+            }
+            record.run
+        }
+    };
     Ok(run_json(&app, run))
 }
 
@@ -360,44 +308,7 @@ pub(crate) async fn cancel(
     State(app): State<Arc<App>>,
     Path((thread_id, run_id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let mut store = app.store();
-    let entry = store.run_mut(&thread_id, &run_id)?;
-    let status = entry.run.status.clone();
-    if status == RunStatus::Cancelling {
-        return Ok(run_json(&app, entry.run.clone()));
-    }
-    if status.is_terminal() {
-        return Err(ApiError::invalid(format!(
-            "Cannot cancel run with status '{status}'."
-        )));
-    }
-    entry.run.status = RunStatus::Cancelling;
-    entry.control.send_replace(Control::Cancel);
-    let run = entry.run.clone();
-    if !entry.driven {
-        // Nothing drives the run (it waits for tool outputs): settle it
-        // shortly, so that `cancelling` is seen first, as with the real API.
-        let app = Arc::clone(&app);
-        tokio::spawn(async move {
-            tokio::task::yield_now().await;
-            let mut store = app.store();
-            let Some(ThreadEntry {
-                messages,
-                runs,
-                active_run,
-                ..
-            }) = store.threads.get_mut(&thread_id)
-            else {
-                return;
-            };
-            if let Some(entry) = runs.get_mut(&run_id) {
-                if !entry.driven {
-                    settle(messages, entry, Control::Cancel);
-                    finish_if_terminal(entry, active_run);
-                }
-            }
-        });
-    }
+    let run = lifecycle::cancel(&app, &thread_id, &run_id).await?;
     Ok(run_json(&app, run))
 }
 
@@ -407,104 +318,10 @@ pub(crate) async fn submit_tool_outputs(
     JsonBody(request): JsonBody<SubmitToolOutputsRequest>,
 ) -> ApiResult<Response> {
     let stream = request.stream.unwrap_or(false);
-    let mut store = app.store();
-    let entry = store.run_mut(&thread_id, &run_id)?;
-    if entry.run.status != RunStatus::RequiresAction {
-        return Err(ApiError::invalid(format!(
-            "Runs in status \"{}\" do not accept tool outputs.",
-            entry.run.status
-        )));
-    }
-    let expected: Vec<String> = entry
-        .run
-        .required_tool_calls()
-        .iter()
-        .map(|c| c.id.clone())
-        .collect();
-    let given: Vec<String> = request
-        .tool_outputs
-        .iter()
-        .map(|o| o.tool_call_id.clone())
-        .collect();
-    let unique: HashSet<&String> = given.iter().collect();
-    let all_known = given.iter().all(|id| expected.contains(id));
-    if unique.len() != given.len() || !all_known || unique.len() != expected.len() {
-        return Err(ApiError::invalid_param(
-            "tool_outputs",
-            format!("Expected tool outputs for call_ids {expected:?}, got {given:?}"),
-        ));
-    }
-    let permit = app.run_slot()?;
-    let at = now();
-    let usage = entry.pending_tool_usage.take().unwrap_or_default();
-    let required = entry.run.required_tool_calls().to_vec();
-    let step: Option<RunStep> = entry.open_tool_step_mut().map(|step| {
-        if let StepDetails::ToolCalls(details) = &mut step.step_details {
-            // A replayed step may not hold its calls (they came in deltas).
-            for call in &required {
-                if !details
-                    .tool_calls
-                    .iter()
-                    .any(|c| c.id() == Some(call.id.as_str()))
-                {
-                    details
-                        .tool_calls
-                        .push(ToolCall::Function(FunctionToolCall {
-                            id: call.id.clone(),
-                            function: FunctionCall {
-                                name: call.function.name.clone(),
-                                arguments: call.function.arguments.clone(),
-                                output: None,
-                            },
-                        }));
-                }
-            }
-            for call in &mut details.tool_calls {
-                if let ToolCall::Function(call) = call {
-                    if let Some(output) = request
-                        .tool_outputs
-                        .iter()
-                        .find(|o| o.tool_call_id == call.id)
-                    {
-                        call.function.output = Some(output.output.clone());
-                    }
-                }
-            }
-        }
-        step.status = RunStepStatus::Completed;
-        step.completed_at = Some(at);
-        step.usage = Some(usage.clone());
-        step.clone()
-    });
-    let Some(step) = step else {
-        return Err(ApiError::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "The run has no open tool call step.",
-        ));
-    };
-    entry.usage.prompt_tokens += usage.prompt_tokens;
-    entry.usage.completion_tokens += usage.completion_tokens;
-    entry.usage.total_tokens += usage.total_tokens;
-    entry.run.status = RunStatus::Queued;
-    entry.run.required_action = None;
-    entry.driven = true;
-    let control = entry.control.subscribe();
-    let run = entry.run.clone();
-    drop(store);
-    let (tx, rx) = stream_channel(&app, stream);
-    spawn_turn(
-        Arc::clone(&app),
-        thread_id,
-        run_id,
-        Start::Continue {
-            step: Box::new(step),
-        },
-        permit,
-        tx,
-        control,
-    );
-    Ok(run_response(&app, run, rx))
+    let (run, follow) =
+        lifecycle::submit_tool_outputs(&app, &thread_id, &run_id, request.tool_outputs, stream)
+            .await?;
+    Ok(run_response(&app, run, follow))
 }
 
 pub(crate) async fn list_steps(
@@ -512,42 +329,175 @@ pub(crate) async fn list_steps(
     Path((thread_id, run_id)): Path<(String, String)>,
     params: ListParams,
 ) -> ApiResult<Json<ListResponse<RunStep>>> {
-    let store = app.store();
-    store
-        .run(&thread_id, &run_id)?
-        .steps
-        .page(&params, |_| true, Clone::clone, |s| s.id.clone())
-        .map(Json)
+    let page = app
+        .store
+        .list_steps(&thread_id, &run_id, &params.page())
+        .await?;
+    Ok(Json(list_response(page, |s| &s.id)))
 }
 
 pub(crate) async fn get_step(
     State(app): State<Arc<App>>,
     Path((thread_id, run_id, step_id)): Path<(String, String, String)>,
 ) -> ApiResult<Json<RunStep>> {
-    let store = app.store();
-    let step = store
-        .run(&thread_id, &run_id)?
-        .steps
-        .get(&step_id)
-        .ok_or_else(|| ApiError::not_found("run step", &step_id))?;
-    Ok(Json(step.clone()))
+    Ok(Json(app.store.step(&thread_id, &run_id, &step_id).await?))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Stored events read at once when a stream replays them.
+const EVENT_PAGE: usize = 1000;
 
-    #[tokio::test]
-    async fn coalescing_joins_the_queued_frames_and_never_waits() {
-        let (tx, mut rx) = mpsc::channel(8);
-        let first = Bytes::from_static(b"event: a\n\n");
-        assert_eq!(coalesce(first.clone(), &mut rx), first, "nothing queued");
-        tx.send(Bytes::from_static(b"event: b\n\n")).await.unwrap();
-        tx.send(Bytes::from_static(b"event: c\n\n")).await.unwrap();
-        assert_eq!(
-            coalesce(first, &mut rx),
-            "event: a\n\nevent: b\n\nevent: c\n\n"
-        );
-        assert!(rx.is_empty());
+/// `GET /threads/{thread_id}/runs/{run_id}/events`: the run's events after
+/// `Last-Event-ID` (or `?after=`), then the run live, to the end of the
+/// turn (the next `done`).
+pub(crate) async fn events(
+    State(app): State<Arc<App>>,
+    Path((thread_id, run_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    params: ListParams,
+) -> ApiResult<Response> {
+    let after = match headers.get("last-event-id") {
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "Invalid 'Last-Event-ID' header: expected the id of an event of this run (a whole number).",
+                )
+            })?,
+        None => params.after_seq()?.unwrap_or(0),
+    };
+    let record = app.store.run(&thread_id, &run_id).await?;
+    let live = app
+        .runtime
+        .get(&run_id)
+        .filter(|live| live.thread_id == thread_id);
+    // Events before the live feed (all of them, for a run no longer live)
+    // come from the store.
+    let (stored_until, follow) = match &live {
+        Some(live) => {
+            let first = live.feed.first_seq();
+            let follow = Arc::clone(&live.feed).follow(after.max(first - 1));
+            (first - 1, Some(Box::pin(follow) as Follow))
+        }
+        None => (record.progress.last_event, None),
+    };
+    if after < stored_until {
+        let first = app
+            .store
+            .events_after(&thread_id, &run_id, after, 1)
+            .await?;
+        if first.is_empty() {
+            return Err(ApiError::new(
+                axum::http::StatusCode::GONE,
+                "invalid_request_error",
+                format!(
+                    "The events of run {run_id} are no longer kept: events are kept for {} seconds after a run ends.",
+                    app.config.event_retention.as_secs()
+                ),
+            )
+            .code("events_expired"));
+        }
+    }
+    let stored = stored_events(Arc::clone(&app), thread_id, run_id, after, stored_until);
+    let body: Follow = match follow {
+        Some(follow) => Box::pin(stored.chain_until_done(follow)),
+        None => Box::pin(stored.into_stream()),
+    };
+    Ok(event_stream(body))
+}
+
+/// A run's stored events in `(after, until]`, read a page at a time, up
+/// to and including the first `done`.
+struct StoredEvents {
+    app: Arc<App>,
+    thread_id: String,
+    run_id: String,
+    after: u64,
+    until: u64,
+}
+
+fn stored_events(
+    app: Arc<App>,
+    thread_id: String,
+    run_id: String,
+    after: u64,
+    until: u64,
+) -> StoredEvents {
+    StoredEvents {
+        app,
+        thread_id,
+        run_id,
+        after,
+        until,
+    }
+}
+
+impl StoredEvents {
+    /// The frames a page at a time, each chunk with whether it ends at a
+    /// `done`; nothing after a `done`.
+    fn chunks(self) -> impl futures_util::Stream<Item = (Bytes, bool)> + Send + 'static {
+        futures_util::stream::unfold(Some(self), |state| async move {
+            let mut state = state?;
+            if state.after >= state.until {
+                return None;
+            }
+            let events = match state
+                .app
+                .store
+                .events_after(&state.thread_id, &state.run_id, state.after, EVENT_PAGE)
+                .await
+            {
+                Ok(events) => events,
+                Err(err) => {
+                    tracing::error!(%err, "the events of a run could not be read");
+                    return None;
+                }
+            };
+            let mut chunk = Vec::new();
+            let mut done = false;
+            for event in events.iter().take_while(|e| e.seq <= state.until) {
+                chunk.extend_from_slice(&frame(&event.event, event.seq, &event.data));
+                state.after = event.seq;
+                if crate::AssistantEvent::Done.name() == event.event {
+                    done = true;
+                    break;
+                }
+            }
+            if chunk.is_empty() {
+                return None;
+            }
+            let next = (!done).then_some(state);
+            Some(((Bytes::from(chunk), done), next))
+        })
+    }
+
+    /// The stored frames, to the first `done`.
+    fn into_stream(self) -> impl futures_util::Stream<Item = Bytes> + Send + 'static {
+        self.chunks().map(|(chunk, _)| chunk)
+    }
+
+    /// The stored frames, then `follow` unless they reached a `done`.
+    fn chain_until_done(
+        self,
+        follow: Follow,
+    ) -> impl futures_util::Stream<Item = Bytes> + Send + 'static {
+        let stored = Box::pin(self.chunks().fuse());
+        futures_util::stream::unfold(
+            (stored, Some(follow), false),
+            |(mut stored, mut follow, mut done)| async move {
+                if !done {
+                    if let Some((chunk, ends)) = stored.next().await {
+                        done = ends;
+                        return Some((chunk, (stored, follow, done)));
+                    }
+                }
+                if done {
+                    return None;
+                }
+                let chunk = follow.as_mut()?.next().await?;
+                Some((chunk, (stored, follow, done)))
+            },
+        )
     }
 }

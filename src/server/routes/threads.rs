@@ -1,10 +1,12 @@
 //! `/threads` and `/threads/{thread_id}/messages`.
 
+use super::list_response;
 use crate::server::app::App;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{JsonBody, ListParams};
 use crate::server::ids::{new_id, now};
-use crate::server::store::{LegacyStore as Store, ThreadEntry};
+use crate::server::runtime::Control;
+use crate::server::store::StoreError;
 use crate::server::validate;
 use crate::types::{
     CreateMessageRequest, CreateThreadRequest, Deleted, ListResponse, Message,
@@ -27,7 +29,7 @@ pub(crate) fn check_thread(request: &CreateThreadRequest) -> ApiResult<()> {
 }
 
 /// Makes a thread with its messages (checked first, so nothing is stored on error).
-pub(crate) fn insert_thread(store: &mut Store, request: CreateThreadRequest) -> ApiResult<Thread> {
+pub(crate) async fn insert_thread(app: &App, request: CreateThreadRequest) -> ApiResult<Thread> {
     check_thread(&request)?;
     let thread = Thread {
         id: new_id("thread"),
@@ -41,11 +43,7 @@ pub(crate) fn insert_thread(store: &mut Store, request: CreateThreadRequest) -> 
         .into_iter()
         .map(|m| validate::message(&thread.id, m))
         .collect::<ApiResult<Vec<Message>>>()?;
-    let mut entry = ThreadEntry::new(thread.clone());
-    for message in messages {
-        entry.messages.insert(message.id.clone(), message);
-    }
-    store.threads.insert(thread.id.clone(), entry);
+    app.store.insert_thread(&thread, &messages).await?;
     Ok(thread)
 }
 
@@ -53,14 +51,14 @@ pub(crate) async fn create(
     State(app): State<Arc<App>>,
     JsonBody(request): JsonBody<CreateThreadRequest>,
 ) -> ApiResult<Json<Thread>> {
-    insert_thread(&mut app.store(), request).map(Json)
+    insert_thread(&app, request).await.map(Json)
 }
 
 pub(crate) async fn get(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Thread>> {
-    Ok(Json(app.store().thread(&id)?.thread.clone()))
+    Ok(Json(app.store.thread(&id).await?.thread))
 }
 
 pub(crate) async fn modify(
@@ -69,32 +67,33 @@ pub(crate) async fn modify(
     JsonBody(request): JsonBody<ModifyThreadRequest>,
 ) -> ApiResult<Json<Thread>> {
     validate::metadata(request.metadata.as_ref())?;
-    let mut store = app.store();
-    let thread = &mut store.thread_mut(&id)?.thread;
+    let mut thread = app.store.thread(&id).await?.thread;
     if let Some(metadata) = request.metadata {
         thread.metadata = metadata;
     }
     if request.tool_resources.is_some() {
         thread.tool_resources = request.tool_resources;
     }
-    Ok(Json(thread.clone()))
+    app.store.update_thread(&thread).await?;
+    Ok(Json(thread))
 }
 
 pub(crate) async fn delete(
     State(app): State<Arc<App>>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Deleted>> {
-    // Runs of the thread go with it; their tasks notice and stop.
-    let removed = app.store().threads.remove(&id);
-    removed.ok_or_else(|| ApiError::not_found("thread", &id))?;
+    app.store.delete_thread(&id).await?;
+    // Runs of the thread go with it: their drivers stop, and their
+    // followers are told.
+    for live in app.runtime.of_thread(&id) {
+        live.control.send_replace(Control::Gone);
+        live.stop_expiry();
+        app.runtime.remove(&live.run_id);
+        if !live.state.lock().await.driven {
+            live.feed.close();
+        }
+    }
     Ok(Json(Deleted::new(id, "thread.deleted")))
-}
-
-/// The error for a message or run on a thread that a run holds.
-pub(crate) fn locked_for_messages(thread_id: &str, run_id: &str) -> ApiError {
-    ApiError::invalid(format!(
-        "Can't add messages to {thread_id} while a run {run_id} is active."
-    ))
 }
 
 pub(crate) async fn create_message(
@@ -103,13 +102,13 @@ pub(crate) async fn create_message(
     JsonBody(request): JsonBody<CreateMessageRequest>,
 ) -> ApiResult<Json<Message>> {
     let message = validate::message(&thread_id, request)?;
-    let mut store = app.store();
-    let thread = store.thread_mut(&thread_id)?;
-    if let Some(run_id) = &thread.active_run {
-        return Err(locked_for_messages(&thread_id, run_id));
+    match app.store.insert_message(&message).await {
+        Ok(()) => Ok(Json(message)),
+        Err(StoreError::ThreadLocked { thread_id, run_id }) => Err(ApiError::invalid(format!(
+            "Can't add messages to {thread_id} while a run {run_id} is active."
+        ))),
+        Err(err) => Err(err.into()),
     }
-    thread.messages.insert(message.id.clone(), message.clone());
-    Ok(Json(message))
 }
 
 pub(crate) async fn list_messages(
@@ -117,31 +116,18 @@ pub(crate) async fn list_messages(
     Path(thread_id): Path<String>,
     params: ListParams,
 ) -> ApiResult<Json<ListResponse<Message>>> {
-    let store = app.store();
-    let thread = store.thread(&thread_id)?;
-    let run_id = params.run_id.clone();
-    thread
-        .messages
-        .page(
-            &params,
-            |m| run_id.is_none() || m.run_id == run_id,
-            Clone::clone,
-            |m| m.id.clone(),
-        )
-        .map(Json)
+    let page = app
+        .store
+        .list_messages(&thread_id, &params.page(), params.run_id.as_deref())
+        .await?;
+    Ok(Json(list_response(page, |m| &m.id)))
 }
 
 pub(crate) async fn get_message(
     State(app): State<Arc<App>>,
     Path((thread_id, message_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Message>> {
-    let store = app.store();
-    let message = store
-        .thread(&thread_id)?
-        .messages
-        .get(&message_id)
-        .ok_or_else(|| ApiError::not_found("message", &message_id))?;
-    Ok(Json(message.clone()))
+    Ok(Json(app.store.message(&thread_id, &message_id).await?))
 }
 
 pub(crate) async fn modify_message(
@@ -150,27 +136,18 @@ pub(crate) async fn modify_message(
     JsonBody(request): JsonBody<ModifyMessageRequest>,
 ) -> ApiResult<Json<Message>> {
     validate::metadata(request.metadata.as_ref())?;
-    let mut store = app.store();
-    let message = store
-        .thread_mut(&thread_id)?
-        .messages
-        .get_mut(&message_id)
-        .ok_or_else(|| ApiError::not_found("message", &message_id))?;
+    let mut message = app.store.message(&thread_id, &message_id).await?;
     if let Some(metadata) = request.metadata {
         message.metadata = metadata;
     }
-    Ok(Json(message.clone()))
+    app.store.update_message(&message).await?;
+    Ok(Json(message))
 }
 
 pub(crate) async fn delete_message(
     State(app): State<Arc<App>>,
     Path((thread_id, message_id)): Path<(String, String)>,
 ) -> ApiResult<Json<Deleted>> {
-    let mut store = app.store();
-    store
-        .thread_mut(&thread_id)?
-        .messages
-        .remove(&message_id)
-        .ok_or_else(|| ApiError::not_found("message", &message_id))?;
+    app.store.delete_message(&thread_id, &message_id).await?;
     Ok(Json(Deleted::new(message_id, "thread.message.deleted")))
 }
