@@ -245,11 +245,11 @@ pub(crate) async fn start(
     app.store.insert_run(&record, &messages).await?;
     let run = record.run.clone();
     let live = LiveRun::new(record);
-    live.state.lock().await.driven = true;
+    let driver = live.state.lock().await.drive();
     app.runtime.insert(Arc::clone(&live));
     arm_expiry(app, &live, &run);
     let follow = stream.then(|| Box::pin(Arc::clone(&live.feed).follow(0)) as Follow);
-    runner::spawn_turn(Arc::clone(app), live, Start::New { thread }, permit);
+    runner::spawn_turn(Arc::clone(app), live, Start::New { thread }, permit, driver);
     Ok((run, follow))
 }
 
@@ -304,6 +304,9 @@ pub(crate) async fn end_turn(
             state.record.progress.pending_tool_usage = Some(usage);
             state.stage_run();
             state.stage_event(&status_event(state.record.run.clone()));
+            // The turn is over once its client can see it: outputs may come
+            // before the driver task has ended.
+            state.driven = false;
         }
     }
     state.stage_event(&AssistantEvent::Done);
@@ -620,7 +623,7 @@ pub(crate) async fn submit_tool_outputs(
     state.stage_run();
     state.stage_step(&step);
     state.commit(&*app.store, &live.feed).await?;
-    state.driven = true;
+    let driver = state.drive();
     let run = state.record.run.clone();
     let follow = stream.then(|| {
         Box::pin(Arc::clone(&live.feed).follow(state.record.progress.last_event)) as Follow
@@ -633,6 +636,7 @@ pub(crate) async fn submit_tool_outputs(
             step: Box::new(step),
         },
         permit,
+        driver,
     );
     Ok((run, follow))
 }

@@ -68,6 +68,7 @@ pub(crate) fn spawn_turn(
     live: Arc<LiveRun>,
     start: Start,
     permit: OwnedSemaphorePermit,
+    driver_id: u64,
 ) {
     let driver = Driver {
         interval: app.config.token_interval,
@@ -82,12 +83,17 @@ pub(crate) fn spawn_turn(
     tokio::spawn(async move {
         let turn = tokio::spawn(driver.drive(start)).await;
         let mut state = live.state.lock().await;
+        if state.driver != driver_id {
+            // Another turn has started: the run is its.
+            return;
+        }
         if let Err(err) = turn {
             tracing::error!(run = %live.run_id, %err, "a run's turn panicked");
             let error = LastError::new(LastErrorCode::ServerError, "The server failed during this run.");
             lifecycle::report(lifecycle::fail(&app, &live, &mut state, error).await);
         }
         release(&app, &live, &mut state).await;
+        drop(state);
         drop(permit);
     });
 }
@@ -794,6 +800,13 @@ mod tests {
         // The driver names no event: every event it sends is typed.
         let source = include_str!("runner.rs");
         let code = &source[..source.find("#[cfg(test)]").unwrap_or(source.len())];
-        assert!(!code.contains("\"thread."), "an event name is spelled in the runner");
+        // String literals naming `thread.*` things are object types only.
+        let literals = code.split('"').skip(1).step_by(2);
+        for literal in literals.filter(|l| l.starts_with("thread.") || *l == "done") {
+            assert!(
+                ["thread.run.step", "thread.message"].contains(&literal),
+                "an event name is spelled in the runner: {literal}"
+            );
+        }
     }
 }

@@ -195,6 +195,9 @@ pub(crate) struct RunState {
     pub(crate) record: RunRecord,
     /// Whether a driver task is running a turn now.
     pub(crate) driven: bool,
+    /// Which driver task drives it: a new one for each turn, so that a
+    /// driver that ended lets go of the run only if no other took it since.
+    pub(crate) driver: u64,
     pub(crate) open_message: Option<OpenMessage>,
     pub(crate) open_tools: Option<OpenTools>,
     /// Whether the open message or tool step changed since the last write.
@@ -213,6 +216,7 @@ impl RunState {
         RunState {
             record,
             driven: false,
+            driver: 0,
             open_message: None,
             open_tools: None,
             open_dirty: false,
@@ -221,6 +225,13 @@ impl RunState {
             staged_since: None,
             unpublished: Vec::new(),
         }
+    }
+
+    /// Marks the run as driven by a new driver task, and names it.
+    pub(crate) fn drive(&mut self) -> u64 {
+        self.driven = true;
+        self.driver += 1;
+        self.driver
     }
 
     fn touch(&mut self) {
