@@ -1,4 +1,5 @@
-//! Typed events: the decoder from SSE [`Frame`](crate::sse::Frame)s to [`AssistantEvent`]s.
+//! Typed events: the decoder from SSE [`Frame`](crate::sse::Frame)s to
+//! [`AssistantEvent`]s, and the encoder back to frames.
 //!
 //! Each event name of the Assistants stream has a variant holding its typed
 //! payload. Names this crate does not know become [`AssistantEvent::Unknown`]
@@ -15,12 +16,27 @@
 //! assert!(matches!(later, AssistantEvent::Unknown { .. }));
 //! # Ok::<(), assistant_stream::Error>(())
 //! ```
+//!
+//! [`AssistantEvent::encode_into`] writes an event as the frame the API
+//! sends, its name taken from the variant, so that a server needs no event
+//! names of its own:
+//!
+//! ```
+//! use assistant_stream::AssistantEvent;
+//!
+//! let mut body = Vec::new();
+//! AssistantEvent::Done.encode_into(Some(41), &mut body)?;
+//! assert_eq!(body, b"event: done\nid: 41\ndata: [DONE]\n\n");
+//! # Ok::<(), assistant_stream::sse::EncodeError>(())
+//! ```
 
 use crate::error::{Error, Kind};
+use crate::sse::{self, EncodeError};
 use crate::types::{
     ErrorObject, Message, MessageDeltaEvent, Run, RunStep, RunStepDeltaEvent, Thread,
 };
-use serde::Deserialize;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
 
 /// One event of an Assistants stream.
 #[derive(Clone, Debug, PartialEq)]
@@ -172,6 +188,99 @@ impl AssistantEvent {
         spares.keep(slot.take());
         *slot = Some(Self::decode(event, data)?);
         Ok(())
+    }
+
+    /// Appends the event to `buf` as the SSE frame the API sends: `event:`
+    /// with [`name`](Self::name), `id:` with `id` when given (the event's
+    /// number in its run, say), and the payload serialized to JSON straight
+    /// into `buf` as one `data:` line ([`sse::encode_json_frame`]).
+    ///
+    /// [`Done`](Self::Done) is `data: [DONE]`; [`Error`](Self::Error) is sent
+    /// in the API's envelope, `{"error": {...}}`; [`Unknown`](Self::Unknown)
+    /// sends its name and raw data as they are ([`sse::encode_frame`]: a CR in
+    /// that data is read back as LF). [`decode`](Self::decode) of the frame's
+    /// name and data gives the same event back (for an `Unknown` event, but
+    /// for that CR).
+    ///
+    /// Reusing `buf` (cleared, or drained by whoever writes it out) makes
+    /// encoding allocation-free but for the buffer's growth. Only an
+    /// `Unknown` event whose name has a line break fails; nothing is written
+    /// then.
+    ///
+    /// ```
+    /// use assistant_stream::AssistantEvent;
+    ///
+    /// let delta = AssistantEvent::decode(
+    ///     "thread.message.delta",
+    ///     r#"{"id":"msg_1","delta":{"content":[{"index":0,"type":"text","text":{"value":"Hi\n"}}]}}"#,
+    /// )?;
+    /// let mut buf = Vec::new();
+    /// for id in 0..3 {
+    ///     buf.clear(); // as if written out: the capacity stays for the next frame
+    ///     delta.encode_into(Some(id), &mut buf)?;
+    /// }
+    /// let frame = std::str::from_utf8(&buf)?;
+    /// assert!(frame.starts_with("event: thread.message.delta\nid: 2\ndata: {\"id\":\"msg_1\","));
+    /// // The `\n` in the text is escaped in the JSON: the data is one line.
+    /// assert_eq!(frame.lines().count(), 4);
+    /// assert!(frame.ends_with("\"value\":\"Hi\\n\"}}]}}\n\n"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn encode_into(&self, id: Option<u64>, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+        /// The `error` event's data, as the API sends it.
+        #[derive(Serialize)]
+        struct ErrorEnvelope<'a> {
+            error: &'a ErrorObject,
+        }
+        let name = self.name();
+        match self {
+            AssistantEvent::MessageDelta(delta) => sse::encode_json_frame(name, id, delta, buf),
+            AssistantEvent::RunStepDelta(delta) => sse::encode_json_frame(name, id, delta, buf),
+            AssistantEvent::ThreadCreated(thread) => sse::encode_json_frame(name, id, thread, buf),
+            AssistantEvent::RunCreated(run)
+            | AssistantEvent::RunQueued(run)
+            | AssistantEvent::RunInProgress(run)
+            | AssistantEvent::RunRequiresAction(run)
+            | AssistantEvent::RunCompleted(run)
+            | AssistantEvent::RunIncomplete(run)
+            | AssistantEvent::RunFailed(run)
+            | AssistantEvent::RunCancelling(run)
+            | AssistantEvent::RunCancelled(run)
+            | AssistantEvent::RunExpired(run) => sse::encode_json_frame(name, id, run, buf),
+            AssistantEvent::RunStepCreated(step)
+            | AssistantEvent::RunStepInProgress(step)
+            | AssistantEvent::RunStepCompleted(step)
+            | AssistantEvent::RunStepFailed(step)
+            | AssistantEvent::RunStepCancelled(step)
+            | AssistantEvent::RunStepExpired(step) => sse::encode_json_frame(name, id, step, buf),
+            AssistantEvent::MessageCreated(message)
+            | AssistantEvent::MessageInProgress(message)
+            | AssistantEvent::MessageCompleted(message)
+            | AssistantEvent::MessageIncomplete(message) => {
+                sse::encode_json_frame(name, id, message, buf)
+            }
+            AssistantEvent::Error(error) => {
+                sse::encode_json_frame(name, id, &ErrorEnvelope { error }, buf)
+            }
+            AssistantEvent::Done => sse::encode_frame(name, id, "[DONE]", buf),
+            AssistantEvent::Unknown { event, data } => sse::encode_frame(event, id, data, buf),
+        }
+    }
+
+    /// The event as one SSE frame ([`encode_into`](Self::encode_into) a new
+    /// buffer), ready to be written to a response body.
+    ///
+    /// ```
+    /// use assistant_stream::AssistantEvent;
+    ///
+    /// let frame = AssistantEvent::Done.to_frame(None)?;
+    /// assert_eq!(&frame[..], b"event: done\ndata: [DONE]\n\n");
+    /// # Ok::<(), assistant_stream::sse::EncodeError>(())
+    /// ```
+    pub fn to_frame(&self, id: Option<u64>) -> Result<Bytes, EncodeError> {
+        let mut buf = Vec::new();
+        self.encode_into(id, &mut buf)?;
+        Ok(Bytes::from(buf))
     }
 
     /// The event name, as on the wire.
@@ -377,6 +486,110 @@ mod tests {
         assert_eq!(err.event(), Some("thread.run.created"));
         assert!(err.to_string().contains("thread.run.created"), "{err}");
         assert!(err.to_string().contains("{\"id\":"), "{err}");
+    }
+
+    /// Encodes `event`, then parses and decodes the frame: (event, id).
+    fn encode_and_read_back(
+        event: &AssistantEvent,
+        id: Option<u64>,
+    ) -> (AssistantEvent, Option<String>) {
+        let mut buf = Vec::new();
+        event.encode_into(id, &mut buf).unwrap();
+        let mut parser = crate::sse::SseParser::new();
+        parser.push(&buf);
+        let frame = parser.next_frame().unwrap().unwrap();
+        assert!(parser.next_frame().is_none());
+        let decoded = AssistantEvent::decode(frame.event(), frame.data()).unwrap();
+        (decoded, frame.id().map(str::to_owned))
+    }
+
+    #[test]
+    fn done_encodes_as_the_api_sends_it() {
+        assert_eq!(
+            &AssistantEvent::Done.to_frame(None).unwrap()[..],
+            b"event: done\ndata: [DONE]\n\n"
+        );
+        assert_eq!(
+            &AssistantEvent::Done.to_frame(Some(9)).unwrap()[..],
+            b"event: done\nid: 9\ndata: [DONE]\n\n"
+        );
+    }
+
+    #[test]
+    fn error_encodes_in_the_api_envelope() {
+        // As in ../shared/fixtures/real/simple-openai-server-error-midstream.sse.
+        let data = r#"{"error":{"message":"boom","type":"server_error","param":null,"code":null}}"#;
+        let event = AssistantEvent::decode("error", data).unwrap();
+        assert_eq!(
+            event.to_frame(None).unwrap(),
+            format!("event: error\ndata: {data}\n\n").as_bytes()
+        );
+        assert_eq!(
+            encode_and_read_back(&event, Some(2)),
+            (event, Some("2".into()))
+        );
+    }
+
+    #[test]
+    fn unknown_events_send_their_raw_data() {
+        let event = AssistantEvent::Unknown {
+            event: "thread.run.step.teleported".into(),
+            data: "not json\nat all".into(),
+        };
+        assert_eq!(
+            &event.to_frame(Some(1)).unwrap()[..],
+            b"event: thread.run.step.teleported\nid: 1\ndata: not json\ndata: at all\n\n"
+        );
+        assert_eq!(encode_and_read_back(&event, None).0, event);
+    }
+
+    #[test]
+    fn unknown_event_named_with_a_line_break_is_an_error_and_writes_nothing() {
+        let event = AssistantEvent::Unknown {
+            event: "a\nb".into(),
+            data: "{}".into(),
+        };
+        let mut buf = b"event: done\ndata: [DONE]\n\n".to_vec();
+        let err = event.encode_into(Some(1), &mut buf).unwrap_err();
+        assert_eq!(err.event(), "a\nb");
+        assert_eq!(buf, b"event: done\ndata: [DONE]\n\n");
+        assert!(event.to_frame(None).is_err());
+    }
+
+    #[test]
+    fn typed_events_read_back_the_same() {
+        let events = [
+            AssistantEvent::decode(
+                "thread.message.delta",
+                r#"{"id":"msg_1","object":"thread.message.delta","delta":{"content":[{"index":0,"type":"text","text":{"value":"a\r\nb \"c\" é ✓"}}]}}"#,
+            )
+            .unwrap(),
+            AssistantEvent::decode(
+                "thread.run.step.delta",
+                r#"{"id":"step_1","delta":{"step_details":{"type":"tool_calls","tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"x\":\n1}"}}]}}}"#,
+            )
+            .unwrap(),
+            AssistantEvent::decode("thread.run.completed", r#"{"id":"run_1","status":"completed"}"#).unwrap(),
+            AssistantEvent::decode("thread.created", r#"{"id":"thread_1","metadata":{"k":"v"}}"#).unwrap(),
+            AssistantEvent::decode("thread.run.step.completed", r#"{"id":"step_1","type":"message_creation","status":"completed","step_details":{"type":"message_creation","message_creation":{"message_id":"msg_1"}}}"#).unwrap(),
+            AssistantEvent::decode("thread.message.completed", r#"{"id":"msg_1","role":"assistant","content":[]}"#).unwrap(),
+            AssistantEvent::Done,
+        ];
+        for (id, event) in (0..).zip(&events) {
+            assert_eq!(
+                encode_and_read_back(event, Some(id)),
+                (event.clone(), Some(id.to_string()))
+            );
+        }
+    }
+
+    #[test]
+    fn frames_append_to_a_reused_buffer() {
+        let mut buf = Vec::new();
+        AssistantEvent::Done.encode_into(Some(0), &mut buf).unwrap();
+        let first = buf.len();
+        AssistantEvent::Done.encode_into(Some(1), &mut buf).unwrap();
+        assert_eq!(&buf[first..], b"event: done\nid: 1\ndata: [DONE]\n\n");
     }
 
     #[test]

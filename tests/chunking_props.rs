@@ -7,7 +7,7 @@
 //! The case counts keep the module within seconds in CI; `PROPTEST_CASES`
 //! raises them for a longer search.
 
-use crate::common::{self, Fixture, cut_at, replay, replay_chunks, transcript};
+use crate::common::{self, Fixture, cases, cut_at, replay, replay_chunks, transcript};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -30,14 +30,6 @@ fn corpus() -> &'static [Reference] {
             })
             .collect()
     })
-}
-
-/// `PROPTEST_CASES` if set, else `default`.
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|cases| cases.parse().ok())
-        .unwrap_or(default)
 }
 
 /// A fixture (by index) and up to 64 cut positions in it: anywhere, in any

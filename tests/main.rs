@@ -39,3 +39,4 @@ mod server_plumbing;
 mod server_routes;
 mod server_run_options;
 mod server_runs;
+mod sse_roundtrip;

@@ -5,14 +5,16 @@
 //! not a module of `tests/main.rs`: it installs a counting
 //! `#[global_allocator]`, and the integration binary runs its tests on
 //! parallel threads, whose allocations would be counted too. Here one `#[test]`
-//! runs alone, and the replay is polled by hand on the test's own thread.
+//! measures bytes, and the replay is polled by hand on the test's own thread;
+//! the only other test, on encoding, counts the allocations of its own thread
+//! and holds under a kilobyte while it runs.
 //!
 //! The input is generated chunk by chunk while it is read, so the test itself
 //! never holds more than one chunk (and one frame) of it.
 
 use assistant_stream::sse::ParserConfig;
 use assistant_stream::types::{RunStatus, Text, TextDelta, ToolCall, ToolCallDelta};
-use assistant_stream::{AssistantStream, Error, EventHandler};
+use assistant_stream::{AssistantEvent, AssistantStream, Error, EventHandler};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::convert::Infallible;
@@ -27,8 +29,15 @@ struct Counting;
 static CURRENT: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 
+thread_local! {
+    /// Allocations (and reallocations) made by this thread. Constant
+    /// initialisation and no destructor: reading it never allocates.
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
 impl Counting {
     fn grew(by: usize) {
+        let _ = ALLOCATIONS.try_with(|count| count.set(count.get() + 1));
         let now = CURRENT.fetch_add(by, Ordering::Relaxed) + by;
         PEAK.fetch_max(now, Ordering::Relaxed);
     }
@@ -43,6 +52,10 @@ impl Counting {
 
     fn peak() -> usize {
         PEAK.load(Ordering::Relaxed)
+    }
+
+    fn allocations_on_this_thread() -> u64 {
+        ALLOCATIONS.with(Cell::get)
     }
 
     /// Starts a new peak measurement from what is live now.
@@ -522,4 +535,39 @@ fn replay_holds_the_snapshots_not_the_input() {
         peak <= 5 * line + ALLOWANCE,
         "peak {peak} bytes for a {line}-byte line"
     );
+}
+
+/// The server encodes every token delta: into a buffer it reuses, that takes
+/// no allocation at all (serde_json writes straight into the buffer).
+#[test]
+fn encoding_deltas_into_a_reused_buffer_allocates_nothing() {
+    let deltas = [
+        AssistantEvent::decode(
+            "thread.message.delta",
+            r#"{"id":"msg_1","object":"thread.message.delta","delta":{"content":[{"index":0,"type":"text","text":{"value":" Über \"quoted\"\n✓"}}]}}"#,
+        )
+        .unwrap(),
+        AssistantEvent::decode(
+            "thread.run.step.delta",
+            r#"{"id":"step_1","object":"thread.run.step.delta","delta":{"step_details":{"type":"tool_calls","tool_calls":[{"index":0,"type":"function","function":{"arguments":"{\"city\":"}}]}}}"#,
+        )
+        .unwrap(),
+    ];
+    // Room for any of the frames: only its growth may allocate.
+    let mut buf = Vec::with_capacity(1024);
+    let before = Counting::allocations_on_this_thread();
+    for id in 0..1000 {
+        for delta in &deltas {
+            buf.clear();
+            delta.encode_into(Some(id), &mut buf).unwrap();
+        }
+    }
+    let allocations = Counting::allocations_on_this_thread() - before;
+    assert_eq!(allocations, 0, "{allocations} allocations for 2,000 deltas");
+    assert!(buf.starts_with(b"event: thread.run.step.delta\nid: 999\ndata: {"));
+    // The count sees this thread's allocations: a new frame is one.
+    let before = Counting::allocations_on_this_thread();
+    let frame = deltas[0].to_frame(None).unwrap();
+    assert!(Counting::allocations_on_this_thread() > before);
+    assert!(frame.ends_with(b"}\n\n"));
 }

@@ -1,4 +1,5 @@
-//! Incremental parser for Server-Sent Events (`text/event-stream`).
+//! Server-Sent Events (`text/event-stream`): an incremental parser, and an
+//! encoder for the way back.
 //!
 //! [`SseParser`] turns the bytes of an event stream, pushed in chunks of any
 //! size, into [`Frame`]s. It follows the WHATWG HTML rules for
@@ -60,11 +61,47 @@
 //! assert_eq!(frames[2].event(), "error");
 //! assert_eq!(frames[2].index(), 2);
 //! ```
+//!
+//! # Encoding
+//!
+//! [`encode_frame`] appends one event to a `Vec<u8>` as a frame: an `event:`
+//! line, an `id:` line when an id is given, one `data:` line per line of the
+//! data (split at LF, CRLF and CR: a CR in data is read back as LF, since the
+//! format cannot carry one), and the blank line that dispatches it.
+//! [`encode_json_frame`] does the same for a value serialized to JSON straight
+//! into the buffer; [`AssistantEvent::encode_into`](crate::AssistantEvent::encode_into)
+//! uses it for the typed events. An event name with a line break cannot be
+//! sent: that is an [`EncodeError`], and nothing is written.
+//!
+//! ```
+//! use assistant_stream::sse::{SseParser, encode_frame, encode_json_frame};
+//!
+//! let mut buf = Vec::new();
+//! encode_frame("note", Some(0), "two\nlines", &mut buf)?;
+//! encode_json_frame("thread.run.completed", Some(1), &serde_json::json!({"id": "run_1"}), &mut buf)?;
+//! assert_eq!(
+//!     String::from_utf8_lossy(&buf),
+//!     "event: note\nid: 0\ndata: two\ndata: lines\n\n\
+//!      event: thread.run.completed\nid: 1\ndata: {\"id\":\"run_1\"}\n\n"
+//! );
+//!
+//! let mut parser = SseParser::new();
+//! parser.push(&buf);
+//! let note = parser.next_frame().unwrap().unwrap();
+//! assert_eq!((note.id(), note.data()), (Some("0"), "two\nlines"));
+//! let run = parser.next_frame().unwrap().unwrap();
+//! assert_eq!((run.event(), run.id()), ("thread.run.completed", Some("1")));
+//! # Ok::<(), assistant_stream::sse::EncodeError>(())
+//! ```
 
+mod encode_error;
+mod encoder;
 mod error;
 mod frame;
 mod parser;
 
+pub use encode_error::EncodeError;
+pub use encoder::{encode_frame, encode_json_frame};
 pub use error::SseError;
 pub use frame::Frame;
 pub use parser::{ParserConfig, SseParser};

@@ -58,6 +58,16 @@ pub fn all_fixtures() -> Vec<Fixture> {
     fixtures
 }
 
+/// `PROPTEST_CASES` if set, else `default`: the property tests' case counts
+/// keep them within seconds in CI, and the variable raises them for a longer
+/// search.
+pub fn cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|cases| cases.parse().ok())
+        .unwrap_or(default)
+}
+
 /// `bytes` cut at the given positions (in any order, repeats and positions
 /// past the end allowed), empty pieces included.
 pub fn cut_at(bytes: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
