@@ -364,7 +364,8 @@ fn event_data(event: &AssistantEvent) -> String {
         AssistantEvent::ThreadCreated(thread) => serde_json::to_string(thread),
         AssistantEvent::MessageDelta(delta) => serde_json::to_string(delta),
         AssistantEvent::RunStepDelta(delta) => serde_json::to_string(delta),
-        AssistantEvent::Error(error) => serde_json::to_string(error),
+        // In the envelope, as the API sends it.
+        AssistantEvent::Error(error) => serde_json::to_string(&serde_json::json!({ "error": error })),
         other => match (other.run(), other.run_step(), other.message()) {
             (Some(run), _, _) => serde_json::to_string(run),
             (_, Some(step), _) => serde_json::to_string(step),
@@ -378,20 +379,14 @@ fn event_data(event: &AssistantEvent) -> String {
     })
 }
 
-/// One SSE frame with its id.
+/// One SSE frame with its id, written by the crate's encoder.
 pub(crate) fn frame(name: &str, seq: u64, data: &str) -> Bytes {
-    let mut buf = Vec::with_capacity(name.len() + data.len() + 32);
-    buf.extend_from_slice(b"event: ");
-    buf.extend_from_slice(name.as_bytes());
-    buf.extend_from_slice(b"\nid: ");
-    buf.extend_from_slice(seq.to_string().as_bytes());
-    buf.push(b'\n');
-    for line in data.split('\n') {
-        buf.extend_from_slice(b"data: ");
-        buf.extend_from_slice(line.strip_suffix('\r').unwrap_or(line).as_bytes());
-        buf.push(b'\n');
+    let mut buf = Vec::new();
+    if let Err(err) = crate::sse::encode_frame(name, Some(seq), data, &mut buf) {
+        // Names come from typed events, or from recordings read by the
+        // parser, which cannot hold a line break in a name.
+        tracing::error!(%err, "an event could not be framed");
     }
-    buf.push(b'\n');
     Bytes::from(buf)
 }
 
