@@ -161,6 +161,20 @@ impl Error {
         .with_source(source)
     }
 
+    /// A dropped run stream that could not be resumed: the error of the
+    /// disconnect stays what it was (its kind, offset and source), and its
+    /// message says once why resuming failed. The resume's own error is told
+    /// by its message alone, so that the source chain stays the disconnect's.
+    pub(crate) fn with_resume_failure(mut self, last_event_id: u64, why: &str) -> Self {
+        use std::fmt::Write;
+        let message = &mut self.inner.message;
+        let _ = write!(
+            message,
+            "; resuming the run after event {last_event_id} was not possible: {why}"
+        );
+        self
+    }
+
     pub(crate) fn server_event(api_error: ErrorObject) -> Self {
         Error::new(
             Kind::ServerEvent,
@@ -405,6 +419,10 @@ mod tests {
                 42,
             ),
             crate::AssistantEvent::decode("thread.message.delta", "{not json}").unwrap_err(),
+            Error::body(io(), 42).with_resume_failure(
+                7,
+                "GET /threads/thread_1/runs/run_1/events failed with 404 Not Found: no such route",
+            ),
         ];
         #[cfg(feature = "eventsource-stream")]
         {

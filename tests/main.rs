@@ -25,6 +25,7 @@ mod chunking_props;
 mod cli_trace;
 mod client_errors;
 mod client_resources;
+mod client_resume;
 mod client_server;
 mod client_streaming;
 mod fixtures_replay;

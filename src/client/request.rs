@@ -13,6 +13,8 @@ pub(crate) struct ApiRequest {
     pub(crate) method: Method,
     pub(crate) segments: Vec<String>,
     pub(crate) query: Vec<(String, String)>,
+    /// Headers of this request alone (`Last-Event-ID`).
+    pub(crate) headers: Vec<(&'static str, String)>,
     pub(crate) body: Option<Bytes>,
 }
 
@@ -22,6 +24,7 @@ impl ApiRequest {
             method,
             segments: segments.iter().map(|s| (*s).to_owned()).collect(),
             query: Vec::new(),
+            headers: Vec::new(),
             body: None,
         }
     }
@@ -60,6 +63,11 @@ impl ApiRequest {
 
     pub(crate) fn query(mut self, key: &str, value: impl Into<String>) -> Self {
         self.query.push((key.to_owned(), value.into()));
+        self
+    }
+
+    pub(crate) fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
         self
     }
 

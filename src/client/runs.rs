@@ -317,6 +317,51 @@ impl<'c> Runs<'c> {
         Ok(self.client.run_stream(body))
     }
 
+    /// Streams a run's events from the server's events route
+    /// (`GET /threads/{thread_id}/runs/{run_id}/events`): those after event
+    /// `after` (all of them for `None`), then the run live until the end of
+    /// its current turn (`done`).
+    ///
+    /// This resumes a run stream from another process or after a failure,
+    /// from the [`last_event_id`](crate::AssistantStream::last_event_id) of
+    /// the stream that stopped. It is a `GET`: nothing is created or
+    /// submitted again. The route is an extension of this crate's server
+    /// (`assistant-stream serve`); other servers answer 404, an
+    /// [`is_status`](Error::is_status) error.
+    ///
+    /// The stream's snapshots hold what it read: opened after the run's
+    /// last run event (its `thread.run.completed`, say), it ends with an
+    /// [`is_incomplete`](Error::is_incomplete) error though the run is over;
+    /// [`retrieve`](Self::retrieve) tells the run's status.
+    ///
+    /// ```no_run
+    /// use assistant_stream::{Client, NoopHandler};
+    ///
+    /// # async fn example(last_event_id: Option<u64>) -> Result<(), assistant_stream::Error> {
+    /// let client = Client::new()?;
+    /// let mut stream = client.runs().events_stream("thread_abc", "run_abc", last_event_id).await?;
+    /// stream.drive(&mut NoopHandler).await?;
+    /// println!("up to event {:?}", stream.last_event_id());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn events_stream(
+        &self,
+        thread_id: &str,
+        run_id: &str,
+        after: Option<u64>,
+    ) -> Result<RunStream, Error> {
+        let body = self
+            .client
+            .run_events_body(thread_id, run_id, after)
+            .await?;
+        Ok(self.client.run_stream(body).resuming_run(
+            thread_id.to_owned(),
+            run_id.to_owned(),
+            after,
+        ))
+    }
+
     /// Submits tool outputs and returns the continuation's raw body, for
     /// [`AssistantStream::continue_with`](crate::AssistantStream::continue_with).
     pub async fn submit_tool_outputs_body(

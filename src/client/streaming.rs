@@ -1,11 +1,12 @@
 //! Opening event streams: status checked first, an idle timeout on the
-//! body, and tool outputs submitted mid-stream.
+//! body, tool outputs submitted mid-stream, and dropped run streams resumed
+//! from the run's events route.
 
 use super::Client;
 use super::request::{ApiRequest, check_id};
 use super::transport::{BodyKind, reqwest_error, snippet, timeout_error};
 use crate::error::{BoxError, Error, Kind};
-use crate::stream::{AssistantStream, ByteStream, SubmitToolOutputsFn};
+use crate::stream::{AssistantStream, ByteStream, ResumeFn, ResumeFrom, SubmitToolOutputsFn};
 use crate::types::{SubmitToolOutputsRequest, ToolOutput};
 use bytes::Bytes;
 use futures_core::Stream;
@@ -24,7 +25,10 @@ use tokio::time::{Instant, Sleep};
 /// [`Threads::create_and_run_stream`](super::Threads::create_and_run_stream)
 /// and [`Runs::submit_tool_outputs_stream`](super::Runs::submit_tool_outputs_stream).
 /// It can submit tool outputs itself: see
-/// [`AssistantStream::drive`]. Dropping it closes the connection.
+/// [`AssistantStream::drive`]. If its connection drops mid-run, it resumes
+/// from the run's events route when the server has one; see
+/// [Resuming a dropped stream](crate::stream#resuming-a-dropped-stream).
+/// Dropping it closes the connection.
 pub type RunStream = AssistantStream<ByteStream>;
 
 impl Client {
@@ -66,9 +70,53 @@ impl Client {
         Ok(Box::pin(IdleTimeout::new(body, timeout, describe)))
     }
 
-    /// A run stream over `body` that submits tool outputs through this client.
+    /// A run stream over `body` that submits tool outputs and resumes
+    /// through this client.
     pub(crate) fn run_stream(&self, body: ByteStream) -> RunStream {
-        AssistantStream::new(body).with_tool_output_submitter(self.tool_output_submitter())
+        AssistantStream::new(body)
+            .with_tool_output_submitter(self.tool_output_submitter())
+            .with_resume(self.resumer())
+    }
+
+    /// What a stream calls to resume its run after the connection dropped:
+    /// a `GET` of the run's events route, never the POST that opened it.
+    pub(crate) fn resumer(&self) -> ResumeFn<ByteStream> {
+        let client = self.clone();
+        Box::new(move |from: ResumeFrom| {
+            let client = client.clone();
+            Box::pin(async move {
+                // The first attempt goes at once (the connection dropped, the
+                // server is likely fine); later ones wait as retries do.
+                if let Some(retry) = from.attempt.checked_sub(2) {
+                    let delay = client.inner.config.retry.delay(retry, None);
+                    tokio::time::sleep(delay).await;
+                }
+                client
+                    .run_events_body(&from.thread_id, &from.run_id, Some(from.last_event_id))
+                    .await
+            })
+        })
+    }
+
+    /// `GET /threads/{thread_id}/runs/{run_id}/events`: the run's events
+    /// after `after` (`Last-Event-ID`), then the run live to its next `done`.
+    pub(crate) async fn run_events_body(
+        &self,
+        thread_id: &str,
+        run_id: &str,
+        after: Option<u64>,
+    ) -> Result<ByteStream, Error> {
+        let mut request = ApiRequest::get(&[
+            "threads",
+            check_id("thread id", thread_id)?,
+            "runs",
+            check_id("run id", run_id)?,
+            "events",
+        ]);
+        if let Some(after) = after {
+            request = request.header("last-event-id", after.to_string());
+        }
+        self.event_stream(request).await
     }
 
     /// What a stream calls to submit tool outputs and get the continuation.

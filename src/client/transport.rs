@@ -60,6 +60,9 @@ impl Client {
             .request(request.method.clone(), self.url(request))
             .headers(config.headers.clone())
             .header(ACCEPT, accept);
+        for (name, value) in &request.headers {
+            builder = builder.header(*name, value.as_str());
+        }
         if let Some(json) = &request.body {
             builder = builder
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))

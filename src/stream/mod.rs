@@ -8,7 +8,8 @@
 //!
 //! Errors: an event that does not decode, or an SSE frame with invalid UTF-8,
 //! yields one `Err` and the stream goes on with the next event. A failing
-//! byte source yields one `Err` and ends the stream. A stream that ends before
+//! byte source yields one `Err` and ends the stream (unless the stream can
+//! [resume](#resuming-a-dropped-stream)). A stream that ends before
 //! its run reached a terminal status or `requires_action` ends with an `Err`
 //! for which [`Error::is_incomplete`](crate::Error::is_incomplete) is true.
 //! Everything accumulated stays readable after any error.
@@ -40,10 +41,85 @@
 //! # Ok::<(), assistant_stream::Error>(())
 //! # }).unwrap();
 //! ```
+//!
+//! # Resuming a dropped stream
+//!
+//! A server may number the events of a run with the SSE `id:` field (1, 2,
+//! 3, ... across all the turns of the run, `done` included) and serve them
+//! again after a given id, as this crate's server does at
+//! `GET /threads/{thread_id}/runs/{run_id}/events` (`Last-Event-ID`). A
+//! stream given a [`ResumeFn`] (the client's run streams have one) then
+//! outlives its connection: when the body fails, or ends without `done`
+//! before its run ended, the stream asks the function for the events after
+//! the newest id it saw and reads on from them, as one stream.
+//!
+//! - No event is missed or repeated: the dropped connection's partial frame
+//!   is discarded, and an event of the resumed connection whose id is not
+//!   above the newest seen is dropped (a server that sends it again).
+//! - The snapshots, the current turn, the tool outputs and `drive`'s handler
+//!   carry on: [`drive`](AssistantStream::drive), [`until_done`](AssistantStream::until_done),
+//!   [`text_deltas`](AssistantStream::text_deltas) and the `Stream` items see
+//!   neither a seam nor the disconnect. This holds after `drive` submitted
+//!   tool outputs too (the continuation goes on numbering the run's events).
+//! - The request that created the run or submitted tool outputs is never
+//!   sent again: the client resumes with a `GET` of the events route.
+//! - At most 3 resumes in a row may bring no new event (only connection
+//!   trouble is tried again). A refusal, such as the 404 of a server without
+//!   the events route, ends resuming at once. The stream then fails with the
+//!   disconnect's own error, as it would have without resuming; its message
+//!   says why resuming was not possible.
+//! - A stream that saw no event id (a server that does not number its
+//!   events), or no event naming its run, fails as before.
+//!
+//! [`last_event_id`](AssistantStream::last_event_id) is where to resume
+//! from later, even in another process (the client's `Runs::events_stream`).
+//!
+//! ```
+//! use assistant_stream::stream::{ByteStream, ResumeFrom};
+//! use assistant_stream::{AssistantStream, BoxError};
+//! use bytes::Bytes;
+//! use futures_util::{FutureExt, stream};
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let frame = |id: u64, event: &str, data: &str| format!("id: {id}\nevent: {event}\ndata: {data}\n\n");
+//! let delta = |text: &str| {
+//!     format!(r#"{{"id":"msg_1","delta":{{"content":[{{"index":0,"type":"text","text":{{"value":"{text}"}}}}]}}}}"#)
+//! };
+//! let events = [
+//!     frame(1, "thread.run.created", r#"{"id":"run_1","thread_id":"thread_1","status":"queued"}"#),
+//!     frame(2, "thread.message.created", r#"{"id":"msg_1","role":"assistant","content":[]}"#),
+//!     frame(3, "thread.message.delta", &delta("Hello")),
+//!     frame(4, "thread.message.delta", &delta(", world")),
+//!     frame(5, "thread.run.completed", r#"{"id":"run_1","thread_id":"thread_1","status":"completed"}"#),
+//!     frame(6, "done", "[DONE]"),
+//! ];
+//! // The connection drops in the middle of event 4.
+//! let cut = events[..3].concat() + &events[3][..20];
+//! let first: ByteStream = Box::pin(stream::iter([
+//!     Ok(Bytes::from(cut)),
+//!     Err::<Bytes, BoxError>("connection reset by peer".into()),
+//! ]));
+//! let mut stream = AssistantStream::new(first).with_resume(Box::new(move |from: ResumeFrom| {
+//!     assert_eq!((from.thread_id.as_str(), from.run_id.as_str()), ("thread_1", "run_1"));
+//!     assert_eq!(from.last_event_id, 3);
+//!     // This server sends event 3 again: the stream drops the repeat.
+//!     let rest = Bytes::from(events[2..].concat());
+//!     async move { Ok(Box::pin(stream::iter([Ok::<_, BoxError>(rest)])) as ByteStream) }.boxed()
+//! }));
+//! stream.until_done().await?;
+//! assert_eq!(stream.current_message_snapshot().unwrap().text(), "Hello, world");
+//! assert_eq!((stream.event_count(), stream.last_event_id()), (6, Some(6)));
+//! # Ok::<(), assistant_stream::Error>(())
+//! # }).unwrap();
+//! ```
 
+mod resume;
 mod text_deltas;
 
+pub use resume::{ResumeFn, ResumeFrom};
 pub use text_deltas::TextDeltas;
+
+use resume::Resumer;
 
 use crate::accumulate::{Placed, Snapshots};
 use crate::error::{BoxError, Error, Kind};
@@ -73,6 +149,8 @@ enum State {
     Reading,
     /// The body ended (or `done` arrived); frames may still be buffered.
     Draining,
+    /// The connection dropped mid-run; waiting for the resumed body.
+    Resuming,
     /// Nothing more will be yielded.
     Finished,
 }
@@ -102,6 +180,10 @@ pin_project! {
         events: u64,
         tool_outputs: Vec<ToolOutput>,
         submit: Option<SubmitToolOutputsFn<S>>,
+        // Whether this turn's body ended with `done` (a body that ends
+        // without it was cut off).
+        saw_done: bool,
+        resumer: Resumer<S>,
     }
 }
 
@@ -110,6 +192,7 @@ impl<S> std::fmt::Debug for AssistantStream<S> {
         f.debug_struct("AssistantStream")
             .field("state", &self.state)
             .field("events", &self.events)
+            .field("last_event_id", &self.resumer.last_event_id)
             .field("run", &self.snapshots.run().map(|r| (&r.id, &r.status)))
             .finish_non_exhaustive()
     }
@@ -156,6 +239,8 @@ where
             events: 0,
             tool_outputs: Vec::new(),
             submit: None,
+            saw_done: false,
+            resumer: Resumer::default(),
         }
     }
 
@@ -164,6 +249,29 @@ where
     /// runs over a transport of your own.
     pub fn with_tool_output_submitter(mut self, submit: SubmitToolOutputsFn<S>) -> Self {
         self.submit = Some(submit);
+        self
+    }
+
+    /// Lets the stream resume its run when the connection drops mid-run; see
+    /// [Resuming a dropped stream](self#resuming-a-dropped-stream). The
+    /// client sets this on the run streams it opens; set it yourself to
+    /// resume over a transport of your own.
+    pub fn with_resume(mut self, resume: ResumeFn<S>) -> Self {
+        self.resumer.set(resume);
+        self
+    }
+
+    /// Names the run this stream carries before any event does, and the id
+    /// of the last event already seen elsewhere (a stream opened on a run's
+    /// events route).
+    #[cfg_attr(not(feature = "client"), allow(dead_code))]
+    pub(crate) fn resuming_run(
+        mut self,
+        thread_id: String,
+        run_id: String,
+        after: Option<u64>,
+    ) -> Self {
+        self.resumer.set_known_run(thread_id, run_id, after);
         self
     }
 
@@ -177,6 +285,9 @@ where
         *this.state = State::Reading;
         *this.run_ended = false;
         *this.server_error = None;
+        *this.saw_done = false;
+        // The run's event ids go on across its turns: the newest seen is kept.
+        this.resumer.new_turn();
         this.tool_outputs.clear();
     }
 
@@ -215,8 +326,26 @@ where
     fn poll_event(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<(), Error>>> {
         let mut this = self.project();
         loop {
-            if *this.state == State::Finished {
-                return Poll::Ready(None);
+            match *this.state {
+                State::Finished => return Poll::Ready(None),
+                State::Resuming => {
+                    match ready!(this.resumer.poll(cx)) {
+                        Ok(body) => {
+                            this.body.set(body);
+                            // The dropped connection's partial frame goes:
+                            // the resumed body starts with whole events, and
+                            // everything else (snapshots, turn, outputs) stays.
+                            this.parser.reset();
+                            *this.state = State::Reading;
+                        }
+                        Err(disconnect) => {
+                            *this.state = State::Finished;
+                            return Poll::Ready(Some(Err(disconnect)));
+                        }
+                    }
+                    continue;
+                }
+                State::Reading | State::Draining => {}
             }
             let next = match this.parser.next_frame() {
                 Some(next) => Some(next),
@@ -224,9 +353,13 @@ where
                 None => None,
             };
             if let Some(next) = next {
-                *this.events += 1;
                 let item = match next {
                     Ok(frame) => {
+                        if !this.resumer.accept(frame.id()) {
+                            // Already seen before a resume: a repeat.
+                            continue;
+                        }
+                        *this.events += 1;
                         // Reuses the buffer: no allocation per event.
                         this.last_event.clear();
                         this.last_event.push_str(frame.event());
@@ -246,15 +379,18 @@ where
                             // come in a later chunk, so that the chunking
                             // never changes what a stream says.
                             this.parser.reset();
+                            *this.saw_done = true;
                         }
                         handled
                     }
-                    Err(err) => Err(Error::sse(err)),
+                    Err(err) => {
+                        *this.events += 1;
+                        Err(Error::sse(err))
+                    }
                 };
                 return Poll::Ready(Some(item));
             }
             if *this.state == State::Draining {
-                *this.state = State::Finished;
                 let end = end_error(
                     *this.run_ended,
                     this.server_error.as_ref(),
@@ -263,13 +399,31 @@ where
                     Some(this.last_event.as_str()).filter(|name| !name.is_empty()),
                     *this.events,
                 );
+                // A body that ends mid-run without `done` (or an `error`
+                // event) was cut off, like one that fails: resume if possible.
+                let cut_off = !*this.saw_done && this.server_error.is_none();
+                let end = match end {
+                    Some(end) if cut_off => match this.resumer.begin(end, this.snapshots) {
+                        Ok(()) => {
+                            *this.state = State::Resuming;
+                            continue;
+                        }
+                        Err(end) => Some(end),
+                    },
+                    end => end,
+                };
+                *this.state = State::Finished;
                 return Poll::Ready(end.map(Err));
             }
             match ready!(this.body.as_mut().poll_next(cx)) {
                 Some(Ok(chunk)) => this.parser.push(chunk.as_ref()),
                 Some(Err(err)) => {
-                    *this.state = State::Finished;
-                    return Poll::Ready(Some(Err(Error::body(err, this.parser.bytes_consumed()))));
+                    let disconnect = Error::body(err, this.parser.bytes_consumed());
+                    if let Err(disconnect) = this.resumer.begin(disconnect, this.snapshots) {
+                        *this.state = State::Finished;
+                        return Poll::Ready(Some(Err(disconnect)));
+                    }
+                    *this.state = State::Resuming;
                 }
                 None => *this.state = State::Draining,
             }
@@ -378,9 +532,18 @@ impl<S> AssistantStream<S> {
         std::mem::take(&mut self.tool_outputs)
     }
 
-    /// Total events seen (frames, including those that failed to decode).
+    /// Total events seen (frames, including those that failed to decode;
+    /// not the repeats a resumed connection may bring).
     pub fn event_count(&self) -> u64 {
         self.events
+    }
+
+    /// The id (sequence number) of the newest event seen, when the server
+    /// numbers its events (an SSE `id:` field holding a number). Keep it to
+    /// resume the run later, even from another process: the client's
+    /// `Runs::events_stream` takes it as `after`.
+    pub fn last_event_id(&self) -> Option<u64> {
+        self.resumer.last_event_id
     }
 }
 

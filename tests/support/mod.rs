@@ -2,6 +2,9 @@
 //! every request it receives and answers each with the next scripted reply.
 #![allow(dead_code)]
 
+pub mod proxy;
+pub mod scripted_run;
+
 use assistant_stream::Client;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
