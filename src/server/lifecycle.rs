@@ -314,7 +314,11 @@ pub(crate) async fn end_turn(
 }
 
 /// Commits, and lets the run go if it has ended.
-pub(crate) async fn commit_and_finish(app: &App, live: &LiveRun, state: &mut RunState) -> LifecycleResult<()> {
+pub(crate) async fn commit_and_finish(
+    app: &App,
+    live: &LiveRun,
+    state: &mut RunState,
+) -> LifecycleResult<()> {
     state.commit(&*app.store, &live.feed).await?;
     if state.record.run.status.is_terminal() {
         live.stop_expiry();
@@ -412,7 +416,15 @@ pub(crate) async fn fail(
         return Ok(());
     }
     let at = now();
-    close_open(app, state, "run_failed", RunStepStatus::Failed, Some(&error), at).await?;
+    close_open(
+        app,
+        state,
+        "run_failed",
+        RunStepStatus::Failed,
+        Some(&error),
+        at,
+    )
+    .await?;
     state.record.run.last_error = Some(error);
     announce(state, RunStatus::Failed, at)?;
     state.stage_event(&AssistantEvent::Done);
@@ -434,7 +446,11 @@ pub(crate) async fn settle(
     let at = now();
     let (reason, step_status, status) = match control {
         Control::Expire => ("run_expired", RunStepStatus::Expired, RunStatus::Expired),
-        _ => ("run_cancelled", RunStepStatus::Cancelled, RunStatus::Cancelled),
+        _ => (
+            "run_cancelled",
+            RunStepStatus::Cancelled,
+            RunStatus::Cancelled,
+        ),
     };
     close_open(app, state, reason, step_status, None, at).await?;
     announce(state, status, at)?;
@@ -595,16 +611,16 @@ pub(crate) async fn submit_tool_outputs(
                 .iter()
                 .any(|c| c.id() == Some(call.id.as_str()))
             {
-                details.tool_calls.push(ToolCall::Function(
-                    crate::types::FunctionToolCall {
+                details
+                    .tool_calls
+                    .push(ToolCall::Function(crate::types::FunctionToolCall {
                         id: call.id.clone(),
                         function: crate::types::FunctionCall {
                             name: call.function.name.clone(),
                             arguments: call.function.arguments.clone(),
                             output: None,
                         },
-                    },
-                ));
+                    }));
             }
         }
         for call in &mut details.tool_calls {
@@ -676,7 +692,9 @@ pub(crate) async fn recover(app: &Arc<App>) -> Result<usize, StoreError> {
         };
         drop(state);
         match result {
-            Ok(()) => tracing::info!(run = %run.id, from = %run.status, "a run was recovered after a restart"),
+            Ok(()) => {
+                tracing::info!(run = %run.id, from = %run.status, "a run was recovered after a restart")
+            }
             Err(LifecycleError::Store(err)) => return Err(err),
             Err(err) => report(Err(err)),
         }

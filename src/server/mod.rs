@@ -397,7 +397,10 @@ impl ServerBuilder {
             .with_source(err)
         })?;
         if recovered > 0 {
-            tracing::info!(runs = recovered, "runs left unfinished by the last process were settled");
+            tracing::info!(
+                runs = recovered,
+                "runs left unfinished by the last process were settled"
+            );
         }
         runtime::spawn_pruner(&app);
         Ok((app, self.addr))

@@ -89,7 +89,10 @@ pub(crate) fn spawn_turn(
         }
         if let Err(err) = turn {
             tracing::error!(run = %live.run_id, %err, "a run's turn panicked");
-            let error = LastError::new(LastErrorCode::ServerError, "The server failed during this run.");
+            let error = LastError::new(
+                LastErrorCode::ServerError,
+                "The server failed during this run.",
+            );
             lifecycle::report(lifecycle::fail(&app, &live, &mut state, error).await);
         }
         release(&app, &live, &mut state).await;

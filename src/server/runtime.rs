@@ -365,7 +365,9 @@ fn event_data(event: &AssistantEvent) -> String {
         AssistantEvent::MessageDelta(delta) => serde_json::to_string(delta),
         AssistantEvent::RunStepDelta(delta) => serde_json::to_string(delta),
         // In the envelope, as the API sends it.
-        AssistantEvent::Error(error) => serde_json::to_string(&serde_json::json!({ "error": error })),
+        AssistantEvent::Error(error) => {
+            serde_json::to_string(&serde_json::json!({ "error": error }))
+        }
         other => match (other.run(), other.run_step(), other.message()) {
             (Some(run), _, _) => serde_json::to_string(run),
             (_, Some(step), _) => serde_json::to_string(step),
@@ -447,7 +449,10 @@ impl Feed {
 
     /// The events after `after`, as they come, up to and including the next
     /// `done` (the end of the turn), in chunks of at most about 64 KiB.
-    pub(crate) fn follow(self: Arc<Self>, after: u64) -> impl Stream<Item = Bytes> + Send + 'static {
+    pub(crate) fn follow(
+        self: Arc<Self>,
+        after: u64,
+    ) -> impl Stream<Item = Bytes> + Send + 'static {
         let changes = self.version.subscribe();
         futures_util::stream::unfold(
             (self, after, changes, false),
@@ -541,7 +546,10 @@ mod tests {
         assert!(resumed.starts_with("event: b\nid: 2\n"), "{resumed}");
         let second = collect(Arc::clone(&feed).follow(3)).await;
         assert!(second.starts_with("event: c\nid: 4\n"), "{second}");
-        assert!(second.ends_with("event: done\nid: 5\ndata: {}\n\n"), "{second}");
+        assert!(
+            second.ends_with("event: done\nid: 5\ndata: {}\n\n"),
+            "{second}"
+        );
     }
 
     #[tokio::test]

@@ -235,9 +235,7 @@ pub(crate) async fn create_thread_and_run(
     let thread = insert_thread(&app, thread_request).await?;
     let announced = stream.then(|| thread.clone());
     let started = match new_run(&app, &assistant, &thread.id, options, Vec::new()) {
-        Ok((record, messages)) => {
-            lifecycle::start(&app, record, messages, announced, stream).await
-        }
+        Ok((record, messages)) => lifecycle::start(&app, record, messages, announced, stream).await,
         Err(err) => Err(err),
     };
     match started {

@@ -3,8 +3,7 @@
 //! benchmarks), and the reference semantics of [`Store`].
 
 use super::{
-    Page, PageQuery, RunBatch, RunRecord, Store, StoreError, StoreResult, StoredEvent,
-    ThreadRecord,
+    Page, PageQuery, RunBatch, RunRecord, Store, StoreError, StoreResult, StoredEvent, ThreadRecord,
 };
 use crate::server::ids::now;
 use crate::types::{Assistant, Message, Order, Run, RunStep, Thread};
@@ -79,12 +78,16 @@ impl<T> Collection<T> {
         let cursor = |param: &'static str, id: &Option<String>| -> StoreResult<Option<u64>> {
             match id {
                 None => Ok(None),
-                Some(id) => self.index.get(id).copied().map(Some).ok_or_else(|| {
-                    StoreError::BadCursor {
-                        param,
-                        id: id.clone(),
-                    }
-                }),
+                Some(id) => {
+                    self.index
+                        .get(id)
+                        .copied()
+                        .map(Some)
+                        .ok_or_else(|| StoreError::BadCursor {
+                            param,
+                            id: id.clone(),
+                        })
+                }
             }
         };
         let after = cursor("after", &params.after)?;
@@ -536,6 +539,9 @@ mod tests {
         let err = c
             .page(&params(3, Order::Asc, Some("x"), None), |_| true, |v| *v)
             .unwrap_err();
-        assert!(matches!(err, StoreError::BadCursor { param: "after", .. }), "{err:?}");
+        assert!(
+            matches!(err, StoreError::BadCursor { param: "after", .. }),
+            "{err:?}"
+        );
     }
 }
