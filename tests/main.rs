@@ -37,6 +37,7 @@ mod server_checks;
 mod server_load;
 mod server_nulls;
 mod server_plumbing;
+mod server_restart;
 mod server_resume;
 mod server_routes;
 mod server_run_options;

@@ -562,6 +562,7 @@ async fn serve_logs_one_line_per_request_and_no_key() {
         let mut command = Command::new(env!("CARGO_BIN_EXE_assistant-stream"));
         command
             .args(["serve", "--addr", "127.0.0.1:0", "--api-key", KEY])
+            .args(["--database", "memory"])
             .env_remove("RUST_LOG")
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())

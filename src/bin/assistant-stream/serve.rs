@@ -1,6 +1,6 @@
 //! `assistant-stream serve`: the embedded Assistants v2 server on a local address.
 
-use assistant_stream::server::Server;
+use assistant_stream::server::{Database, Server};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -32,6 +32,21 @@ pub struct ServeArgs {
     /// Send no CORS headers and answer no preflights (by default any origin may call).
     #[arg(long)]
     pub no_cors: bool,
+    /// Where to keep assistants, threads, messages, runs and their events:
+    /// `sqlite://PATH` (made if missing, migrated on start, held by this process alone)
+    /// or `memory` (gone when the server stops). Default: `assistants.db` in the
+    /// working directory.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = "sqlite://assistants.db",
+        env = "ASSISTANT_STREAM_DATABASE"
+    )]
+    pub database: Database,
+    /// How long the events of an ended run are kept for clients resuming its stream
+    /// (`GET /v1/threads/{thread_id}/runs/{run_id}/events`), in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
+    pub event_retention: u64,
 }
 
 /// Serves until Ctrl-C, then shuts down gracefully (a second Ctrl-C stops at once).
@@ -39,7 +54,9 @@ pub async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error + Se
     let mut builder = Server::builder()
         .addr(args.addr)
         .poll_after(Duration::from_millis(args.poll_after_ms))
-        .cors(!args.no_cors);
+        .cors(!args.no_cors)
+        .database(args.database.clone())
+        .event_retention(Duration::from_secs(args.event_retention));
     if let Some(key) = args.api_key {
         builder = builder.api_key(key);
     }
@@ -52,8 +69,9 @@ pub async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error + Se
     let server = builder.spawn().await?;
     println!("{}", server.base_url());
     eprintln!(
-        "serving the Assistants v2 API at {}; Ctrl-C to stop",
-        server.base_url()
+        "serving the Assistants v2 API at {} with data in {}; Ctrl-C to stop",
+        server.base_url(),
+        args.database
     );
     tokio::signal::ctrl_c().await?;
     eprintln!("shutting down (waiting for open streams; Ctrl-C again to stop now)");
