@@ -5,8 +5,10 @@
 //! It serves assistants, threads, messages, runs (streamed or not, with
 //! function calls, `submit_tool_outputs`, cancel and expiry) and run steps
 //! under `/v1`, with the shapes, statuses and error envelope
-//! (`{"error": {"message", "type", "param", "code"}}`) of the API. Everything
-//! is kept in memory.
+//! (`{"error": {"message", "type", "param", "code"}}`) of the API. Data is
+//! kept in memory or in a SQLite file ([`Database`]; see
+//! [Storage](#storage-and-restarts)), and a dropped run stream can be
+//! resumed ([Resumable streams](#resumable-streams)).
 //!
 //! # Starting it
 //!
@@ -103,11 +105,47 @@
 //!   `requires_action` included): adding a message or starting another run is
 //!   a 400.
 //! - Runs expire after [`run_expiry`](ServerBuilder::run_expiry) (10 minutes).
-//! - Each stream buffers at most [`stream_buffer`](ServerBuilder::stream_buffer)
-//!   events. A run never waits on its client for longer than
-//!   [`stall_timeout`](ServerBuilder::stall_timeout): a client that does not
-//!   read (or went away) loses its stream, and the run goes on in the
-//!   background and stays retrievable.
+//! - A run never waits on its clients: each streaming client follows the
+//!   run's event log at its own pace, and one that stalls (or went away)
+//!   holds nothing up.
+//!
+//! # Storage and restarts
+//!
+//! [`ServerBuilder::database`] says where the data lives: [`Database::Memory`]
+//! (the default here) or [`Database::Sqlite`] (the default of
+//! `assistant-stream serve`), a file made if missing, migrated on start, and
+//! held by one process (a second one is refused with a message naming the
+//! file; so is a file written by a newer version). An object is written
+//! before the response that returns it, and a run's status changes, steps
+//! and messages before their events go out; token deltas go out at once and
+//! are written in batches, at most 100 ms behind.
+//!
+//! Built on a file that a process left with runs under way (it crashed, or
+//! was killed), the server settles them first: `queued` and `in_progress`
+//! runs fail with `last_error.message` "The server restarted during this
+//! run." (the message they were writing ends `incomplete`, with its text),
+//! `cancelling` runs end `cancelled`, and runs waiting for tool outputs keep
+//! waiting (or expire, past their `expires_at`).
+//!
+//! # Resumable streams
+//!
+//! Every event of a run carries an SSE `id:`: its number in the run, from 1,
+//! continuing across the run's turns. `GET
+//! /v1/threads/{thread_id}/runs/{run_id}/events` sends the events after
+//! `Last-Event-ID` (or `?after=N`), then follows the run live, to the end of
+//! the turn (the next `done`). Events are kept while the run is active and
+//! for [`event_retention`](ServerBuilder::event_retention) (one hour) after
+//! it ends; then the route answers 410 `events_expired`. The crate's client
+//! resumes dropped run streams there (see [`AssistantStream`](crate::AssistantStream)).
+//!
+//! # Layout
+//!
+//! A request goes through `routes` (the route table, one file per
+//! resource, the tower-http layers), then `lifecycle` (every change of a
+//! run's status, with the table of legal ones), which uses `store` (where
+//! data lives: the `Store` trait, `memory` and `sqlite`) and `runtime` (live
+//! runs: cancel signals, expiry timers, event feeds, batched writes); a
+//! run's turns are driven by `runner`, which asks the [`Model`].
 //!
 //! # Auth
 //!
