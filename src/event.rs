@@ -435,6 +435,13 @@ fn decode_error(event: &str, data: &str, err: serde_json::Error) -> Error {
     .with_source(err)
 }
 
+/// Whether an event name is one of the delta events (`thread.message.delta`,
+/// `thread.run.step.delta`): what a server may send without storing.
+#[cfg(feature = "server")]
+pub(crate) fn is_delta_name(name: &str) -> bool {
+    name == "thread.message.delta" || name == "thread.run.step.delta"
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -606,11 +613,4 @@ mod tests {
             "max_prompt_tokens"
         );
     }
-}
-
-/// Whether an event name is one of the delta events (`thread.message.delta`,
-/// `thread.run.step.delta`): what a server may send without storing.
-#[cfg(feature = "server")]
-pub(crate) fn is_delta_name(name: &str) -> bool {
-    name == "thread.message.delta" || name == "thread.run.step.delta"
 }

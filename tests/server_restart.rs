@@ -358,7 +358,7 @@ fn last_event_id(body: &[u8]) -> u64 {
         .lines()
         .filter_map(|line| line.strip_prefix("id: "))
         .map(|id| id.parse::<u64>().unwrap())
-        .last()
+        .next_back()
         .unwrap()
 }
 

@@ -128,7 +128,7 @@ pub(crate) struct Page<T> {
 pub(crate) struct ThreadRecord {
     pub(crate) thread: Thread,
     // Read by the tests; the routes learn of the lock from the store's errors.
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[allow(dead_code)]
     pub(crate) active_run: Option<String>,
 }
 
