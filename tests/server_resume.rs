@@ -205,7 +205,9 @@ async fn events_of_runs_ended_past_the_retention_are_gone() {
             );
             break;
         }
-        assert!(attempt < 300, "the events were never pruned");
+        // Pruned within two seconds (whole-second end times, a pruner
+        // every second); a loaded machine may take longer.
+        assert!(attempt < 1000, "the events were never pruned");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // The run itself is kept.

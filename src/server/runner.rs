@@ -23,7 +23,7 @@ use crate::AssistantEvent;
 use crate::types::{
     ErrorObject, FunctionCall, FunctionCallDelta, FunctionToolCall, FunctionToolCallDelta,
     IncompleteDetails, LastError, LastErrorCode, Message, MessageContent, MessageCreation,
-    MessageCreationDetails, MessageDeltaEvent, MessageStatus, Role, Run, RunStep,
+    MessageCreationDetails, MessageDeltaEvent, MessageStatus, Role, Run, RunStatus, RunStep,
     RunStepDeltaEvent, RunStepStatus, RunStepType, RunToolCall, StepDetails, Thread, ToolCall,
     ToolCallsDetails, TruncationType, Usage,
 };
@@ -644,12 +644,22 @@ impl Driver {
             } else if is_thread_created {
                 continue;
             }
-            saw_done |= matches!(decoded, Some(AssistantEvent::Done));
+            let is_done = matches!(decoded, Some(AssistantEvent::Done));
             if let Some(decoded) = &decoded {
                 self.apply_recorded(&mut state, decoded);
             }
             state.stage_raw_event(&event, &data);
+            if is_done && state.record.run.status == RunStatus::RequiresAction {
+                // As for a scripted turn: the run is free for its outputs
+                // once its client can see that it waits for them.
+                state.driven = false;
+            }
             state.commit(&*self.app.store, &self.live.feed).await?;
+            if is_done {
+                // What a recording has after its `done` is not part of the turn.
+                saw_done = true;
+                break;
+            }
         }
         let mut state = self.lock().await?;
         if !state.record.run.status.ends_stream() {
