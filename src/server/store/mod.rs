@@ -32,12 +32,31 @@
 pub(crate) mod memory;
 pub(crate) mod sqlite;
 
+#[cfg(test)]
+mod conformance;
+
+use super::Database;
 use crate::types::{Assistant, Message, Order, Run, RunStep, Thread, Usage};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
 
 pub(crate) use memory::MemoryStore;
+#[allow(unused_imports)]
+pub(crate) use sqlite::SqliteStore;
+
+/// Opens the store `database` names: a new memory store, or the SQLite
+/// file (see [`SqliteStore::open`] for what opening it does and refuses).
+#[allow(dead_code)] // Called once the routes move to the Store trait.
+pub(crate) async fn open(database: &Database) -> StoreResult<Arc<dyn Store>> {
+    match database {
+        Database::Memory => Ok(Arc::new(MemoryStore::new())),
+        Database::Sqlite(path) => match SqliteStore::open(path).await {
+            Ok(store) => Ok(Arc::new(store)),
+            Err(error) => Err(StoreError::database(format!("opening {database}"), error)),
+        },
+    }
+}
 
 /// The result of a store call.
 pub(crate) type StoreResult<T> = Result<T, StoreError>;
