@@ -420,11 +420,7 @@ impl ServerBuilder {
             tracing::warn!("the server has no API key: it accepts requests with any key or none");
         }
         let store = store::open(&self.database).await.map_err(|err| {
-            Error::new(
-                Kind::Builder,
-                format!("the database {} could not be opened", self.database),
-            )
-            .with_source(err)
+            Error::new(Kind::Builder, "the server's database could not be opened").with_source(err)
         })?;
         let app = Arc::new(App::new(store, model, self.config));
         let recovered = lifecycle::recover(&app).await.map_err(|err| {

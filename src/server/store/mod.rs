@@ -42,19 +42,15 @@ use std::fmt;
 use std::sync::Arc;
 
 pub(crate) use memory::MemoryStore;
-#[allow(unused_imports)]
 pub(crate) use sqlite::SqliteStore;
 
 /// Opens the store `database` names: a new memory store, or the SQLite
 /// file (see [`SqliteStore::open`] for what opening it does and refuses).
-#[allow(dead_code)] // Called once the routes move to the Store trait.
-pub(crate) async fn open(database: &Database) -> StoreResult<Arc<dyn Store>> {
+/// Its error names the file and says what is wrong with it.
+pub(crate) async fn open(database: &Database) -> Result<Arc<dyn Store>, sqlite::OpenError> {
     match database {
         Database::Memory => Ok(Arc::new(MemoryStore::new())),
-        Database::Sqlite(path) => match SqliteStore::open(path).await {
-            Ok(store) => Ok(Arc::new(store)),
-            Err(error) => Err(StoreError::database(format!("opening {database}"), error)),
-        },
+        Database::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path).await?)),
     }
 }
 
@@ -299,15 +295,4 @@ pub(crate) trait Store: Send + Sync + 'static {
     /// Deletes the events of runs that ended before `ended_before` (Unix
     /// seconds); returns how many events went.
     async fn prune_events(&self, ended_before: i64) -> StoreResult<u64>;
-}
-
-/// Opens the store a [`Database`](super::Database) names.
-pub(crate) async fn open(database: &super::Database) -> StoreResult<Arc<dyn Store>> {
-    match database {
-        super::Database::Memory => Ok(Arc::new(MemoryStore::new())),
-        super::Database::Sqlite(path) => Err(StoreError::database(
-            format!("opening {}", path.display()),
-            "the SQLite store is not built yet",
-        )),
-    }
 }

@@ -44,7 +44,6 @@
 
 // Nothing outside the tests calls the store until the routes move to the
 // `Store` trait (`store::open`); drop this then.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use super::{
     Page, PageQuery, RunBatch, RunRecord, Store, StoreError, StoreResult, StoredEvent, ThreadRecord,
