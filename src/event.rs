@@ -166,10 +166,10 @@ impl AssistantEvent {
                     let spare = spares.message_delta.take().unwrap_or_default();
                     spares.keep(slot.replace(AssistantEvent::MessageDelta(spare)));
                 }
-                if let Some(AssistantEvent::MessageDelta(target)) = slot {
-                    if crate::types::reuse::message_delta(data, target) {
-                        return Ok(());
-                    }
+                if let Some(AssistantEvent::MessageDelta(target)) = slot
+                    && crate::types::reuse::message_delta(data, target)
+                {
+                    return Ok(());
                 }
             }
             "thread.run.step.delta" => {
@@ -177,10 +177,10 @@ impl AssistantEvent {
                     let spare = spares.run_step_delta.take().unwrap_or_default();
                     spares.keep(slot.replace(AssistantEvent::RunStepDelta(spare)));
                 }
-                if let Some(AssistantEvent::RunStepDelta(target)) = slot {
-                    if crate::types::reuse::run_step_delta(data, target) {
-                        return Ok(());
-                    }
+                if let Some(AssistantEvent::RunStepDelta(target)) = slot
+                    && crate::types::reuse::run_step_delta(data, target)
+                {
+                    return Ok(());
                 }
             }
             _ => {}

@@ -855,9 +855,9 @@ async fn client_new_reads_nothing_it_should_not_show() {
     // `Client::new` reads the environment; whatever it holds, a key never shows.
     let client = Client::new().unwrap();
     let shown = format!("{client:?}");
-    if let Ok(key) = std::env::var("OPENAI_API_KEY") {
-        if !key.is_empty() {
-            assert!(!shown.contains(&key));
-        }
+    if let Ok(key) = std::env::var("OPENAI_API_KEY")
+        && !key.is_empty()
+    {
+        assert!(!shown.contains(&key));
     }
 }

@@ -636,23 +636,22 @@ fn validate(value: &Value, schema: &Value, root: &Value, at: &str) -> Result<(),
             .ok_or_else(|| format!("{at}: unresolved {reference}"))?;
         return validate(value, target, root, at);
     }
-    if let Some(expected) = schema.get("const") {
-        if value != expected {
-            return fail("not the const");
-        }
+    if let Some(expected) = schema.get("const")
+        && value != expected
+    {
+        return fail("not the const");
     }
-    if let Some(options) = schema["enum"].as_array() {
-        if !options.contains(value) {
-            return fail("not in the enum");
-        }
+    if let Some(options) = schema["enum"].as_array()
+        && !options.contains(value)
+    {
+        return fail("not in the enum");
     }
-    if let Some(branches) = schema["anyOf"].as_array() {
-        if !branches
+    if let Some(branches) = schema["anyOf"].as_array()
+        && !branches
             .iter()
             .any(|b| validate(value, b, root, at).is_ok())
-        {
-            return fail("no anyOf branch");
-        }
+    {
+        return fail("no anyOf branch");
     }
     let types: Vec<&str> = match &schema["type"] {
         Value::String(t) => vec![t.as_str()],

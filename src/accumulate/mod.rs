@@ -222,10 +222,10 @@ impl Snapshots {
     }
 
     fn message_position_or_insert(&mut self, id: &str, role: Option<&Role>) -> usize {
-        if let Some(current) = self.current_message {
-            if self.messages[current].message.id == id {
-                return current;
-            }
+        if let Some(current) = self.current_message
+            && self.messages[current].message.id == id
+        {
+            return current;
         }
         if let Some(position) = self.messages.iter().rposition(|e| e.message.id == id) {
             return position;
@@ -260,10 +260,10 @@ impl Snapshots {
     }
 
     fn step_position_or_insert(&mut self, id: &str) -> usize {
-        if let Some(current) = self.current_step {
-            if self.steps[current].step.id == id {
-                return current;
-            }
+        if let Some(current) = self.current_step
+            && self.steps[current].step.id == id
+        {
+            return current;
         }
         if let Some(position) = self.steps.iter().rposition(|e| e.step.id == id) {
             return position;

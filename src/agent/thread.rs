@@ -324,14 +324,13 @@ impl Thread {
                 let driven = stream.drive(&mut dispatcher).await;
                 let ended_early = dispatcher.take_end_run();
                 let mut run = stream.final_run().cloned();
-                if ended_early.is_some() {
-                    if let Some(stopped) = run
+                if ended_early.is_some()
+                    && let Some(stopped) = run
                         .as_ref()
                         .filter(|run| run.status == RunStatus::RequiresAction)
-                    {
-                        client.runs().cancel(&thread_id, &stopped.id).await?;
-                        run = Some(client.runs().poll(&thread_id, &stopped.id).await?);
-                    }
+                {
+                    client.runs().cancel(&thread_id, &stopped.id).await?;
+                    run = Some(client.runs().poll(&thread_id, &stopped.id).await?);
                 }
                 driven?;
                 let run = run.ok_or_else(|| {

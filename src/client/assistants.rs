@@ -45,10 +45,10 @@ impl<'c> Assistants<'c> {
     /// `POST /assistants`. On Azure, an empty `model` becomes the client's
     /// deployment.
     pub async fn create(&self, mut request: CreateAssistantRequest) -> Result<Assistant, Error> {
-        if request.model.is_empty() {
-            if let Some(deployment) = &self.client.inner.config.deployment {
-                request.model = deployment.clone();
-            }
+        if request.model.is_empty()
+            && let Some(deployment) = &self.client.inner.config.deployment
+        {
+            request.model = deployment.clone();
         }
         self.client
             .json(ApiRequest::post(&["assistants"], &request)?)

@@ -121,10 +121,10 @@ impl Dispatch {
                         if newly_created {
                             handler.on_text_created(&text.text).await;
                         }
-                        if let crate::types::MessageContentDelta::Text(d) = part {
-                            if let Some(d) = &d.text {
-                                handler.on_text_delta(d, &text.text).await;
-                            }
+                        if let crate::types::MessageContentDelta::Text(d) = part
+                            && let Some(d) = &d.text
+                        {
+                            handler.on_text_delta(d, &text.text).await;
                         }
                     }
                 }

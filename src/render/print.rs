@@ -227,11 +227,11 @@ pub fn write_run<W: Write + ?Sized>(
     let mut shown = Vec::new();
     for step in steps {
         write_step(out, style, step)?;
-        if let Some(id) = step.message_id() {
-            if let Some(message) = messages.iter().find(|message| message.id == id) {
-                write_message(out, style, message)?;
-                shown.push(id);
-            }
+        if let Some(id) = step.message_id()
+            && let Some(message) = messages.iter().find(|message| message.id == id)
+        {
+            write_message(out, style, message)?;
+            shown.push(id);
         }
     }
     for message in messages {

@@ -624,10 +624,10 @@ pub(crate) async fn submit_tool_outputs(
             }
         }
         for call in &mut details.tool_calls {
-            if let ToolCall::Function(call) = call {
-                if let Some(output) = outputs.iter().find(|o| o.tool_call_id == call.id) {
-                    call.function.output = Some(output.output.clone());
-                }
+            if let ToolCall::Function(call) = call
+                && let Some(output) = outputs.iter().find(|o| o.tool_call_id == call.id)
+            {
+                call.function.output = Some(output.output.clone());
             }
         }
     }

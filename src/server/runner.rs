@@ -560,10 +560,10 @@ impl Driver {
             let mut state = self.lock().await?;
             if let Some(open) = &mut state.open_tools {
                 open.chunks += 1;
-                if let StepDetails::ToolCalls(details) = &mut open.step.step_details {
-                    if let Some(ToolCall::Function(call)) = details.tool_calls.last_mut() {
-                        call.function.arguments.push_str(chunk);
-                    }
+                if let StepDetails::ToolCalls(details) = &mut open.step.step_details
+                    && let Some(ToolCall::Function(call)) = details.tool_calls.last_mut()
+                {
+                    call.function.arguments.push_str(chunk);
                 }
             }
             state.stage_open();
@@ -680,12 +680,11 @@ impl Driver {
     /// change it does not allow is logged and not made.
     fn apply_recorded(&self, state: &mut RunState, event: &AssistantEvent) {
         if let Some(recorded) = event.run() {
-            if recorded.status != state.record.run.status {
-                if let Err(err) =
+            if recorded.status != state.record.run.status
+                && let Err(err) =
                     lifecycle::change(&mut state.record, recorded.status.clone(), now())
-                {
-                    tracing::warn!(%err, "a recorded status change was not made");
-                }
+            {
+                tracing::warn!(%err, "a recorded status change was not made");
             }
             let run = &mut state.record.run;
             run.required_action = recorded.required_action.clone();

@@ -222,15 +222,15 @@ fn run_ids(snapshots: &Snapshots) -> Option<(String, String)> {
         (!thread_id.is_empty() && !run_id.is_empty())
             .then(|| (thread_id.to_owned(), run_id.to_owned()))
     };
-    if let Some(run) = snapshots.run() {
-        if let Some(ids) = known(&run.thread_id, &run.id) {
-            return Some(ids);
-        }
+    if let Some(run) = snapshots.run()
+        && let Some(ids) = known(&run.thread_id, &run.id)
+    {
+        return Some(ids);
     }
-    if let Some(step) = snapshots.current_run_step() {
-        if let Some(ids) = known(&step.thread_id, &step.run_id) {
-            return Some(ids);
-        }
+    if let Some(step) = snapshots.current_run_step()
+        && let Some(ids) = known(&step.thread_id, &step.run_id)
+    {
+        return Some(ids);
     }
     let message = snapshots.current_message()?;
     known(&message.thread_id, message.run_id.as_deref()?)

@@ -78,10 +78,10 @@ where
             match ready!(this.inner.as_mut().poll_next(cx)) {
                 Some(Ok(AssistantEvent::MessageDelta(delta))) => {
                     for part in delta.delta.content {
-                        if let MessageContentDelta::Text(text) = part {
-                            if let Some(value) = text.text.and_then(|t| t.value) {
-                                this.pending.push_back(value);
-                            }
+                        if let MessageContentDelta::Text(text) = part
+                            && let Some(value) = text.text.and_then(|t| t.value)
+                        {
+                            this.pending.push_back(value);
                         }
                     }
                 }

@@ -464,14 +464,13 @@ fn instance(schema: &Value, root: &Value, text: &str, depth: usize) -> Value {
         return first.clone();
     }
     for key in ["anyOf", "oneOf"] {
-        if let Some(branches) = obj.get(key).and_then(Value::as_array) {
-            if let Some(branch) = branches
+        if let Some(branches) = obj.get(key).and_then(Value::as_array)
+            && let Some(branch) = branches
                 .iter()
                 .find(|branch| !is_null_schema(branch))
                 .or(branches.first())
-            {
-                return instance(branch, root, text, depth + 1);
-            }
+        {
+            return instance(branch, root, text, depth + 1);
         }
     }
     if let Some(branches) = obj.get("allOf").and_then(Value::as_array) {

@@ -484,11 +484,9 @@ impl StoredEvents {
         futures_util::stream::unfold(
             (stored, Some(follow), false),
             |(mut stored, mut follow, mut done)| async move {
-                if !done {
-                    if let Some((chunk, ends)) = stored.next().await {
-                        done = ends;
-                        return Some((chunk, (stored, follow, done)));
-                    }
+                if !done && let Some((chunk, ends)) = stored.next().await {
+                    done = ends;
+                    return Some((chunk, (stored, follow, done)));
                 }
                 if done {
                     return None;
