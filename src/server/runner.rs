@@ -78,7 +78,7 @@ pub(crate) fn spawn_turn(
         run: Run::default(),
         prompt_tokens: 0,
         completion_budget: None,
-        staged: false,
+        staged: None,
     };
     tokio::spawn(async move {
         let turn = tokio::spawn(driver.drive(start)).await;
@@ -122,8 +122,8 @@ struct Driver {
     /// The completion tokens this turn may still use (`max_completion_tokens`
     /// less what the run's earlier turns used); `None` without a limit.
     completion_budget: Option<u64>,
-    /// Whether changes may be staged and not yet written.
-    staged: bool,
+    /// Since when changes may be staged and not yet written.
+    staged: Option<tokio::time::Instant>,
 }
 
 impl Driver {
@@ -207,11 +207,9 @@ impl Driver {
         self.check()?;
         tokio::pin!(fut);
         loop {
-            let deadline = if self.staged {
-                Some(tokio::time::Instant::now() + super::runtime::WRITE_INTERVAL)
-            } else {
-                None
-            };
+            let deadline = self
+                .staged
+                .map(|since| since + super::runtime::WRITE_INTERVAL);
             tokio::select! {
                 out = &mut fut => return Ok(out),
                 changed = self.control.changed() => match changed {
@@ -222,7 +220,7 @@ impl Driver {
                     let mut state = self.lock().await?;
                     state.commit(&*self.app.store, &self.live.feed).await?;
                     drop(state);
-                    self.staged = false;
+                    self.staged = None;
                 }
             }
         }
@@ -240,9 +238,9 @@ impl Driver {
         state.publish(&self.live.feed);
         if state.write_due() {
             state.commit(&*self.app.store, &self.live.feed).await?;
-            self.staged = false;
+            self.staged = None;
         } else {
-            self.staged = true;
+            self.staged.get_or_insert_with(tokio::time::Instant::now);
         }
         Ok(())
     }
@@ -268,7 +266,10 @@ impl Driver {
             lifecycle::begin_turn(&mut state)?;
             let index = state.record.progress.turns;
             state.record.progress.turns += 1;
-            state.commit(&*self.app.store, &self.live.feed).await?;
+            // Not written yet: these events go out with the model's first
+            // step (one commit instead of two), or within the write interval
+            // if the model is slow to answer (see `wait`).
+            self.staged = Some(tokio::time::Instant::now());
             self.run = state.record.run.clone();
             (
                 tool_outputs,

@@ -3,7 +3,7 @@
 //! 127.0.0.1:0.
 #![allow(dead_code)]
 
-use assistant_stream::server::{RunningServer, Server, ServerBuilder};
+use assistant_stream::server::{Database, RunningServer, Server, ServerBuilder};
 use assistant_stream::stream::ByteStream;
 use assistant_stream::{AssistantEvent, AssistantStream, BoxError};
 use futures_util::StreamExt;
@@ -16,6 +16,41 @@ pub struct Harness {
     pub http: reqwest::Client,
     pub base: String,
     pub key: Option<String>,
+    /// The SQLite file of this server, when the tests run on SQLite.
+    database: Option<std::path::PathBuf>,
+}
+
+/// The variable that runs the server tests on SQLite files instead of the
+/// memory store: `ASSISTANT_STREAM_TEST_DATABASE=sqlite` (CI runs them both
+/// ways).
+pub const DATABASE_VAR: &str = "ASSISTANT_STREAM_TEST_DATABASE";
+
+/// A fresh SQLite file for one server, if the tests run on SQLite.
+fn test_database() -> Option<std::path::PathBuf> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    match std::env::var(DATABASE_VAR).ok()?.as_str() {
+        "sqlite" => {
+            let dir = std::env::temp_dir().join(format!(
+                "assistant-stream-tests-{}",
+                std::process::id()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            Some(dir.join(format!("{}.db", NEXT.fetch_add(1, Ordering::SeqCst))))
+        }
+        "memory" | "" => None,
+        other => panic!("{DATABASE_VAR}={other}: expected sqlite or memory"),
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(path) = &self.database {
+            for suffix in ["", "-wal", "-shm", ".lock"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+        }
+    }
 }
 
 /// What a streamed call gave: the events in order and the stream (for its snapshots).
@@ -58,9 +93,15 @@ impl Harness {
     }
 
     pub async fn with(builder: ServerBuilder) -> Self {
+        let database = test_database();
+        let builder = match &database {
+            Some(path) => builder.database(Database::sqlite(path)),
+            None => builder,
+        };
         let server = builder.spawn().await.expect("the server starts");
         let base = server.base_url();
         Harness {
+            database,
             server,
             http: {
                 assistant_stream::client::install_crypto_provider();
