@@ -15,7 +15,10 @@
 //!   first `thread.message.delta` read;
 //! - the server's peak RSS (`VmHWM`) and its CPU time per run, next to the
 //!   clients' CPU time per run (which shows when the clients, on the same
-//!   cores, weigh on the figures).
+//!   cores, weigh on the figures);
+//! - what the server writes per run: write system calls and bytes
+//!   (`/proc/PID/io`: sockets and files alike, so SQLite's less memory's is
+//!   what the store writes), and the size of the SQLite file and its WAL.
 //!
 //! The memory store is SQLite's peer: the two run in the same process,
 //! interleaved (memory then SQLite at each concurrency), and the table ends
@@ -136,14 +139,18 @@ fn main() {
             if skipped.iter().any(|(s, _)| *s == store) {
                 continue;
             }
+            let file = scratch.fresh_file(load.at_once);
             let database = match store {
                 Store::Memory => Database::Memory,
-                Store::Sqlite => Database::sqlite(scratch.fresh_file(load.at_once)),
+                Store::Sqlite => Database::sqlite(&file),
             };
             match ServerProcess::start(&database) {
                 Ok(server) => {
-                    let row = runtime.block_on(configuration(&http, &server, store, *load));
+                    let mut row = runtime.block_on(configuration(&http, &server, store, *load));
                     drop(server);
+                    if store == Store::Sqlite {
+                        row.file_mb = Some(sqlite_files_mb(&file));
+                    }
                     rows.push(row);
                 }
                 Err(reason) => {
@@ -172,6 +179,20 @@ fn main() {
             row.start_rss_mb,
             row.server_cpu_ms_per_run,
             row.clients_cpu_ms_per_run,
+        );
+    }
+
+    println!(
+        "\n| runs at once | store | server write calls/run | server KB written/run | SQLite file + WAL MB |\n|---|---|---|---|---|"
+    );
+    for row in &rows {
+        println!(
+            "| {} | {} | {:.0} | {:.0} | {} |",
+            row.at_once,
+            row.store.label(),
+            row.server_write_calls_per_run,
+            row.server_kb_written_per_run,
+            row.file_mb.map_or("–".to_owned(), |mb| format!("{mb:.1}")),
         );
     }
 
@@ -251,6 +272,10 @@ struct Row {
     peak_rss_mb: f64,
     server_cpu_ms_per_run: f64,
     clients_cpu_ms_per_run: f64,
+    server_write_calls_per_run: f64,
+    server_kb_written_per_run: f64,
+    /// The SQLite file and its `-wal` after the server stopped.
+    file_mb: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -336,11 +361,13 @@ async fn configuration(
     run_all(&client, &assistant_id, load.at_once, warm_up_each).await;
 
     let server_cpu = server.cpu_seconds();
+    let server_writes = server.writes();
     let clients_cpu = process_cpu_seconds();
     let start = Instant::now();
     let outcomes = run_all(&client, &assistant_id, load.at_once, load.runs_each).await;
     let seconds = start.elapsed().as_secs_f64();
     let server_cpu = server.cpu_seconds() - server_cpu;
+    let server_writes = server.writes().since(server_writes);
     let clients_cpu = process_cpu_seconds() - clients_cpu;
 
     let runs = outcomes.len();
@@ -365,6 +392,9 @@ async fn configuration(
         peak_rss_mb: server.rss_mb("VmHWM"),
         server_cpu_ms_per_run: server_cpu * 1e3 / runs as f64,
         clients_cpu_ms_per_run: clients_cpu * 1e3 / runs as f64,
+        server_write_calls_per_run: server_writes.calls as f64 / runs as f64,
+        server_kb_written_per_run: server_writes.bytes as f64 / 1e3 / runs as f64,
+        file_mb: None,
     };
     println!(
         "{} runs at once, {}: {runs} runs in {seconds:.2} s, {:.0} events/s, first token p99 {:.1} ms, peak RSS {:.1} MB",
@@ -532,6 +562,48 @@ impl ServerProcess {
             fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
         ticks / clock_ticks_per_second()
     }
+
+    /// What the server has written so far, to sockets and files.
+    fn writes(&self) -> Writes {
+        let io = std::fs::read_to_string(format!("/proc/{}/io", self.pid()))
+            .expect("the server's /proc io (Linux)");
+        let field = |name: &str| -> u64 {
+            io.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+                .and_then(|value| value.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{name} in /proc/PID/io"))
+        };
+        Writes {
+            calls: field("syscw"),
+            bytes: field("wchar"),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Writes {
+    calls: u64,
+    bytes: u64,
+}
+
+impl Writes {
+    fn since(self, before: Writes) -> Writes {
+        Writes {
+            calls: self.calls - before.calls,
+            bytes: self.bytes - before.bytes,
+        }
+    }
+}
+
+/// The SQLite file and its write-ahead log, in MB.
+fn sqlite_files_mb(file: &Path) -> f64 {
+    let mut wal = file.as_os_str().to_owned();
+    wal.push("-wal");
+    [file.to_path_buf(), PathBuf::from(wal)]
+        .iter()
+        .filter_map(|path| std::fs::metadata(path).ok())
+        .map(|meta| meta.len() as f64 / 1e6)
+        .sum()
 }
 
 impl Drop for ServerProcess {
