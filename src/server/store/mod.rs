@@ -32,12 +32,29 @@
 pub(crate) mod memory;
 pub(crate) mod sqlite;
 
+#[cfg(test)]
+mod conformance;
+
+use super::Database;
 use crate::types::{Assistant, Message, Order, Run, RunStep, Thread, Usage};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::sync::Arc;
 
 pub(crate) use memory::MemoryStore;
+pub(crate) use sqlite::SqliteStore;
+
+/// Opens the store `database` names: a new memory store, or the SQLite
+/// file (see [`SqliteStore::open`] for what opening it does and refuses).
+pub(crate) async fn open(database: &Database) -> StoreResult<Arc<dyn Store>> {
+    match database {
+        Database::Memory => Ok(Arc::new(MemoryStore::new())),
+        Database::Sqlite(path) => match SqliteStore::open(path).await {
+            Ok(store) => Ok(Arc::new(store)),
+            Err(error) => Err(StoreError::database(format!("opening {database}"), error)),
+        },
+    }
+}
 
 /// The result of a store call.
 pub(crate) type StoreResult<T> = Result<T, StoreError>;
@@ -280,15 +297,4 @@ pub(crate) trait Store: Send + Sync + 'static {
     /// Deletes the events of runs that ended before `ended_before` (Unix
     /// seconds); returns how many events went.
     async fn prune_events(&self, ended_before: i64) -> StoreResult<u64>;
-}
-
-/// Opens the store a [`Database`](super::Database) names.
-pub(crate) async fn open(database: &super::Database) -> StoreResult<Arc<dyn Store>> {
-    match database {
-        super::Database::Memory => Ok(Arc::new(MemoryStore::new())),
-        super::Database::Sqlite(path) => Err(StoreError::database(
-            format!("opening {}", path.display()),
-            "the SQLite store is not built yet",
-        )),
-    }
 }

@@ -1,1 +1,1851 @@
-//! The SQLite store. (Being written.)
+//! The SQLite store: one database file that survives restarts.
+//!
+//! # Opening
+//!
+//! [`SqliteStore::open`] takes an exclusive advisory lock on a sidecar file
+//! (`PATH.lock`, holding the owner's pid) for the store's lifetime, so that
+//! one process at a time serves a database: two servers on one file would
+//! each believe they own its runs. The kernel drops the lock when the process
+//! dies, however it dies. It then opens the file (made if missing, but never
+//! its directory) in WAL mode with `synchronous = NORMAL` (a commit survives
+//! the process crashing, not the machine losing power, and costs no fsync),
+//! foreign keys on and a busy timeout, and brings its schema up to date
+//! (`migrations/sqlite/`), refusing a database written by a newer version.
+//!
+//! # Connections
+//!
+//! All writes go through one connection (a pool of one): SQLite has one
+//! writer at a time anyway, and queueing for the connection in the pool
+//! beats failing with `SQLITE_BUSY`. Reads go to a few read-only
+//! connections, which WAL lets run beside the writer. Statements are
+//! prepared once per connection and cached (`sqlx::query` is persistent).
+//!
+//! A write that needs a transaction is one statement list holding its own
+//! `BEGIN IMMEDIATE ... COMMIT` ([`COMMIT_BATCH`], [`INSERT_RUN`], ...),
+//! sent to SQLite in one round trip: each round trip to a connection's
+//! thread costs more than most statements do. Not sqlx's `Transaction`: it
+//! costs a round trip per statement and two more, and it counts
+//! transactions itself, so that after an error that makes SQLite roll back
+//! on its own (`SQLITE_FULL` can) its count and SQLite's disagree and the
+//! writer would refuse every later transaction. A list that fails part-way
+//! is rolled back; one that cannot be (or is abandoned half-way) closes its
+//! connection, which rolls back for certain, and the pool opens a fresh one
+//! ([`Writing`]).
+//!
+//! Checkpoints (copying the WAL into the database file, with the fsyncs
+//! that takes) run on a connection and task of their own, shortly after
+//! writes ([`Checkpointer`]), so that writes do not wait for them.
+//!
+//! # Layout
+//!
+//! Each object is kept whole as JSON next to the columns it is found,
+//! filtered and ordered by, with an insertion-order key (`seq`) that lists
+//! and their cursors follow; see `migrations/sqlite/0001_initial.sql`.
+
+// Nothing outside the tests calls the store until the routes move to the
+// `Store` trait (`store::open`); drop this then.
+#![cfg_attr(not(test), allow(dead_code))]
+
+use super::{
+    Page, PageQuery, RunBatch, RunRecord, Store, StoreError, StoreResult, StoredEvent, ThreadRecord,
+};
+use crate::server::ids::now;
+use crate::types::{Assistant, Message, Order, Run, RunStep, Thread};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
+use sqlx::pool::PoolConnection;
+use sqlx::query::QueryAs;
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Connection, FromRow, SqlSafeStr, Sqlite};
+use std::fmt;
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// The schema's migrations, oldest first: (version, description, SQL). A
+/// migration is never edited once released: sqlx keeps each one's checksum
+/// and refuses a database whose applied migrations changed.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "initial",
+    include_str!("../../../migrations/sqlite/0001_initial.sql"),
+)];
+
+/// The newest schema version this build knows.
+fn known_schema_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |&(version, _, _)| version)
+}
+
+/// The migrator, built at run time from the embedded SQL (which spares the
+/// build sqlx's `macros` feature and its proc-macro crates).
+fn migrator() -> Migrator {
+    Migrator::with_migrations(
+        MIGRATIONS
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    description.into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+/// The statuses for which `RunStatus::is_terminal` holds, as a SQL list.
+/// A macro so that the queries can `concat!` it into `&'static str`s; the
+/// partial index `runs_unfinished` of the migration repeats it, and a test
+/// checks both against `is_terminal`.
+macro_rules! terminal_statuses {
+    () => {
+        "'cancelled', 'failed', 'completed', 'incomplete', 'expired'"
+    };
+}
+
+/// How long a connection may wait for SQLite's locks on the file: the
+/// writer waits out a restart of the WAL by the checkpointer (a checkpoint
+/// of [`WAL_RESTART_PAGES`], seconds on a slow disk), or another program
+/// writing the file (the `sqlite3` shell).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a write may queue for the writer connection before failing.
+const WRITE_QUEUE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the checkpointer waits after a write before it checkpoints,
+/// so that the writes of the next moments go in the same checkpoint.
+const CHECKPOINT_DELAY: Duration = Duration::from_millis(100);
+/// WAL pages (4 KiB) past which the checkpointer restarts the WAL: a
+/// passive checkpoint never catches up with a writer that never pauses, and
+/// the WAL would grow as long as the load lasts. A restart makes the writer
+/// wait for the end of the checkpoint, then write the WAL from its start.
+const WAL_RESTART_PAGES: i64 = 16_384;
+/// The writer's own checkpoints (`wal_autocheckpoint`), should the
+/// checkpointer fall that far behind.
+const WRITER_CHECKPOINT_PAGES: i64 = 4 * WAL_RESTART_PAGES;
+/// The size the WAL file is cut back to when it restarts (bytes).
+const WAL_SIZE_LIMIT: i64 = 64 << 20;
+/// Read-only connections beside the writer: enough for the machine's cores
+/// to read while one writes, few enough to keep their caches small.
+const READERS: u32 = 4;
+
+/// Settings of the store that tests change. `pub(crate)`: not a public knob.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SqliteOptions {
+    /// `PRAGMA max_page_count` on every connection: the database cannot grow
+    /// past this many pages, and a write that needs more fails with
+    /// `SQLITE_FULL` (the fault tests fill a database for real with it).
+    pub(crate) max_page_count: Option<u64>,
+}
+
+/// Why a SQLite database could not be opened. Each says which file.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    /// The directory the file goes in does not exist (it is not made).
+    MissingDirectory { path: PathBuf, directory: PathBuf },
+    /// What should be the file's directory is not a directory.
+    NotInDirectory { path: PathBuf, parent: PathBuf },
+    /// The path names a directory.
+    IsDirectory { path: PathBuf },
+    /// Another store holds the database's lock (`pid` as its lock file says).
+    InUse { path: PathBuf, pid: Option<u32> },
+    /// The database's schema is newer than this build knows.
+    NewerSchema {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    /// The file is not a SQLite database.
+    NotADatabase { path: PathBuf },
+    /// A file operation failed: `doing` says which.
+    Io {
+        path: PathBuf,
+        doing: String,
+        source: io::Error,
+    },
+    /// SQLite failed: `doing` says at what.
+    Sqlite {
+        path: PathBuf,
+        doing: &'static str,
+        source: sqlx::Error,
+    },
+    /// The schema could not be brought up to date.
+    Migrate {
+        path: PathBuf,
+        known: i64,
+        source: MigrateError,
+    },
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::MissingDirectory { path, directory } => write!(
+                f,
+                "cannot open the database {}: its directory {} does not exist",
+                path.display(),
+                directory.display()
+            ),
+            OpenError::NotInDirectory { path, parent } => write!(
+                f,
+                "cannot open the database {}: {} is not a directory",
+                path.display(),
+                parent.display()
+            ),
+            OpenError::IsDirectory { path } => write!(
+                f,
+                "cannot open the database {}: it is a directory",
+                path.display()
+            ),
+            OpenError::InUse { path, pid } => {
+                let pid = pid.map_or_else(|| "unknown".to_owned(), |pid| pid.to_string());
+                if pid == std::process::id().to_string() {
+                    write!(
+                        f,
+                        "the database {} is already open in this process (pid {pid})",
+                        path.display()
+                    )
+                } else {
+                    write!(
+                        f,
+                        "the database {} is in use by another assistant-stream process (pid {pid})",
+                        path.display()
+                    )
+                }
+            }
+            OpenError::NewerSchema { path, found, known } => write!(
+                f,
+                "the database {} was written by a newer version of assistant-stream \
+                 (schema version {found}; this version knows up to {known}); refusing to start",
+                path.display()
+            ),
+            OpenError::NotADatabase { path } => write!(
+                f,
+                "cannot open the database {}: the file is not a SQLite database",
+                path.display()
+            ),
+            OpenError::Io { path, doing, .. } => {
+                write!(f, "cannot open the database {}: {doing}", path.display())
+            }
+            OpenError::Sqlite { path, doing, .. } => {
+                write!(f, "cannot open the database {}: {doing}", path.display())
+            }
+            OpenError::Migrate { path, known, .. } => write!(
+                f,
+                "cannot bring the database {} to schema version {known}",
+                path.display()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            OpenError::Io { source, .. } => Some(source),
+            OpenError::Sqlite { source, .. } => Some(source),
+            OpenError::Migrate { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// A SQLite error, said plainly where SQLite's own words are not enough:
+/// the source of [`StoreError::Database`]s from this store.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SqliteFault {
+    /// `SQLITE_FULL`: the database reached its size limit or the disk has
+    /// no space left.
+    #[error("the database or the disk it is on is full (SQLITE_FULL)")]
+    Full(#[source] sqlx::Error),
+    #[error(transparent)]
+    Other(sqlx::Error),
+}
+
+impl SqliteFault {
+    fn new(error: sqlx::Error) -> Self {
+        match primary_code(&error) {
+            Some(SQLITE_FULL) => SqliteFault::Full(error),
+            _ => SqliteFault::Other(error),
+        }
+    }
+}
+
+const SQLITE_FULL: i32 = 13;
+const SQLITE_NOTADB: i32 = 26;
+
+/// SQLite's primary result code of a database error (without the extended
+/// bits).
+fn primary_code(error: &sqlx::Error) -> Option<i32> {
+    match error {
+        sqlx::Error::Database(error) => error
+            .code()
+            .and_then(|code| code.parse::<i32>().ok())
+            .map(|code| code & 0xff),
+        _ => None,
+    }
+}
+
+/// A failed database call, with what was being done.
+fn fault(action: String, error: sqlx::Error) -> StoreError {
+    StoreError::database(action, SqliteFault::new(error))
+}
+
+/// An object as stored.
+fn encode<T: Serialize>(value: &T, action: impl FnOnce() -> String) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|error| StoreError::database(action(), error))
+}
+
+/// A stored object, read back.
+fn decode<T: DeserializeOwned>(json: &str, action: impl FnOnce() -> String) -> StoreResult<T> {
+    serde_json::from_str(json).map_err(|error| StoreError::database(action(), error))
+}
+
+/// A count or sequence number as SQLite's integers hold them.
+fn to_i64(value: u64, action: impl FnOnce() -> String) -> StoreResult<i64> {
+    i64::try_from(value).map_err(|_| {
+        StoreError::database(
+            action(),
+            format!("{value} is past the largest integer SQLite keeps"),
+        )
+    })
+}
+
+/// The lock that makes one process at a time serve a database: an exclusive
+/// advisory lock on `PATH.lock`, held while this value lives. The file
+/// stays behind when it is released (removing it would let two processes
+/// lock two different files of the same name).
+#[derive(Debug)]
+struct DatabaseLock {
+    _file: File,
+}
+
+impl DatabaseLock {
+    fn acquire(path: &Path) -> Result<Self, OpenError> {
+        let mut lock_path = path.as_os_str().to_owned();
+        lock_path.push(".lock");
+        let lock_path = PathBuf::from(lock_path);
+        let io_error = |doing: String| {
+            move |source| OpenError::Io {
+                path: path.to_owned(),
+                doing,
+                source,
+            }
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(io_error(format!(
+                "cannot open its lock file {}",
+                lock_path.display()
+            )))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                // The holder writes its pid right after locking: read it to
+                // say who holds the database (unknown in that short window).
+                let pid = fs::read_to_string(&lock_path)
+                    .ok()
+                    .and_then(|text| text.trim().parse().ok());
+                return Err(OpenError::InUse {
+                    path: path.to_owned(),
+                    pid,
+                });
+            }
+            Err(TryLockError::Error(source)) => {
+                return Err(io_error(format!("cannot lock {}", lock_path.display()))(
+                    source,
+                ));
+            }
+        }
+        file.set_len(0)
+            .and_then(|()| writeln!(file, "{}", std::process::id()))
+            .map_err(io_error(format!(
+                "cannot write its lock file {}",
+                lock_path.display()
+            )))?;
+        Ok(DatabaseLock { _file: file })
+    }
+}
+
+/// Refuses a path whose directory is missing or that is a directory, before
+/// anything is made.
+fn check_path(path: &Path) -> Result<(), OpenError> {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    match fs::metadata(parent) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Err(OpenError::NotInDirectory {
+                path: path.to_owned(),
+                parent: parent.to_owned(),
+            });
+        }
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            return Err(OpenError::MissingDirectory {
+                path: path.to_owned(),
+                directory: parent.to_owned(),
+            });
+        }
+        Err(source) => {
+            return Err(OpenError::Io {
+                path: path.to_owned(),
+                doing: format!("cannot read its directory {}", parent.display()),
+                source,
+            });
+        }
+    }
+    if fs::metadata(path).is_ok_and(|meta| meta.is_dir()) {
+        return Err(OpenError::IsDirectory {
+            path: path.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a database whose `_sqlx_migrations` holds a version this build
+/// does not know. Reads only: such a database is left as it was.
+async fn check_schema_version(writer: &SqlitePool, path: &Path) -> Result<(), OpenError> {
+    let sqlite_error = |source| sqlite_open_error(path, "cannot read its schema version", source);
+    let has_migrations: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master \
+         WHERE type = 'table' AND name = '_sqlx_migrations')",
+    )
+    .fetch_one(writer)
+    .await
+    .map_err(sqlite_error)?;
+    if !has_migrations {
+        return Ok(());
+    }
+    let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+        .fetch_one(writer)
+        .await
+        .map_err(sqlite_error)?;
+    let known = known_schema_version();
+    match newest {
+        Some(found) if found > known => Err(OpenError::NewerSchema {
+            path: path.to_owned(),
+            found,
+            known,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Checks the schema version, then applies the migrations this database
+/// lacks.
+async fn migrate(writer: &SqlitePool, path: &Path) -> Result<(), OpenError> {
+    check_schema_version(writer, path).await?;
+    migrator().run(writer).await.map_err(|source| match source {
+        MigrateError::Execute(source) if primary_code(&source) == Some(SQLITE_NOTADB) => {
+            OpenError::NotADatabase {
+                path: path.to_owned(),
+            }
+        }
+        source => OpenError::Migrate {
+            path: path.to_owned(),
+            known: known_schema_version(),
+            source,
+        },
+    })
+}
+
+fn sqlite_open_error(path: &Path, doing: &'static str, source: sqlx::Error) -> OpenError {
+    if primary_code(&source) == Some(SQLITE_NOTADB) {
+        return OpenError::NotADatabase {
+            path: path.to_owned(),
+        };
+    }
+    OpenError::Sqlite {
+        path: path.to_owned(),
+        doing,
+        source,
+    }
+}
+
+/// The writer connection while a statement list that holds its own
+/// `BEGIN IMMEDIATE ... COMMIT` runs on it: [`Writing::committed`] when the
+/// list ran through, [`Writing::rollback`] when it failed part-way. Dropped
+/// with a transaction maybe open (its future cancelled, or a rollback that
+/// failed), it closes the connection, which rolls back for certain, and the
+/// pool opens a fresh one.
+struct Writing {
+    conn: PoolConnection<Sqlite>,
+    open: bool,
+}
+
+impl Writing {
+    async fn acquire(writer: &SqlitePool) -> Result<Self, sqlx::Error> {
+        Ok(Writing {
+            conn: writer.acquire().await?,
+            open: true,
+        })
+    }
+
+    fn conn(&mut self) -> &mut SqliteConnection {
+        &mut self.conn
+    }
+
+    /// The transaction was committed.
+    fn committed(&mut self) {
+        self.open = false;
+    }
+
+    async fn rollback(&mut self) {
+        // A failed ROLLBACK (SQLite may have rolled back already) leaves
+        // `open` set: the drop closes the connection, to be sure.
+        if sqlx::query("ROLLBACK").execute(self.conn()).await.is_ok() {
+            self.open = false;
+        }
+    }
+}
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        if self.open {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+/// Checkpoints the WAL (copies its pages into the database file, with the
+/// fsyncs that takes) on a connection and task of its own, shortly after
+/// writes, so that the writer does not stop for them: with
+/// `synchronous = NORMAL` a commit itself does not fsync, and checkpoints
+/// would otherwise be half of what a write costs.
+#[derive(Debug)]
+struct Checkpointer {
+    /// One token per write (at most one waits); when the store drops it,
+    /// the task ends.
+    wrote: mpsc::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Checkpointer {
+    async fn start(connect: &SqliteConnectOptions) -> Result<Self, sqlx::Error> {
+        let mut conn = SqliteConnection::connect_with(connect).await?;
+        let (wrote, mut writes) = mpsc::channel(1);
+        let task = tokio::spawn(async move {
+            while writes.recv().await.is_some() {
+                tokio::time::sleep(CHECKPOINT_DELAY).await;
+                if let Err(error) = checkpoint(&mut conn).await {
+                    // The writer's own checkpoints still bound the WAL.
+                    tracing::warn!(%error, "checkpointing the SQLite database failed");
+                }
+            }
+            let _ = conn.close().await;
+        });
+        Ok(Checkpointer { wrote, task })
+    }
+
+    /// Something was written: a checkpoint is due.
+    fn wrote(&self) {
+        // Full: a checkpoint is due already.
+        let _ = self.wrote.try_send(());
+    }
+
+    async fn stop(self) {
+        drop(self.wrote);
+        let _ = self.task.await;
+    }
+}
+
+async fn checkpoint(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    // (busy, pages in the WAL, pages checkpointed)
+    let (_, wal_pages, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(&mut *conn)
+        .await?;
+    if wal_pages > WAL_RESTART_PAGES {
+        sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The `seq` window of a list page and the direction it is read in, picked
+/// as the memory store's `Collection::page` picks them.
+struct Window {
+    /// Exclusive bounds on `seq`.
+    lower: i64,
+    upper: i64,
+    /// Read in ascending `seq`.
+    ascending: bool,
+    /// `before` alone: read backwards from the cursor, then turned around.
+    from_back: bool,
+    limit: usize,
+}
+
+impl Window {
+    /// `after` and `before` are the cursors' `seq`s, if the cursors name
+    /// objects of the list.
+    fn new(page: &PageQuery, after: Option<i64>, before: Option<i64>) -> StoreResult<Self> {
+        let after = cursor("after", &page.after, after)?;
+        let before = cursor("before", &page.before, before)?;
+        let descending = matches!(page.order, Order::Desc);
+        // In list order, `after` bounds from the front and `before` from the back.
+        let (lower, upper) = if descending {
+            (before, after)
+        } else {
+            (after, before)
+        };
+        let from_back = page.before.is_some() && page.after.is_none();
+        Ok(Window {
+            lower: lower.unwrap_or(i64::MIN),
+            upper: upper.unwrap_or(i64::MAX),
+            ascending: descending == from_back,
+            from_back,
+            limit: page.limit,
+        })
+    }
+
+    /// The query for this direction.
+    fn sql(&self, ascending: &'static str, descending: &'static str) -> &'static str {
+        if self.ascending {
+            ascending
+        } else {
+            descending
+        }
+    }
+
+    /// How many rows to fetch: one past the page tells whether there are more.
+    fn fetch(&self) -> i64 {
+        i64::try_from(self.limit.saturating_add(1)).unwrap_or(i64::MAX)
+    }
+
+    /// The page, from the rows fetched (`fetch()` at most, in the order read).
+    fn page<T>(
+        &self,
+        mut rows: Vec<String>,
+        decode_row: impl Fn(&str) -> StoreResult<T>,
+    ) -> StoreResult<Page<T>> {
+        let has_more = rows.len() > self.limit;
+        rows.truncate(self.limit);
+        if self.from_back {
+            rows.reverse();
+        }
+        let data = rows
+            .iter()
+            .map(|row| decode_row(row))
+            .collect::<StoreResult<Vec<T>>>()?;
+        Ok(Page { data, has_more })
+    }
+}
+
+/// A cursor's `seq`, or [`StoreError::BadCursor`] if it was given but names
+/// no object of the list.
+fn cursor(
+    param: &'static str,
+    given: &Option<String>,
+    found: Option<i64>,
+) -> StoreResult<Option<i64>> {
+    match given {
+        None => Ok(None),
+        Some(id) => found.map(Some).ok_or_else(|| StoreError::BadCursor {
+            param,
+            id: id.clone(),
+        }),
+    }
+}
+
+fn run_record(object: &str, progress: &str, run_id: &str) -> StoreResult<RunRecord> {
+    Ok(RunRecord {
+        run: decode(object, || format!("reading run {run_id}"))?,
+        progress: decode(progress, || format!("reading the progress of run {run_id}"))?,
+    })
+}
+
+/// The SQLite store. See the [module docs](self).
+#[derive(Debug)]
+pub(crate) struct SqliteStore {
+    /// The one connection that writes.
+    writer: SqlitePool,
+    /// Read-only connections.
+    readers: SqlitePool,
+    checkpointer: Checkpointer,
+    /// Dropped last (fields drop in order): the database is ours until its
+    /// connections are let go.
+    _lock: DatabaseLock,
+}
+
+impl SqliteStore {
+    /// Opens (making it if missing) the database at `path`. See the
+    /// [module docs](self).
+    pub(crate) async fn open(path: &Path) -> Result<Self, OpenError> {
+        Self::open_with(path, SqliteOptions::default()).await
+    }
+
+    /// [`SqliteStore::open`] with test settings.
+    pub(crate) async fn open_with(path: &Path, options: SqliteOptions) -> Result<Self, OpenError> {
+        check_path(path)?;
+        let lock = DatabaseLock::acquire(path)?;
+        // SQLite would open a file it may not write read-only, and fail at
+        // the first write: say so now, naming the file. (This makes it if
+        // missing.)
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|source| OpenError::Io {
+                path: path.to_owned(),
+                doing: "cannot open it for reading and writing".to_owned(),
+                source,
+            })?;
+        let mut connect = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        if let Some(pages) = options.max_page_count {
+            connect = connect.pragma("max_page_count", pages.to_string());
+        }
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(WRITE_QUEUE_TIMEOUT)
+            // A file connection does not go stale: a ping per acquire would
+            // only add a round trip to every write.
+            .test_before_acquire(false)
+            // Keep the connection and its prepared statements.
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(
+                connect
+                    .clone()
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    // The checkpointer folds the WAL in; the writer does it
+                    // only if the checkpointer falls far behind.
+                    .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES.to_string())
+                    // The WAL file shrinks back to this after a restart.
+                    .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string()),
+            )
+            .await
+            .map_err(|source| sqlite_open_error(path, "cannot open it for writing", source))?;
+        let rest = async {
+            migrate(&writer, path).await?;
+            let readers = SqlitePoolOptions::new()
+                .max_connections(READERS)
+                .min_connections(1)
+                .test_before_acquire(false)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(connect.clone().read_only(true))
+                .await
+                .map_err(|source| sqlite_open_error(path, "cannot open it for reading", source))?;
+            let checkpointer = Checkpointer::start(&connect).await.map_err(|source| {
+                sqlite_open_error(path, "cannot open it for checkpoints", source)
+            });
+            match checkpointer {
+                Ok(checkpointer) => Ok((readers, checkpointer)),
+                Err(error) => {
+                    readers.close().await;
+                    Err(error)
+                }
+            }
+        }
+        .await;
+        let (readers, checkpointer) = match rest {
+            Ok(rest) => rest,
+            Err(error) => {
+                // Let the connection go before the lock.
+                writer.close().await;
+                return Err(error);
+            }
+        };
+        Ok(SqliteStore {
+            writer,
+            readers,
+            checkpointer,
+            _lock: lock,
+        })
+    }
+
+    /// Closes the connections, waiting for them (the writer, last, folds
+    /// the WAL into the database file), then releases the lock. Dropping the
+    /// store lets the connections close in the background instead.
+    #[cfg_attr(not(test), allow(dead_code))] // For the server's shutdown.
+    pub(crate) async fn close(self) {
+        self.checkpointer.stop().await;
+        self.readers.close().await;
+        self.writer.close().await;
+    }
+
+    /// The writer connection's pool, for a write: a checkpoint will follow.
+    fn writer(&self) -> &SqlitePool {
+        self.checkpointer.wrote();
+        &self.writer
+    }
+
+    async fn reader(&self, action: impl FnOnce() -> String) -> StoreResult<PoolConnection<Sqlite>> {
+        self.readers
+            .acquire()
+            .await
+            .map_err(|error| fault(action(), error))
+    }
+
+    /// Runs a statement list that holds its own `BEGIN IMMEDIATE ... COMMIT`
+    /// on the writer, in one round trip; returns the rows of its `SELECT`s.
+    async fn write_list<O>(
+        &self,
+        list: QueryAs<'_, Sqlite, O, SqliteArguments>,
+        action: impl FnOnce() -> String,
+    ) -> StoreResult<Vec<O>>
+    where
+        O: Send + Unpin + for<'r> FromRow<'r, SqliteRow>,
+    {
+        let mut writing = match Writing::acquire(self.writer()).await {
+            Ok(writing) => writing,
+            Err(error) => return Err(fault(action(), error)),
+        };
+        // All of it: `fetch_one` would stop before the `COMMIT`.
+        match list.fetch_all(writing.conn()).await {
+            Ok(rows) => {
+                writing.committed();
+                Ok(rows)
+            }
+            Err(error) => {
+                writing.rollback().await;
+                Err(fault(action(), error))
+            }
+        }
+    }
+
+    /// Whether the thread exists, and whether the run `run_id` exists on it
+    /// (`false` without one).
+    async fn found(&self, thread_id: &str, run_id: Option<&str>) -> StoreResult<(bool, bool)> {
+        sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM threads WHERE id = ?1), \
+             EXISTS (SELECT 1 FROM runs WHERE id = ?2 AND thread_id = ?1)",
+        )
+        .bind(thread_id)
+        .bind(run_id)
+        .fetch_one(&self.readers)
+        .await
+        .map_err(|error| fault(format!("reading thread {thread_id}"), error))
+    }
+
+    /// Which of the thread, its run `run_id` and the object `id` is missing,
+    /// the outermost first, as the memory store says it.
+    async fn missing(
+        &self,
+        thread_id: &str,
+        run_id: Option<&str>,
+        object: &'static str,
+        id: &str,
+    ) -> StoreError {
+        match (self.found(thread_id, run_id).await, run_id) {
+            (Err(error), _) => error,
+            (Ok((false, _)), _) => StoreError::not_found("thread", thread_id),
+            (Ok((true, false)), Some(run_id)) => StoreError::not_found("run", run_id),
+            (Ok(_), _) => StoreError::not_found(object, id),
+        }
+    }
+
+    /// `Ok` if the thread exists.
+    async fn check_thread(&self, thread_id: &str) -> StoreResult<()> {
+        match self.found(thread_id, None).await? {
+            (true, _) => Ok(()),
+            (false, _) => Err(StoreError::not_found("thread", thread_id)),
+        }
+    }
+
+    /// `Ok` if the run exists on the thread.
+    async fn check_run(&self, thread_id: &str, run_id: &str) -> StoreResult<()> {
+        match self.found(thread_id, Some(run_id)).await? {
+            (true, true) => Ok(()),
+            (true, false) => Err(StoreError::not_found("run", run_id)),
+            (false, _) => Err(StoreError::not_found("thread", thread_id)),
+        }
+    }
+}
+
+/// The values of a [`RunBatch`] as one row, `batch`, for each statement of
+/// [`COMMIT_BATCH`]: every statement binds all ten parameters, because sqlx
+/// binds a statement list's numbered parameters right only when no
+/// statement skips one (after a gap it stops binding, and leaves the rest
+/// `NULL`).
+macro_rules! with_batch {
+    ($statement:literal) => {
+        concat!(
+            "WITH batch (thread_id, run_id, steps, messages, events, \
+             has_run, status, progress, object, ends_at) \
+             AS (SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ",
+            $statement,
+            ";\n"
+        )
+    };
+}
+
+/// A whole [`RunBatch`] in one statement list, sent to SQLite at once: a
+/// commit costs one round trip to the writer's thread, whatever it holds.
+/// The steps, messages and events come as JSON arrays, which `json_each`
+/// turns into rows in order. Every write is conditional on the run existing
+/// on its thread, so a batch for a deleted thread or run writes nothing; the
+/// final `SELECT` says which was missing.
+///
+/// The upserts keep a replaced step's or message's `seq` (its place in
+/// lists). A run left terminal gets `ended_at` once (`ends_at`, the time, is
+/// `NULL` unless the new status is terminal), and unlocks its thread if it
+/// held it; the thread is updated first, while `ended_at` still says whether
+/// the run ends now.
+const COMMIT_BATCH: &str = concat!(
+    "BEGIN IMMEDIATE;\n",
+    with_batch!(
+        "INSERT INTO run_steps (id, run_id, thread_id, object) \
+         SELECT s.value ->> 0, b.run_id, b.thread_id, s.value ->> 1 \
+         FROM batch b, jsonb_each(b.steps) s \
+         WHERE EXISTS (SELECT 1 FROM runs WHERE id = b.run_id AND thread_id = b.thread_id) \
+         ORDER BY s.key ON CONFLICT (id) DO UPDATE SET object = excluded.object"
+    ),
+    with_batch!(
+        "INSERT INTO messages (id, thread_id, run_id, object) \
+         SELECT m.value ->> 0, b.thread_id, m.value ->> 1, m.value ->> 2 \
+         FROM batch b, jsonb_each(b.messages) m \
+         WHERE EXISTS (SELECT 1 FROM runs WHERE id = b.run_id AND thread_id = b.thread_id) \
+         ORDER BY m.key ON CONFLICT (id) DO UPDATE SET run_id = excluded.run_id, object = excluded.object"
+    ),
+    with_batch!(
+        "INSERT INTO run_events (run_id, seq, event, data) \
+         SELECT b.run_id, e.value ->> 0, e.value ->> 1, e.value ->> 2 \
+         FROM batch b, jsonb_each(b.events) e \
+         WHERE EXISTS (SELECT 1 FROM runs WHERE id = b.run_id AND thread_id = b.thread_id)"
+    ),
+    with_batch!(
+        "UPDATE threads SET active_run_id = NULL FROM batch b \
+         WHERE threads.id = b.thread_id AND threads.active_run_id = b.run_id \
+         AND b.has_run AND b.ends_at IS NOT NULL \
+         AND EXISTS (SELECT 1 FROM runs \
+             WHERE id = b.run_id AND thread_id = b.thread_id AND ended_at IS NULL)"
+    ),
+    with_batch!(
+        "UPDATE runs SET status = b.status, progress = b.progress, object = b.object, \
+         ended_at = COALESCE(runs.ended_at, b.ends_at) FROM batch b \
+         WHERE runs.id = b.run_id AND runs.thread_id = b.thread_id AND b.has_run"
+    ),
+    with_batch!(
+        "SELECT EXISTS (SELECT 1 FROM threads WHERE id = b.thread_id), \
+         EXISTS (SELECT 1 FROM runs WHERE id = b.run_id AND thread_id = b.thread_id) \
+         FROM batch b"
+    ),
+    "COMMIT;"
+);
+
+/// The parts of a [`RunBatch`] as [`COMMIT_BATCH`] binds them.
+struct EncodedBatch {
+    steps: String,
+    messages: String,
+    events: String,
+    run: Option<(String, String)>,
+}
+
+fn encode_batch(batch: &RunBatch) -> StoreResult<EncodedBatch> {
+    let action = || format!("writing run {}", batch.run_id);
+    let steps = batch
+        .steps
+        .iter()
+        .map(|step| Ok((step.id.as_str(), encode(step, action)?)))
+        .collect::<StoreResult<Vec<_>>>()?;
+    let events = batch
+        .events
+        .iter()
+        .map(|event| {
+            Ok((
+                to_i64(event.seq, action)?,
+                event.event.as_str(),
+                event.data.as_str(),
+            ))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    let run = match &batch.run {
+        Some(record) => Some((
+            encode(&record.progress, action)?,
+            encode(&record.run, action)?,
+        )),
+        None => None,
+    };
+    Ok(EncodedBatch {
+        steps: encode(&steps, action)?,
+        messages: encode_messages(&batch.messages, action)?,
+        events: encode(&events, action)?,
+        run,
+    })
+}
+
+/// A new thread with its first messages (`?3`, a JSON array of
+/// `[id, run_id, object]`), in one round trip. Each statement binds every
+/// parameter through `t` (see [`with_batch!`] for why).
+const INSERT_THREAD: &str = "\
+BEGIN IMMEDIATE;
+WITH t (id, object, messages) AS (SELECT ?1, ?2, ?3)
+    INSERT INTO threads (id, object) SELECT id, object FROM t;
+WITH t (id, object, messages) AS (SELECT ?1, ?2, ?3)
+    INSERT INTO messages (id, thread_id, run_id, object)
+    SELECT m.value ->> 0, t.id, m.value ->> 1, m.value ->> 2
+    FROM t, jsonb_each(t.messages) m ORDER BY m.key;
+COMMIT;";
+
+/// A new message on an unlocked thread, in one round trip. It is written
+/// only if the thread exists without an active run; the `SELECT` says what
+/// the thread was.
+const INSERT_MESSAGE: &str = "\
+BEGIN IMMEDIATE;
+WITH m (thread_id, id, run_id, object) AS (SELECT ?1, ?2, ?3, ?4)
+    INSERT INTO messages (id, thread_id, run_id, object)
+    SELECT id, thread_id, run_id, object FROM m
+    WHERE EXISTS (SELECT 1 FROM threads WHERE id = m.thread_id AND active_run_id IS NULL);
+WITH m (thread_id, id, run_id, object) AS (SELECT ?1, ?2, ?3, ?4)
+    SELECT EXISTS (SELECT 1 FROM threads WHERE id = m.thread_id),
+    (SELECT active_run_id FROM threads WHERE id = m.thread_id) FROM m;
+COMMIT;";
+
+/// A new run with the messages it adds (`?7`), locking its thread, in one
+/// round trip. The first `SELECT` says what the thread was; everything after
+/// it is written only if the thread existed without an active run.
+macro_rules! with_run {
+    ($statement:literal) => {
+        concat!(
+            "WITH r (thread_id, run_id, status, created_at, progress, object, messages) \
+             AS (SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7) ",
+            $statement,
+            ";\n"
+        )
+    };
+}
+const INSERT_RUN: &str = concat!(
+    "BEGIN IMMEDIATE;\n",
+    with_run!(
+        "SELECT EXISTS (SELECT 1 FROM threads WHERE id = r.thread_id), \
+         (SELECT active_run_id FROM threads WHERE id = r.thread_id) FROM r"
+    ),
+    with_run!(
+        "INSERT INTO messages (id, thread_id, run_id, object) \
+         SELECT m.value ->> 0, r.thread_id, m.value ->> 1, m.value ->> 2 \
+         FROM r, jsonb_each(r.messages) m \
+         WHERE EXISTS (SELECT 1 FROM threads WHERE id = r.thread_id AND active_run_id IS NULL) \
+         ORDER BY m.key"
+    ),
+    with_run!(
+        "INSERT INTO runs (id, thread_id, status, created_at, progress, object) \
+         SELECT run_id, thread_id, status, created_at, progress, object FROM r \
+         WHERE EXISTS (SELECT 1 FROM threads WHERE id = r.thread_id AND active_run_id IS NULL)"
+    ),
+    with_run!(
+        "UPDATE threads SET active_run_id = r.run_id FROM r \
+         WHERE threads.id = r.thread_id AND threads.active_run_id IS NULL"
+    ),
+    "COMMIT;"
+);
+
+/// `Ok` if the thread was there without an active run (`state`: whether it
+/// exists, and its active run), as [`INSERT_MESSAGE`] and [`INSERT_RUN`]
+/// report it.
+fn unlocked(
+    state: Option<&(bool, Option<String>)>,
+    thread_id: &str,
+    action: impl FnOnce() -> String,
+) -> StoreResult<()> {
+    match state {
+        Some((true, None)) => Ok(()),
+        Some((true, Some(run_id))) => Err(StoreError::ThreadLocked {
+            thread_id: thread_id.to_owned(),
+            run_id: run_id.clone(),
+        }),
+        Some((false, _)) => Err(StoreError::not_found("thread", thread_id)),
+        None => Err(StoreError::database(
+            action(),
+            "the thread's state was not read back",
+        )),
+    }
+}
+
+/// Messages as the statement lists take them: `[[id, run_id, object], ...]`.
+fn encode_messages(messages: &[Message], action: impl Fn() -> String) -> StoreResult<String> {
+    let rows = messages
+        .iter()
+        .map(|message| {
+            Ok((
+                message.id.as_str(),
+                message.run_id.as_deref(),
+                encode(message, &action)?,
+            ))
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+    encode(&rows, action)
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn insert_assistant(&self, assistant: &Assistant) -> StoreResult<()> {
+        let action = || format!("writing assistant {}", assistant.id);
+        sqlx::query("INSERT INTO assistants (id, object) VALUES (?1, ?2)")
+            .bind(&assistant.id)
+            .bind(encode(assistant, action)?)
+            .execute(self.writer())
+            .await
+            .map_err(|error| fault(action(), error))?;
+        Ok(())
+    }
+
+    async fn assistant(&self, id: &str) -> StoreResult<Assistant> {
+        let action = || format!("reading assistant {id}");
+        let object: Option<String> =
+            sqlx::query_scalar("SELECT object FROM assistants WHERE id = ?1")
+                .bind(id)
+                .fetch_optional(&self.readers)
+                .await
+                .map_err(|error| fault(action(), error))?;
+        match object {
+            Some(object) => decode(&object, action),
+            None => Err(StoreError::not_found("assistant", id)),
+        }
+    }
+
+    async fn update_assistant(&self, assistant: &Assistant) -> StoreResult<()> {
+        let action = || format!("writing assistant {}", assistant.id);
+        let done = sqlx::query("UPDATE assistants SET object = ?2 WHERE id = ?1")
+            .bind(&assistant.id)
+            .bind(encode(assistant, action)?)
+            .execute(self.writer())
+            .await
+            .map_err(|error| fault(action(), error))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("assistant", &assistant.id));
+        }
+        Ok(())
+    }
+
+    async fn delete_assistant(&self, id: &str) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM assistants WHERE id = ?1")
+            .bind(id)
+            .execute(self.writer())
+            .await
+            .map_err(|error| fault(format!("deleting assistant {id}"), error))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("assistant", id));
+        }
+        Ok(())
+    }
+
+    async fn list_assistants(&self, page: &PageQuery) -> StoreResult<Page<Assistant>> {
+        let action = || "listing assistants".to_owned();
+        let mut conn = self.reader(action).await?;
+        let (after, before): (Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT (SELECT seq FROM assistants WHERE id = ?1), \
+             (SELECT seq FROM assistants WHERE id = ?2)",
+        )
+        .bind(page.after.as_deref())
+        .bind(page.before.as_deref())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|error| fault(action(), error))?;
+        let window = Window::new(page, after, before)?;
+        let rows: Vec<String> = sqlx::query_scalar(window.sql(
+            "SELECT object FROM assistants WHERE seq > ?1 AND seq < ?2 ORDER BY seq ASC LIMIT ?3",
+            "SELECT object FROM assistants WHERE seq > ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
+        ))
+        .bind(window.lower)
+        .bind(window.upper)
+        .bind(window.fetch())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|error| fault(action(), error))?;
+        window.page(rows, |row| decode(row, action))
+    }
+
+    async fn insert_thread(&self, thread: &Thread, messages: &[Message]) -> StoreResult<()> {
+        let action = || format!("writing thread {}", thread.id);
+        let list = sqlx::query_as::<_, (i64,)>(INSERT_THREAD)
+            .bind(&thread.id)
+            .bind(encode(thread, action)?)
+            .bind(encode_messages(messages, action)?);
+        self.write_list(list, action).await?;
+        Ok(())
+    }
+
+    async fn thread(&self, id: &str) -> StoreResult<ThreadRecord> {
+        let action = || format!("reading thread {id}");
+        let row: Option<(String, Option<String>)> =
+            sqlx::query_as("SELECT object, active_run_id FROM threads WHERE id = ?1")
+                .bind(id)
+                .fetch_optional(&self.readers)
+                .await
+                .map_err(|error| fault(action(), error))?;
+        match row {
+            Some((object, active_run)) => Ok(ThreadRecord {
+                thread: decode(&object, action)?,
+                active_run,
+            }),
+            None => Err(StoreError::not_found("thread", id)),
+        }
+    }
+
+    async fn update_thread(&self, thread: &Thread) -> StoreResult<()> {
+        let action = || format!("writing thread {}", thread.id);
+        let done = sqlx::query("UPDATE threads SET object = ?2 WHERE id = ?1")
+            .bind(&thread.id)
+            .bind(encode(thread, action)?)
+            .execute(self.writer())
+            .await
+            .map_err(|error| fault(action(), error))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("thread", &thread.id));
+        }
+        Ok(())
+    }
+
+    async fn delete_thread(&self, id: &str) -> StoreResult<()> {
+        // The foreign keys delete its messages, runs, steps and events, in
+        // the statement's own transaction.
+        let done = sqlx::query("DELETE FROM threads WHERE id = ?1")
+            .bind(id)
+            .execute(self.writer())
+            .await
+            .map_err(|error| fault(format!("deleting thread {id}"), error))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found("thread", id));
+        }
+        Ok(())
+    }
+
+    async fn insert_message(&self, message: &Message) -> StoreResult<()> {
+        let action = || format!("writing message {}", message.id);
+        let list = sqlx::query_as::<_, (bool, Option<String>)>(INSERT_MESSAGE)
+            .bind(&message.thread_id)
+            .bind(&message.id)
+            .bind(&message.run_id)
+            .bind(encode(message, action)?);
+        let state = self.write_list(list, action).await?;
+        unlocked(state.last(), &message.thread_id, action)
+    }
+
+    async fn message(&self, thread_id: &str, id: &str) -> StoreResult<Message> {
+        let action = || format!("reading message {id}");
+        let object: Option<String> =
+            sqlx::query_scalar("SELECT object FROM messages WHERE id = ?2 AND thread_id = ?1")
+                .bind(thread_id)
+                .bind(id)
+                .fetch_optional(&self.readers)
+                .await
+                .map_err(|error| fault(action(), error))?;
+        match object {
+            Some(object) => decode(&object, action),
+            None => Err(self.missing(thread_id, None, "message", id).await),
+        }
+    }
+
+    async fn update_message(&self, message: &Message) -> StoreResult<()> {
+        let action = || format!("writing message {}", message.id);
+        let done = sqlx::query(
+            "UPDATE messages SET run_id = ?3, object = ?4 WHERE id = ?2 AND thread_id = ?1",
+        )
+        .bind(&message.thread_id)
+        .bind(&message.id)
+        .bind(&message.run_id)
+        .bind(encode(message, action)?)
+        .execute(self.writer())
+        .await
+        .map_err(|error| fault(action(), error))?;
+        if done.rows_affected() == 0 {
+            return Err(self
+                .missing(&message.thread_id, None, "message", &message.id)
+                .await);
+        }
+        Ok(())
+    }
+
+    async fn delete_message(&self, thread_id: &str, id: &str) -> StoreResult<()> {
+        let done = sqlx::query("DELETE FROM messages WHERE id = ?2 AND thread_id = ?1")
+            .bind(thread_id)
+            .bind(id)
+            .execute(self.writer())
+            .await
+            .map_err(|error| fault(format!("deleting message {id}"), error))?;
+        if done.rows_affected() == 0 {
+            return Err(self.missing(thread_id, None, "message", id).await);
+        }
+        Ok(())
+    }
+
+    async fn list_messages(
+        &self,
+        thread_id: &str,
+        page: &PageQuery,
+        run_id: Option<&str>,
+    ) -> StoreResult<Page<Message>> {
+        let action = || format!("listing the messages of thread {thread_id}");
+        let mut conn = self.reader(action).await?;
+        // The cursors need not pass the run filter (as in the memory store).
+        let (thread_exists, after, before): (bool, Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM threads WHERE id = ?1), \
+             (SELECT seq FROM messages WHERE thread_id = ?1 AND id = ?2), \
+             (SELECT seq FROM messages WHERE thread_id = ?1 AND id = ?3)",
+        )
+        .bind(thread_id)
+        .bind(page.after.as_deref())
+        .bind(page.before.as_deref())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|error| fault(action(), error))?;
+        if !thread_exists {
+            return Err(StoreError::not_found("thread", thread_id));
+        }
+        let window = Window::new(page, after, before)?;
+        let query = match run_id {
+            None => sqlx::query_scalar(window.sql(
+                "SELECT object FROM messages WHERE thread_id = ?1 AND seq > ?2 AND seq < ?3 \
+                 ORDER BY seq ASC LIMIT ?4",
+                "SELECT object FROM messages WHERE thread_id = ?1 AND seq > ?2 AND seq < ?3 \
+                 ORDER BY seq DESC LIMIT ?4",
+            )),
+            // Without statistics SQLite would walk all of the thread's
+            // messages in the window (`messages_by_thread`) to find the run's.
+            Some(_) => sqlx::query_scalar(window.sql(
+                "SELECT object FROM messages INDEXED BY messages_by_run \
+                 WHERE thread_id = ?1 AND seq > ?2 AND seq < ?3 \
+                 AND run_id = ?5 ORDER BY seq ASC LIMIT ?4",
+                "SELECT object FROM messages INDEXED BY messages_by_run \
+                 WHERE thread_id = ?1 AND seq > ?2 AND seq < ?3 \
+                 AND run_id = ?5 ORDER BY seq DESC LIMIT ?4",
+            )),
+        };
+        let query = query
+            .bind(thread_id)
+            .bind(window.lower)
+            .bind(window.upper)
+            .bind(window.fetch());
+        let query = match run_id {
+            Some(run_id) => query.bind(run_id),
+            None => query,
+        };
+        let rows: Vec<String> = query
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|error| fault(action(), error))?;
+        window.page(rows, |row| decode(row, action))
+    }
+
+    async fn thread_messages(&self, thread_id: &str) -> StoreResult<Vec<Message>> {
+        let action = || format!("reading the messages of thread {thread_id}");
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT object FROM messages WHERE thread_id = ?1 ORDER BY seq")
+                .bind(thread_id)
+                .fetch_all(&self.readers)
+                .await
+                .map_err(|error| fault(action(), error))?;
+        if rows.is_empty() {
+            // No messages, or no thread.
+            self.check_thread(thread_id).await?;
+        }
+        rows.iter().map(|row| decode(row, action)).collect()
+    }
+
+    async fn insert_run(&self, run: &RunRecord, messages: &[Message]) -> StoreResult<()> {
+        let action = || format!("writing run {}", run.run.id);
+        let list = sqlx::query_as::<_, (bool, Option<String>)>(INSERT_RUN)
+            .bind(&run.run.thread_id)
+            .bind(&run.run.id)
+            .bind(run.run.status.as_str())
+            .bind(run.run.created_at)
+            .bind(encode(&run.progress, action)?)
+            .bind(encode(&run.run, action)?)
+            .bind(encode_messages(messages, action)?);
+        let state = self.write_list(list, action).await?;
+        unlocked(state.first(), &run.run.thread_id, action)
+    }
+
+    async fn run(&self, thread_id: &str, run_id: &str) -> StoreResult<RunRecord> {
+        let action = || format!("reading run {run_id}");
+        let row: Option<(String, String)> =
+            sqlx::query_as("SELECT object, progress FROM runs WHERE id = ?2 AND thread_id = ?1")
+                .bind(thread_id)
+                .bind(run_id)
+                .fetch_optional(&self.readers)
+                .await
+                .map_err(|error| fault(action(), error))?;
+        match row {
+            Some((object, progress)) => run_record(&object, &progress, run_id),
+            None => Err(self.missing(thread_id, None, "run", run_id).await),
+        }
+    }
+
+    async fn list_runs(&self, thread_id: &str, page: &PageQuery) -> StoreResult<Page<Run>> {
+        let action = || format!("listing the runs of thread {thread_id}");
+        let mut conn = self.reader(action).await?;
+        let (thread_exists, after, before): (bool, Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM threads WHERE id = ?1), \
+             (SELECT seq FROM runs WHERE thread_id = ?1 AND id = ?2), \
+             (SELECT seq FROM runs WHERE thread_id = ?1 AND id = ?3)",
+        )
+        .bind(thread_id)
+        .bind(page.after.as_deref())
+        .bind(page.before.as_deref())
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|error| fault(action(), error))?;
+        if !thread_exists {
+            return Err(StoreError::not_found("thread", thread_id));
+        }
+        let window = Window::new(page, after, before)?;
+        let rows: Vec<String> = sqlx::query_scalar(window.sql(
+            "SELECT object FROM runs WHERE thread_id = ?1 AND seq > ?2 AND seq < ?3 \
+             ORDER BY seq ASC LIMIT ?4",
+            "SELECT object FROM runs WHERE thread_id = ?1 AND seq > ?2 AND seq < ?3 \
+             ORDER BY seq DESC LIMIT ?4",
+        ))
+        .bind(thread_id)
+        .bind(window.lower)
+        .bind(window.upper)
+        .bind(window.fetch())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|error| fault(action(), error))?;
+        window.page(rows, |row| decode(row, action))
+    }
+
+    async fn step(&self, thread_id: &str, run_id: &str, step_id: &str) -> StoreResult<RunStep> {
+        let action = || format!("reading run step {step_id}");
+        let object: Option<String> = sqlx::query_scalar(
+            "SELECT s.object FROM run_steps s JOIN runs r ON r.id = s.run_id \
+             WHERE s.id = ?3 AND s.run_id = ?2 AND r.thread_id = ?1",
+        )
+        .bind(thread_id)
+        .bind(run_id)
+        .bind(step_id)
+        .fetch_optional(&self.readers)
+        .await
+        .map_err(|error| fault(action(), error))?;
+        match object {
+            Some(object) => decode(&object, action),
+            None => Err(self
+                .missing(thread_id, Some(run_id), "run step", step_id)
+                .await),
+        }
+    }
+
+    async fn list_steps(
+        &self,
+        thread_id: &str,
+        run_id: &str,
+        page: &PageQuery,
+    ) -> StoreResult<Page<RunStep>> {
+        let action = || format!("listing the steps of run {run_id}");
+        let mut conn = self.reader(action).await?;
+        let (thread_exists, run_exists, after, before): (bool, bool, Option<i64>, Option<i64>) =
+            sqlx::query_as(
+                "SELECT EXISTS (SELECT 1 FROM threads WHERE id = ?1), \
+                 EXISTS (SELECT 1 FROM runs WHERE id = ?2 AND thread_id = ?1), \
+                 (SELECT seq FROM run_steps WHERE run_id = ?2 AND id = ?3), \
+                 (SELECT seq FROM run_steps WHERE run_id = ?2 AND id = ?4)",
+            )
+            .bind(thread_id)
+            .bind(run_id)
+            .bind(page.after.as_deref())
+            .bind(page.before.as_deref())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|error| fault(action(), error))?;
+        if !thread_exists {
+            return Err(StoreError::not_found("thread", thread_id));
+        }
+        if !run_exists {
+            return Err(StoreError::not_found("run", run_id));
+        }
+        let window = Window::new(page, after, before)?;
+        let rows: Vec<String> = sqlx::query_scalar(window.sql(
+            "SELECT object FROM run_steps WHERE run_id = ?1 AND seq > ?2 AND seq < ?3 \
+             ORDER BY seq ASC LIMIT ?4",
+            "SELECT object FROM run_steps WHERE run_id = ?1 AND seq > ?2 AND seq < ?3 \
+             ORDER BY seq DESC LIMIT ?4",
+        ))
+        .bind(run_id)
+        .bind(window.lower)
+        .bind(window.upper)
+        .bind(window.fetch())
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|error| fault(action(), error))?;
+        window.page(rows, |row| decode(row, action))
+    }
+
+    async fn run_steps(&self, thread_id: &str, run_id: &str) -> StoreResult<Vec<RunStep>> {
+        let action = || format!("reading the steps of run {run_id}");
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT s.object FROM run_steps s JOIN runs r ON r.id = s.run_id \
+             WHERE s.run_id = ?2 AND r.thread_id = ?1 ORDER BY s.seq",
+        )
+        .bind(thread_id)
+        .bind(run_id)
+        .fetch_all(&self.readers)
+        .await
+        .map_err(|error| fault(action(), error))?;
+        if rows.is_empty() {
+            self.check_run(thread_id, run_id).await?;
+        }
+        rows.iter().map(|row| decode(row, action)).collect()
+    }
+
+    async fn commit(&self, batch: &RunBatch) -> StoreResult<()> {
+        let action = || format!("writing run {}", batch.run_id);
+        let encoded = encode_batch(batch)?;
+        let (progress, object) = encoded.run.unzip();
+        let ends_at = batch
+            .run
+            .as_ref()
+            .is_some_and(|record| record.run.status.is_terminal())
+            .then(now);
+        let list = sqlx::query_as::<_, (bool, bool)>(COMMIT_BATCH)
+            .bind(&batch.thread_id)
+            .bind(&batch.run_id)
+            .bind(encoded.steps)
+            .bind(encoded.messages)
+            .bind(encoded.events)
+            .bind(batch.run.is_some())
+            .bind(batch.run.as_ref().map(|record| record.run.status.as_str()))
+            .bind(progress)
+            .bind(object)
+            .bind(ends_at);
+        match self.write_list(list, action).await?.last() {
+            Some((true, true)) => Ok(()),
+            Some((true, false)) => Err(StoreError::not_found("run", &batch.run_id)),
+            Some((false, _)) => Err(StoreError::not_found("thread", &batch.thread_id)),
+            None => Err(StoreError::database(
+                action(),
+                "the commit's final SELECT returned no row",
+            )),
+        }
+    }
+
+    async fn unfinished_runs(&self) -> StoreResult<Vec<RunRecord>> {
+        let action = || "reading the unfinished runs".to_owned();
+        let rows: Vec<(String, String, String)> = sqlx::query_as(concat!(
+            "SELECT id, object, progress FROM runs WHERE status NOT IN (",
+            terminal_statuses!(),
+            ") ORDER BY created_at, seq"
+        ))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(|error| fault(action(), error))?;
+        rows.iter()
+            .map(|(id, object, progress)| run_record(object, progress, id))
+            .collect()
+    }
+
+    async fn events_after(
+        &self,
+        thread_id: &str,
+        run_id: &str,
+        after: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let action = || format!("reading the events of run {run_id}");
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT e.seq, e.event, e.data FROM run_events e JOIN runs r ON r.id = e.run_id \
+             WHERE e.run_id = ?2 AND r.thread_id = ?1 AND e.seq > ?3 ORDER BY e.seq LIMIT ?4",
+        )
+        .bind(thread_id)
+        .bind(run_id)
+        // Past SQLite's integers, no event can follow.
+        .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(|error| fault(action(), error))?;
+        if rows.is_empty() {
+            self.check_run(thread_id, run_id).await?;
+        }
+        Ok(rows
+            .into_iter()
+            .map(|(seq, event, data)| StoredEvent {
+                // Written from a u64: never negative.
+                seq: seq.unsigned_abs(),
+                event,
+                data,
+            })
+            .collect())
+    }
+
+    async fn prune_events(&self, ended_before: i64) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM run_events WHERE run_id IN (SELECT id FROM runs WHERE ended_at < ?1)",
+        )
+        .bind(ended_before)
+        .execute(self.writer())
+        .await
+        .map_err(|error| fault("pruning the events of ended runs".to_owned(), error))?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::RunStatus;
+
+    /// The SQL list of terminal statuses is `RunStatus::is_terminal`, and
+    /// the migration's partial index uses the same list as the query.
+    #[test]
+    fn terminal_statuses_are_is_terminal() {
+        let all = [
+            RunStatus::Queued,
+            RunStatus::InProgress,
+            RunStatus::RequiresAction,
+            RunStatus::Cancelling,
+            RunStatus::Cancelled,
+            RunStatus::Failed,
+            RunStatus::Completed,
+            RunStatus::Incomplete,
+            RunStatus::Expired,
+            RunStatus::Unknown("paused".to_owned()),
+        ];
+        let listed: Vec<&str> = terminal_statuses!()
+            .split(", ")
+            .map(|quoted| quoted.trim_matches('\''))
+            .collect();
+        for status in &all {
+            // A new variant must be placed here (and maybe in the list).
+            match status {
+                RunStatus::Queued
+                | RunStatus::InProgress
+                | RunStatus::RequiresAction
+                | RunStatus::Cancelling
+                | RunStatus::Cancelled
+                | RunStatus::Failed
+                | RunStatus::Completed
+                | RunStatus::Incomplete
+                | RunStatus::Expired
+                | RunStatus::Unknown(_) => {}
+            }
+            assert_eq!(
+                listed.contains(&status.as_str()),
+                status.is_terminal(),
+                "{status}"
+            );
+        }
+        let (_, _, schema) = MIGRATIONS[0];
+        assert!(
+            schema.contains(concat!("WHERE status NOT IN (", terminal_statuses!(), ")")),
+            "the index runs_unfinished and the query differ"
+        );
+    }
+
+    /// SQLite uses the indexes for the lookups that matter (a full scan of
+    /// events or messages would grow with the database).
+    #[tokio::test]
+    async fn lookups_use_the_indexes() {
+        let dir = super::super::conformance::TempDir::new("plans");
+        let store = SqliteStore::open(&dir.db()).await.unwrap();
+        let plans = [
+            (
+                "SELECT object FROM messages INDEXED BY messages_by_run \
+                 WHERE thread_id = ?1 AND seq > ?2 AND seq < ?3 \
+                 AND run_id = ?5 ORDER BY seq ASC LIMIT ?4",
+                "messages_by_run",
+            ),
+            (
+                "SELECT object FROM messages WHERE thread_id = ?1 AND seq > ?2 AND seq < ?3 \
+                 ORDER BY seq DESC LIMIT ?4",
+                "messages_by_thread",
+            ),
+            (
+                "SELECT object FROM run_steps WHERE run_id = ?1 AND seq > ?2 AND seq < ?3 \
+                 ORDER BY seq ASC LIMIT ?4",
+                "run_steps_by_run",
+            ),
+            (
+                "SELECT object FROM runs WHERE thread_id = ?1 AND seq > ?2 AND seq < ?3 \
+                 ORDER BY seq ASC LIMIT ?4",
+                "runs_by_thread",
+            ),
+            (
+                "SELECT e.seq, e.event, e.data FROM run_events e JOIN runs r ON r.id = e.run_id \
+                 WHERE e.run_id = ?2 AND r.thread_id = ?1 AND e.seq > ?3 ORDER BY e.seq LIMIT ?4",
+                "sqlite_autoindex_run_events_1",
+            ),
+            (
+                concat!(
+                    "SELECT id, object, progress FROM runs WHERE status NOT IN (",
+                    terminal_statuses!(),
+                    ") ORDER BY created_at, seq"
+                ),
+                "runs_unfinished",
+            ),
+            (
+                "DELETE FROM run_events WHERE run_id IN (SELECT id FROM runs WHERE ended_at < ?1)",
+                "runs_by_end",
+            ),
+        ];
+        for (sql, index) in plans {
+            let explain = format!("EXPLAIN QUERY PLAN {sql}");
+            let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(explain))
+                .fetch_all(&store.readers)
+                .await
+                .unwrap();
+            let plan: Vec<&str> = rows.iter().map(|row| row.3.as_str()).collect();
+            assert!(
+                plan.iter().any(|step| step.contains(index)),
+                "{sql}: {plan:?}"
+            );
+            assert!(
+                !plan.iter().any(|step| step.starts_with("SCAN")
+                    && !step.contains("INDEX")
+                    && !step.contains("USING")),
+                "{sql}: {plan:?}"
+            );
+        }
+        store.close().await;
+    }
+}
+
+/// Events per second of commits shaped like streamed runs', memory store
+/// against SQLite, at 1, 64 and 500 runs at once. A measurement, not a
+/// check: `cargo test --release --lib --features server commit_throughput
+/// -- --ignored --nocapture`.
+#[cfg(test)]
+mod throughput {
+    use super::super::memory::MemoryStore;
+    use super::super::{RunProgress, Store};
+    use super::*;
+    use crate::types::RunStatus;
+    use serde_json::json;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    const TOKENS: u64 = 200;
+    const DELTAS_PER_COMMIT: u64 = 50;
+
+    fn message(thread_id: &str, run_id: &str, text: &str) -> Message {
+        serde_json::from_value(json!({
+            "id": format!("msg_{run_id}"), "object": "thread.message", "created_at": 1,
+            "thread_id": thread_id, "status": "in_progress", "role": "assistant",
+            "content": [{"type": "text", "text": {"value": text, "annotations": []}}],
+            "run_id": run_id, "attachments": [], "metadata": {},
+        }))
+        .unwrap()
+    }
+
+    fn record(thread_id: &str, run_id: &str, status: &str) -> RunRecord {
+        RunRecord {
+            run: serde_json::from_value(json!({
+                "id": run_id, "object": "thread.run", "created_at": 1, "thread_id": thread_id,
+                "assistant_id": "asst_1", "status": status, "model": "scripted",
+                "instructions": "Be brief.", "tools": [], "metadata": {},
+            }))
+            .unwrap(),
+            progress: RunProgress::default(),
+        }
+    }
+
+    /// One run, as the runner writes it: a few commits of status changes,
+    /// the token deltas in batches, the end. Returns its events.
+    async fn one_run(store: &dyn Store, name: &str) -> u64 {
+        let (thread_id, run_id) = (format!("thread_{name}"), format!("run_{name}"));
+        store
+            .insert_thread(
+                &serde_json::from_value(json!({"id": thread_id})).unwrap(),
+                &[],
+            )
+            .await
+            .unwrap();
+        store
+            .insert_run(&record(&thread_id, &run_id, "queued"), &[])
+            .await
+            .unwrap();
+        let mut seq = 0;
+        let mut events = |n: u64| -> Vec<StoredEvent> {
+            (0..n)
+                .map(|_| {
+                    seq += 1;
+                    StoredEvent {
+                        seq,
+                        event: "thread.message.delta".to_owned(),
+                        data: format!(
+                            r#"{{"id":"msg_{run_id}","object":"thread.message.delta","delta":{{"content":[{{"index":0,"type":"text","text":{{"value":"token{seq} "}}}}]}}}}"#
+                        ),
+                    }
+                })
+                .collect()
+        };
+        let mut text = String::new();
+        for status in ["queued", "in_progress", "in_progress"] {
+            let mut batch = RunBatch::new(&thread_id, &run_id);
+            batch.run = Some(record(&thread_id, &run_id, status));
+            batch.events = events(2);
+            batch.messages = vec![message(&thread_id, &run_id, &text)];
+            store.commit(&batch).await.unwrap();
+        }
+        for _ in 0..TOKENS / DELTAS_PER_COMMIT {
+            for _ in 0..DELTAS_PER_COMMIT {
+                text.push_str("token ");
+            }
+            let mut batch = RunBatch::new(&thread_id, &run_id);
+            batch.events = events(DELTAS_PER_COMMIT);
+            batch.messages = vec![message(&thread_id, &run_id, &text)];
+            store.commit(&batch).await.unwrap();
+        }
+        let mut batch = RunBatch::new(&thread_id, &run_id);
+        let mut end = record(&thread_id, &run_id, "completed");
+        end.run.status = RunStatus::Completed;
+        batch.run = Some(end);
+        batch.events = events(3);
+        batch.messages = vec![message(&thread_id, &run_id, &text)];
+        store.commit(&batch).await.unwrap();
+        seq
+    }
+
+    async fn events_per_second(store: Arc<dyn Store>, concurrent: usize, label: &str) -> f64 {
+        let runs_each = (256 / concurrent).max(1);
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..concurrent)
+            .map(|task| {
+                let store = Arc::clone(&store);
+                let label = label.to_owned();
+                tokio::spawn(async move {
+                    let mut events = 0;
+                    for run in 0..runs_each {
+                        events += one_run(&*store, &format!("{label}_{task}_{run}")).await;
+                    }
+                    events
+                })
+            })
+            .collect();
+        let mut events = 0;
+        for task in tasks {
+            events += task.await.unwrap();
+        }
+        events as f64 / start.elapsed().as_secs_f64()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement: run it in release, by hand"]
+    async fn commit_throughput() {
+        let dir = super::super::conformance::TempDir::new("throughput");
+        let memory: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.db()).await.unwrap());
+        for concurrent in [1, 64, 500] {
+            let label = format!("c{concurrent}");
+            let in_memory = events_per_second(Arc::clone(&memory), concurrent, &label).await;
+            let on_disk = events_per_second(Arc::clone(&sqlite), concurrent, &label).await;
+            println!(
+                "{concurrent:>3} runs at once: memory {in_memory:>9.0} events/s, \
+                 sqlite {on_disk:>9.0} events/s ({:.2}x)",
+                in_memory / on_disk
+            );
+        }
+        drop(sqlite);
+    }
+}
