@@ -230,6 +230,9 @@ fn main() {
     };
     let path = report_path();
     let json = serde_json::to_string_pretty(&report).expect("the report is JSON");
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
     match std::fs::write(&path, json) {
         Ok(()) => println!("\nWritten to {}", path.display()),
         Err(err) => println!("\nNot written to {}: {err}", path.display()),
