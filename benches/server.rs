@@ -5,7 +5,7 @@
 //! in a temporary directory) and each number of runs at once, a fresh server
 //! runs the scripted model, and clients run streamed runs against it over
 //! 127.0.0.1. A run is what an app does: `POST /threads` with one user
-//! message `/long 200` (a reply of 200 tokens, 212 events in all), then
+//! message `/long 200` (a reply of 200 tokens, 211 events in all), then
 //! `POST /threads/{id}/runs` with `stream: true`, read to `done` by the
 //! crate's `AssistantStream` (through `Client`). Measured per configuration:
 //!
@@ -57,7 +57,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Tokens in each reply: with the run's, step's and message's lifecycle
-/// events and `done`, 212 events a run.
+/// events and `done`, 211 events a run as the client counts them.
 const TOKENS: usize = 200;
 
 const API_KEY: &str = "sk-bench";
