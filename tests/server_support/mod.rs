@@ -31,10 +31,8 @@ fn test_database() -> Option<std::path::PathBuf> {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     match std::env::var(DATABASE_VAR).ok()?.as_str() {
         "sqlite" => {
-            let dir = std::env::temp_dir().join(format!(
-                "assistant-stream-tests-{}",
-                std::process::id()
-            ));
+            let dir =
+                std::env::temp_dir().join(format!("assistant-stream-tests-{}", std::process::id()));
             std::fs::create_dir_all(&dir).unwrap();
             Some(dir.join(format!("{}.db", NEXT.fetch_add(1, Ordering::SeqCst))))
         }
