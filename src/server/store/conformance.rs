@@ -835,6 +835,32 @@ async fn events(store: &dyn Store) {
     assert_eq!(all, (1..=5).map(event).collect::<Vec<_>>());
     let some = store.events_after("thread_1", "run_1", 2, 2).await.unwrap();
     assert_eq!(some, [event(3), event(4)]);
+    // Across and at the commits' boundaries (a store may keep each commit's
+    // events together), with limits that end inside a commit's events.
+    for (after, limit, expected) in [
+        (0, 1, 1..=1),
+        (1, 3, 2..=4),
+        (3, 1, 4..=4),
+        (3, 100, 4..=5),
+        (1, 4, 2..=5),
+        (4, 1, 5..=5),
+    ] {
+        assert_eq!(
+            store
+                .events_after("thread_1", "run_1", after, limit)
+                .await
+                .unwrap(),
+            expected.map(event).collect::<Vec<_>>(),
+            "after {after}, limit {limit}"
+        );
+    }
+    assert!(
+        store
+            .events_after("thread_1", "run_1", 0, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         store
             .events_after("thread_1", "run_1", 5, 100)
