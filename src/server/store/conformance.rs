@@ -1073,6 +1073,31 @@ async fn concurrent_commits(store: Arc<dyn Store>) {
                         ));
                     }
                     store.commit(&update).await?;
+                    // Batches for a run or thread that is not there, among
+                    // the others (a store may write concurrent batches
+                    // together): each fails alone, writing nothing.
+                    if i % 10 == round as usize {
+                        let mut orphan = batch(&thread_id, &format!("run_gone_{i}"));
+                        orphan.events = vec![event(1)];
+                        orphan.messages = vec![message(
+                            &thread_id,
+                            &format!("msg_gone_{i}"),
+                            Some(&run_id),
+                            "x",
+                        )];
+                        assert_not_found(
+                            store.commit(&orphan).await,
+                            "run",
+                            &format!("run_gone_{i}"),
+                        );
+                        let mut orphan = batch(&format!("thread_gone_{i}"), &run_id);
+                        orphan.events = vec![event(1)];
+                        assert_not_found(
+                            store.commit(&orphan).await,
+                            "thread",
+                            &format!("thread_gone_{i}"),
+                        );
+                    }
                 }
                 Ok::<(), StoreError>(())
             })
@@ -1088,6 +1113,11 @@ async fn concurrent_commits(store: Arc<dyn Store>) {
             .await
             .unwrap();
         assert_eq!(events, (1..=12).map(event).collect::<Vec<_>>());
+        assert_not_found(
+            store.message(&thread_id, &format!("msg_gone_{i}")).await,
+            "message",
+            &format!("msg_gone_{i}"),
+        );
         assert_eq!(store.thread(&thread_id).await.unwrap().active_run, None);
     }
     assert!(store.unfinished_runs().await.unwrap().is_empty());

@@ -59,13 +59,14 @@ use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
     SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Connection, FromRow, SqlSafeStr, Sqlite};
+use sqlx::{Arguments, Connection, FromRow, SqlSafeStr, Sqlite};
 use std::fmt;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// The schema's migrations, oldest first: (version, description, SQL). A
@@ -263,13 +264,16 @@ pub(crate) enum SqliteFault {
     /// `SQLITE_FULL`: the database reached its size limit or the disk has
     /// no space left.
     #[error("the database or the disk it is on is full (SQLITE_FULL)")]
-    Full(#[source] sqlx::Error),
+    Full(#[source] Arc<sqlx::Error>),
     #[error(transparent)]
-    Other(sqlx::Error),
+    Other(Arc<sqlx::Error>),
 }
 
 impl SqliteFault {
-    fn new(error: sqlx::Error) -> Self {
+    /// The error, which may be shared: a group commit's error fails each of
+    /// its batches.
+    fn new(error: impl Into<Arc<sqlx::Error>>) -> Self {
+        let error = error.into();
         match primary_code(&error) {
             Some(SQLITE_FULL) => SqliteFault::Full(error),
             _ => SqliteFault::Other(error),
@@ -293,7 +297,7 @@ fn primary_code(error: &sqlx::Error) -> Option<i32> {
 }
 
 /// A failed database call, with what was being done.
-fn fault(action: String, error: sqlx::Error) -> StoreError {
+fn fault(action: String, error: impl Into<Arc<sqlx::Error>>) -> StoreError {
     StoreError::database(action, SqliteFault::new(error))
 }
 
@@ -674,6 +678,8 @@ pub(crate) struct SqliteStore {
     /// Read-only connections.
     readers: SqlitePool,
     checkpointer: Checkpointer,
+    /// Writes the commits, in groups.
+    committer: Committer,
     /// Dropped last (fields drop in order): the database is ours until its
     /// connections are let go.
     _lock: DatabaseLock,
@@ -766,10 +772,12 @@ impl SqliteStore {
                 return Err(error);
             }
         };
+        let committer = Committer::start(writer.clone(), checkpointer.wrote.clone());
         Ok(SqliteStore {
             writer,
             readers,
             checkpointer,
+            committer,
             _lock: lock,
         })
     }
@@ -779,6 +787,7 @@ impl SqliteStore {
     /// store lets the connections close in the background instead.
     #[cfg_attr(not(test), allow(dead_code))] // For the server's shutdown.
     pub(crate) async fn close(self) {
+        self.committer.stop().await;
         self.checkpointer.stop().await;
         self.readers.close().await;
         self.writer.close().await;
@@ -892,9 +901,18 @@ const RUN_EXISTS: &str = "EXISTS (SELECT 1 FROM runs WHERE id = ? AND thread_id 
 /// terminal gets `ended_at` once (`ends_at`, the time, is `NULL` unless the
 /// new status is terminal), and unlocks its thread if it held it; the thread
 /// is updated first, while `ended_at` still says whether the run ends now.
-fn commit_sql(steps: usize, messages: usize, events: bool, run: bool, ends: bool) -> String {
+fn commit_sql(shape: CommitShape, begin: bool, commit: bool) -> String {
+    let CommitShape {
+        steps,
+        messages,
+        events,
+        run,
+        ends,
+    } = shape;
     let mut sql = String::with_capacity(1024);
-    sql.push_str("BEGIN IMMEDIATE;\n");
+    if begin {
+        sql.push_str("BEGIN IMMEDIATE;\n");
+    }
     for _ in 0..steps {
         sql.push_str(
             "INSERT INTO run_steps (id, run_id, thread_id, object) SELECT ?, ?, ?, ? WHERE ",
@@ -933,9 +951,121 @@ fn commit_sql(steps: usize, messages: usize, events: bool, run: bool, ends: bool
     }
     sql.push_str(
         "SELECT EXISTS (SELECT 1 FROM threads WHERE id = ?), \
-         EXISTS (SELECT 1 FROM runs WHERE id = ? AND thread_id = ?);\nCOMMIT;",
+         EXISTS (SELECT 1 FROM runs WHERE id = ? AND thread_id = ?);\n",
     );
+    if commit {
+        sql.push_str("COMMIT;");
+    }
     sql
+}
+
+/// What a commit's statement list holds ([`commit_sql`]).
+#[derive(Clone, Copy, Debug)]
+struct CommitShape {
+    steps: usize,
+    messages: usize,
+    events: bool,
+    run: bool,
+    /// The run becomes terminal.
+    ends: bool,
+}
+
+/// The most batches one group commit writes.
+const GROUP_MAX: usize = 256;
+
+/// What a commit's final `SELECT` says (whether its thread, and its run on
+/// it, exist), or why its group failed.
+type CommitReply = Result<Option<(bool, bool)>, Arc<sqlx::Error>>;
+
+/// A batch waiting for the group committer: its statement list's shape and
+/// values, and where its result goes.
+struct CommitJob {
+    shape: CommitShape,
+    args: Option<SqliteArguments>,
+    reply: oneshot::Sender<CommitReply>,
+}
+
+/// Group commit: the commits queue for a task that takes all those waiting
+/// (up to [`GROUP_MAX`]) and writes them in one transaction, so that under
+/// load the fixed cost of a transaction (the WAL's locks and commit, and the
+/// WAL pages that several batches share, written once) is paid once per
+/// group. Each batch's statement list runs as it would alone (the first
+/// opens the transaction, the last commits it: no round trip of their
+/// own); its writes are conditional on its run, so a batch whose thread or
+/// run is gone writes nothing and gets its own `NotFound`. A database
+/// error rolls the group back and fails each of its batches with it. A
+/// batch gets its reply only once its group committed.
+#[derive(Debug)]
+struct Committer {
+    jobs: mpsc::UnboundedSender<CommitJob>,
+    task: JoinHandle<()>,
+}
+
+impl Committer {
+    fn start(writer: SqlitePool, wrote: mpsc::Sender<()>) -> Self {
+        let (jobs, mut queue) = mpsc::unbounded_channel::<CommitJob>();
+        let task = tokio::spawn(async move {
+            let mut group = Vec::new();
+            while let Some(first) = queue.recv().await {
+                group.push(first);
+                while group.len() < GROUP_MAX {
+                    match queue.try_recv() {
+                        Ok(job) => group.push(job),
+                        Err(_) => break,
+                    }
+                }
+                // A checkpoint will follow.
+                let _ = wrote.try_send(());
+                match write_group(&writer, &mut group).await {
+                    Ok(rows) => {
+                        for (job, row) in group.drain(..).zip(rows) {
+                            let _ = job.reply.send(Ok(row));
+                        }
+                    }
+                    Err(error) => {
+                        let error = Arc::new(error);
+                        for job in group.drain(..) {
+                            let _ = job.reply.send(Err(Arc::clone(&error)));
+                        }
+                    }
+                }
+            }
+        });
+        Committer { jobs, task }
+    }
+
+    async fn stop(self) {
+        drop(self.jobs);
+        let _ = self.task.await;
+    }
+}
+
+/// Writes a group of commits in one transaction; returns each one's final
+/// row.
+async fn write_group(
+    writer: &SqlitePool,
+    group: &mut [CommitJob],
+) -> Result<Vec<Option<(bool, bool)>>, sqlx::Error> {
+    let mut writing = Writing::acquire(writer).await?;
+    let last = group.len() - 1;
+    let mut rows = Vec::with_capacity(group.len());
+    for (at, job) in group.iter_mut().enumerate() {
+        let sql = commit_sql(job.shape, at == 0, at == last);
+        let args = job.args.take().unwrap_or_default();
+        // All of it: `fetch_one` would stop before the `COMMIT`.
+        match sqlx::query_as_with::<_, (bool, bool), _>(sqlx::AssertSqlSafe(sql), args)
+            .fetch_all(writing.conn())
+            .await
+        {
+            Ok(found) => rows.push(found.last().copied()),
+            Err(error) => {
+                writing.rollback().await;
+                return Err(error);
+            }
+        }
+    }
+    writing.committed();
+    Ok(rows)
 }
 
 /// A commit's events as `run_event_chunks.body` holds them: each as
@@ -1530,60 +1660,70 @@ impl Store for SqliteStore {
             .as_ref()
             .is_some_and(|record| record.run.status.is_terminal())
             .then(now);
-        let sql = commit_sql(
-            steps.len(),
-            messages.len(),
-            !batch.events.is_empty(),
-            run.is_some(),
-            ends_at.is_some(),
-        );
-        let mut list = sqlx::query_as::<_, (bool, bool)>(sqlx::AssertSqlSafe(sql));
+        let shape = CommitShape {
+            steps: steps.len(),
+            messages: messages.len(),
+            events: !batch.events.is_empty(),
+            run: run.is_some(),
+            ends: ends_at.is_some(),
+        };
+        let mut args = SqliteArguments::default();
+        macro_rules! bind {
+            ($($value:expr),+ $(,)?) => {
+                $(args.add($value).map_err(|error| StoreError::database(action(), error))?;)+
+            };
+        }
         for (step, object) in batch.steps.iter().zip(steps) {
-            list = list
-                .bind(step.id.as_str())
-                .bind(run_id)
-                .bind(thread_id)
-                .bind(object)
-                .bind(run_id)
-                .bind(thread_id);
+            bind!(
+                step.id.as_str(),
+                run_id,
+                thread_id,
+                object,
+                run_id,
+                thread_id
+            );
         }
         for (message, object) in batch.messages.iter().zip(messages) {
-            list = list
-                .bind(message.id.as_str())
-                .bind(thread_id)
-                .bind(message.run_id.as_deref())
-                .bind(object)
-                .bind(run_id)
-                .bind(thread_id);
+            bind!(
+                message.id.as_str(),
+                thread_id,
+                message.run_id.as_deref(),
+                object,
+                run_id,
+                thread_id,
+            );
         }
         if let (Some(first), Some(last)) = (batch.events.first(), batch.events.last()) {
-            list = list
-                .bind(run_id)
-                .bind(to_i64(first.seq, action)?)
-                .bind(to_i64(last.seq, action)?)
-                .bind(to_i64(batch.events.len() as u64, action)?)
-                .bind(pack_events(&batch.events))
-                .bind(run_id)
-                .bind(thread_id);
+            bind!(
+                run_id,
+                to_i64(first.seq, action)?,
+                to_i64(last.seq, action)?,
+                to_i64(batch.events.len() as u64, action)?,
+                pack_events(&batch.events),
+                run_id,
+                thread_id,
+            );
         }
         if let Some((status, progress, object)) = run {
             if ends_at.is_some() {
-                list = list
-                    .bind(thread_id)
-                    .bind(run_id)
-                    .bind(run_id)
-                    .bind(thread_id);
+                bind!(thread_id, run_id, run_id, thread_id);
             }
-            list = list
-                .bind(status)
-                .bind(progress)
-                .bind(object)
-                .bind(ends_at)
-                .bind(run_id)
-                .bind(thread_id);
+            bind!(status, progress, object, ends_at, run_id, thread_id);
         }
-        list = list.bind(thread_id).bind(run_id).bind(thread_id);
-        match self.write_list(list, action).await?.last() {
+        bind!(thread_id, run_id, thread_id);
+        let (reply, replied) = oneshot::channel();
+        let job = CommitJob {
+            shape,
+            args: Some(args),
+            reply,
+        };
+        let gone = || StoreError::database(action(), "the store's writer task has stopped");
+        self.committer.jobs.send(job).map_err(|_| gone())?;
+        let row = match replied.await.map_err(|_| gone())? {
+            Ok(row) => row,
+            Err(error) => return Err(fault(action(), error)),
+        };
+        match row {
             Some((true, true)) => Ok(()),
             Some((true, false)) => Err(StoreError::not_found("run", &batch.run_id)),
             Some((false, _)) => Err(StoreError::not_found("thread", &batch.thread_id)),
