@@ -32,6 +32,9 @@
 //! connection, which rolls back for certain, and the pool opens a fresh one
 //! ([`Writing`]).
 //!
+//! Commits of runs go through [`Committer`]: those waiting are written
+//! together, in one transaction.
+//!
 //! Checkpoints (copying the WAL into the database file, with the fsyncs
 //! that takes) run on a connection and task of their own, shortly after
 //! writes ([`Checkpointer`]), so that writes do not wait for them.
