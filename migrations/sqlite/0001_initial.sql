@@ -72,12 +72,19 @@ CREATE TABLE run_steps (
 );
 CREATE INDEX run_steps_by_run ON run_steps (run_id, seq);
 
--- The events of runs' streams, kept for resuming them.
-CREATE TABLE run_events (
+-- The events of runs' streams, kept for resuming them: one row per commit
+-- of the run (`RunBatch`) that had events, holding them all, so that a
+-- commit writes one row, not one per event (a streamed run has hundreds).
+-- `body` packs the events in order, each as `SEQ EVENT_LEN DATA_LEN\n`
+-- then the event name and its data (lengths in bytes); the store's
+-- `pack_events` and `unpack_events` write and read it.
+CREATE TABLE run_event_chunks (
     run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
-    -- The event's sequence number in its run, from 1 (the SSE `id`).
-    seq BIGINT NOT NULL,
-    event TEXT NOT NULL,
-    data TEXT NOT NULL,
-    PRIMARY KEY (run_id, seq)
+    -- The sequence numbers of the chunk's first and last events (the SSE
+    -- `id`s, from 1), and how many events it holds.
+    first_seq BIGINT NOT NULL,
+    last_seq BIGINT NOT NULL,
+    events BIGINT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (run_id, last_seq)
 );

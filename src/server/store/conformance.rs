@@ -835,6 +835,32 @@ async fn events(store: &dyn Store) {
     assert_eq!(all, (1..=5).map(event).collect::<Vec<_>>());
     let some = store.events_after("thread_1", "run_1", 2, 2).await.unwrap();
     assert_eq!(some, [event(3), event(4)]);
+    // Across and at the commits' boundaries (a store may keep each commit's
+    // events together), with limits that end inside a commit's events.
+    for (after, limit, expected) in [
+        (0, 1, 1..=1),
+        (1, 3, 2..=4),
+        (3, 1, 4..=4),
+        (3, 100, 4..=5),
+        (1, 4, 2..=5),
+        (4, 1, 5..=5),
+    ] {
+        assert_eq!(
+            store
+                .events_after("thread_1", "run_1", after, limit)
+                .await
+                .unwrap(),
+            expected.map(event).collect::<Vec<_>>(),
+            "after {after}, limit {limit}"
+        );
+    }
+    assert!(
+        store
+            .events_after("thread_1", "run_1", 0, 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(
         store
             .events_after("thread_1", "run_1", 5, 100)
@@ -1047,6 +1073,31 @@ async fn concurrent_commits(store: Arc<dyn Store>) {
                         ));
                     }
                     store.commit(&update).await?;
+                    // Batches for a run or thread that is not there, among
+                    // the others (a store may write concurrent batches
+                    // together): each fails alone, writing nothing.
+                    if i % 10 == round as usize {
+                        let mut orphan = batch(&thread_id, &format!("run_gone_{i}"));
+                        orphan.events = vec![event(1)];
+                        orphan.messages = vec![message(
+                            &thread_id,
+                            &format!("msg_gone_{i}"),
+                            Some(&run_id),
+                            "x",
+                        )];
+                        assert_not_found(
+                            store.commit(&orphan).await,
+                            "run",
+                            &format!("run_gone_{i}"),
+                        );
+                        let mut orphan = batch(&format!("thread_gone_{i}"), &run_id);
+                        orphan.events = vec![event(1)];
+                        assert_not_found(
+                            store.commit(&orphan).await,
+                            "thread",
+                            &format!("thread_gone_{i}"),
+                        );
+                    }
                 }
                 Ok::<(), StoreError>(())
             })
@@ -1062,6 +1113,11 @@ async fn concurrent_commits(store: Arc<dyn Store>) {
             .await
             .unwrap();
         assert_eq!(events, (1..=12).map(event).collect::<Vec<_>>());
+        assert_not_found(
+            store.message(&thread_id, &format!("msg_gone_{i}")).await,
+            "message",
+            &format!("msg_gone_{i}"),
+        );
         assert_eq!(store.thread(&thread_id).await.unwrap().active_run, None);
     }
     assert!(store.unfinished_runs().await.unwrap().is_empty());

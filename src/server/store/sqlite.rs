@@ -21,7 +21,7 @@
 //! prepared once per connection and cached (`sqlx::query` is persistent).
 //!
 //! A write that needs a transaction is one statement list holding its own
-//! `BEGIN IMMEDIATE ... COMMIT` ([`COMMIT_BATCH`], [`INSERT_RUN`], ...),
+//! `BEGIN IMMEDIATE ... COMMIT` ([`commit_sql`], [`INSERT_RUN`], ...),
 //! sent to SQLite in one round trip: each round trip to a connection's
 //! thread costs more than most statements do. Not sqlx's `Transaction`: it
 //! costs a round trip per statement and two more, and it counts
@@ -31,6 +31,9 @@
 //! is rolled back; one that cannot be (or is abandoned half-way) closes its
 //! connection, which rolls back for certain, and the pool opens a fresh one
 //! ([`Writing`]).
+//!
+//! Commits of runs go through [`Committer`]: those waiting are written
+//! together, in one transaction.
 //!
 //! Checkpoints (copying the WAL into the database file, with the fsyncs
 //! that takes) run on a connection and task of their own, shortly after
@@ -59,13 +62,14 @@ use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
     SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{Connection, FromRow, SqlSafeStr, Sqlite};
+use sqlx::{Arguments, Connection, FromRow, SqlSafeStr, Sqlite};
 use std::fmt;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// The schema's migrations, oldest first: (version, description, SQL). A
@@ -263,13 +267,16 @@ pub(crate) enum SqliteFault {
     /// `SQLITE_FULL`: the database reached its size limit or the disk has
     /// no space left.
     #[error("the database or the disk it is on is full (SQLITE_FULL)")]
-    Full(#[source] sqlx::Error),
+    Full(#[source] Arc<sqlx::Error>),
     #[error(transparent)]
-    Other(sqlx::Error),
+    Other(Arc<sqlx::Error>),
 }
 
 impl SqliteFault {
-    fn new(error: sqlx::Error) -> Self {
+    /// The error, which may be shared: a group commit's error fails each of
+    /// its batches.
+    fn new(error: impl Into<Arc<sqlx::Error>>) -> Self {
+        let error = error.into();
         match primary_code(&error) {
             Some(SQLITE_FULL) => SqliteFault::Full(error),
             _ => SqliteFault::Other(error),
@@ -293,7 +300,7 @@ fn primary_code(error: &sqlx::Error) -> Option<i32> {
 }
 
 /// A failed database call, with what was being done.
-fn fault(action: String, error: sqlx::Error) -> StoreError {
+fn fault(action: String, error: impl Into<Arc<sqlx::Error>>) -> StoreError {
     StoreError::database(action, SqliteFault::new(error))
 }
 
@@ -674,6 +681,8 @@ pub(crate) struct SqliteStore {
     /// Read-only connections.
     readers: SqlitePool,
     checkpointer: Checkpointer,
+    /// Writes the commits, in groups.
+    committer: Committer,
     /// Dropped last (fields drop in order): the database is ours until its
     /// connections are let go.
     _lock: DatabaseLock,
@@ -766,10 +775,12 @@ impl SqliteStore {
                 return Err(error);
             }
         };
+        let committer = Committer::start(writer.clone(), checkpointer.wrote.clone());
         Ok(SqliteStore {
             writer,
             readers,
             checkpointer,
+            committer,
             _lock: lock,
         })
     }
@@ -779,6 +790,7 @@ impl SqliteStore {
     /// store lets the connections close in the background instead.
     #[cfg_attr(not(test), allow(dead_code))] // For the server's shutdown.
     pub(crate) async fn close(self) {
+        self.committer.stop().await;
         self.checkpointer.stop().await;
         self.readers.close().await;
         self.writer.close().await;
@@ -873,121 +885,248 @@ impl SqliteStore {
     }
 }
 
-/// The values of a [`RunBatch`] as one row, `batch`, for each statement of
-/// [`COMMIT_BATCH`]: every statement binds all ten parameters, because sqlx
-/// binds a statement list's numbered parameters right only when no
-/// statement skips one (after a gap it stops binding, and leaves the rest
-/// `NULL`).
-macro_rules! with_batch {
-    ($statement:literal) => {
-        concat!(
-            "WITH batch (thread_id, run_id, steps, messages, events, \
-             has_run, status, progress, object, ends_at) \
-             AS (SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ",
-            $statement,
-            ";\n"
-        )
-    };
-}
+/// The condition on every write of a commit: the run exists on its thread
+/// (binds the run's id, then the thread's).
+const RUN_EXISTS: &str = "EXISTS (SELECT 1 FROM runs WHERE id = ? AND thread_id = ?)";
 
-/// A whole [`RunBatch`] in one statement list, sent to SQLite at once: a
-/// commit costs one round trip to the writer's thread, whatever it holds.
-/// The steps, messages and events come as JSON arrays, which `json_each`
-/// turns into rows in order. Every write is conditional on the run existing
-/// on its thread, so a batch for a deleted thread or run writes nothing; the
-/// final `SELECT` says which was missing.
+/// The statement list of a commit of `steps` steps and `messages` messages,
+/// with or without events, a run record and its end: sent to SQLite at once,
+/// so that a commit costs one round trip to the writer's thread whatever it
+/// holds. Each row is its own `INSERT` with its values bound (`?`, bound in
+/// order across the list's statements: see [`bind_commit`]); the list
+/// depends only on the batch's shape, so that each shape is prepared once.
+/// Every write is conditional on the run existing on its thread, so a batch
+/// for a deleted thread or run writes nothing; the final `SELECT` says which
+/// was missing.
 ///
 /// The upserts keep a replaced step's or message's `seq` (its place in
-/// lists). A run left terminal gets `ended_at` once (`ends_at`, the time, is
-/// `NULL` unless the new status is terminal), and unlocks its thread if it
-/// held it; the thread is updated first, while `ended_at` still says whether
-/// the run ends now.
-const COMMIT_BATCH: &str = concat!(
-    "BEGIN IMMEDIATE;\n",
-    with_batch!(
-        "INSERT INTO run_steps (id, run_id, thread_id, object) \
-         SELECT s.value ->> 0, b.run_id, b.thread_id, s.value ->> 1 \
-         FROM batch b, jsonb_each(b.steps) s \
-         WHERE EXISTS (SELECT 1 FROM runs WHERE id = b.run_id AND thread_id = b.thread_id) \
-         ORDER BY s.key ON CONFLICT (id) DO UPDATE SET object = excluded.object"
-    ),
-    with_batch!(
-        "INSERT INTO messages (id, thread_id, run_id, object) \
-         SELECT m.value ->> 0, b.thread_id, m.value ->> 1, m.value ->> 2 \
-         FROM batch b, jsonb_each(b.messages) m \
-         WHERE EXISTS (SELECT 1 FROM runs WHERE id = b.run_id AND thread_id = b.thread_id) \
-         ORDER BY m.key ON CONFLICT (id) DO UPDATE SET run_id = excluded.run_id, object = excluded.object"
-    ),
-    with_batch!(
-        "INSERT INTO run_events (run_id, seq, event, data) \
-         SELECT b.run_id, e.value ->> 0, e.value ->> 1, e.value ->> 2 \
-         FROM batch b, jsonb_each(b.events) e \
-         WHERE EXISTS (SELECT 1 FROM runs WHERE id = b.run_id AND thread_id = b.thread_id)"
-    ),
-    with_batch!(
-        "UPDATE threads SET active_run_id = NULL FROM batch b \
-         WHERE threads.id = b.thread_id AND threads.active_run_id = b.run_id \
-         AND b.has_run AND b.ends_at IS NOT NULL \
-         AND EXISTS (SELECT 1 FROM runs \
-             WHERE id = b.run_id AND thread_id = b.thread_id AND ended_at IS NULL)"
-    ),
-    with_batch!(
-        "UPDATE runs SET status = b.status, progress = b.progress, object = b.object, \
-         ended_at = COALESCE(runs.ended_at, b.ends_at) FROM batch b \
-         WHERE runs.id = b.run_id AND runs.thread_id = b.thread_id AND b.has_run"
-    ),
-    with_batch!(
-        "SELECT EXISTS (SELECT 1 FROM threads WHERE id = b.thread_id), \
-         EXISTS (SELECT 1 FROM runs WHERE id = b.run_id AND thread_id = b.thread_id) \
-         FROM batch b"
-    ),
-    "COMMIT;"
-);
-
-/// The parts of a [`RunBatch`] as [`COMMIT_BATCH`] binds them.
-struct EncodedBatch {
-    steps: String,
-    messages: String,
-    events: String,
-    run: Option<(String, String)>,
+/// lists). The events go as one row (`run_event_chunks`). A run left
+/// terminal gets `ended_at` once (`ends_at`, the time, is `NULL` unless the
+/// new status is terminal), and unlocks its thread if it held it; the thread
+/// is updated first, while `ended_at` still says whether the run ends now.
+fn commit_sql(shape: CommitShape, begin: bool, commit: bool) -> String {
+    let CommitShape {
+        steps,
+        messages,
+        events,
+        run,
+        ends,
+    } = shape;
+    let mut sql = String::with_capacity(1024);
+    if begin {
+        sql.push_str("BEGIN IMMEDIATE;\n");
+    }
+    for _ in 0..steps {
+        sql.push_str(
+            "INSERT INTO run_steps (id, run_id, thread_id, object) SELECT ?, ?, ?, ? WHERE ",
+        );
+        sql.push_str(RUN_EXISTS);
+        sql.push_str(" ON CONFLICT (id) DO UPDATE SET object = excluded.object;\n");
+    }
+    for _ in 0..messages {
+        sql.push_str(
+            "INSERT INTO messages (id, thread_id, run_id, object) SELECT ?, ?, ?, ? WHERE ",
+        );
+        sql.push_str(RUN_EXISTS);
+        sql.push_str(
+            " ON CONFLICT (id) DO UPDATE SET run_id = excluded.run_id, object = excluded.object;\n",
+        );
+    }
+    if events {
+        sql.push_str(
+            "INSERT INTO run_event_chunks (run_id, first_seq, last_seq, events, body) \
+             SELECT ?, ?, ?, ?, ? WHERE ",
+        );
+        sql.push_str(RUN_EXISTS);
+        sql.push_str(";\n");
+    }
+    if run {
+        if ends {
+            sql.push_str(
+                "UPDATE threads SET active_run_id = NULL WHERE id = ? AND active_run_id = ? \
+                 AND EXISTS (SELECT 1 FROM runs WHERE id = ? AND thread_id = ? AND ended_at IS NULL);\n",
+            );
+        }
+        sql.push_str(
+            "UPDATE runs SET status = ?, progress = ?, object = ?, \
+             ended_at = COALESCE(ended_at, ?) WHERE id = ? AND thread_id = ?;\n",
+        );
+    }
+    sql.push_str(
+        "SELECT EXISTS (SELECT 1 FROM threads WHERE id = ?), \
+         EXISTS (SELECT 1 FROM runs WHERE id = ? AND thread_id = ?);\n",
+    );
+    if commit {
+        sql.push_str("COMMIT;");
+    }
+    sql
 }
 
-fn encode_batch(batch: &RunBatch) -> StoreResult<EncodedBatch> {
-    let action = || format!("writing run {}", batch.run_id);
-    let steps = batch
-        .steps
+/// What a commit's statement list holds ([`commit_sql`]).
+#[derive(Clone, Copy, Debug)]
+struct CommitShape {
+    steps: usize,
+    messages: usize,
+    events: bool,
+    run: bool,
+    /// The run becomes terminal.
+    ends: bool,
+}
+
+/// The most batches one group commit writes.
+const GROUP_MAX: usize = 256;
+
+/// What a commit's final `SELECT` says (whether its thread, and its run on
+/// it, exist), or why its group failed.
+type CommitReply = Result<Option<(bool, bool)>, Arc<sqlx::Error>>;
+
+/// A batch waiting for the group committer: its statement list's shape and
+/// values, and where its result goes.
+struct CommitJob {
+    shape: CommitShape,
+    args: Option<SqliteArguments>,
+    reply: oneshot::Sender<CommitReply>,
+}
+
+/// Group commit: the commits queue for a task that takes all those waiting
+/// (up to [`GROUP_MAX`]) and writes them in one transaction, so that under
+/// load the fixed cost of a transaction (the WAL's locks and commit, and the
+/// WAL pages that several batches share, written once) is paid once per
+/// group. Each batch's statement list runs as it would alone (the first
+/// opens the transaction, the last commits it: no round trip of their
+/// own); its writes are conditional on its run, so a batch whose thread or
+/// run is gone writes nothing and gets its own `NotFound`. A database
+/// error rolls the group back and fails each of its batches with it. A
+/// batch gets its reply only once its group committed.
+#[derive(Debug)]
+struct Committer {
+    jobs: mpsc::UnboundedSender<CommitJob>,
+    task: JoinHandle<()>,
+}
+
+impl Committer {
+    fn start(writer: SqlitePool, wrote: mpsc::Sender<()>) -> Self {
+        let (jobs, mut queue) = mpsc::unbounded_channel::<CommitJob>();
+        let task = tokio::spawn(async move {
+            let mut group = Vec::new();
+            while let Some(first) = queue.recv().await {
+                group.push(first);
+                while group.len() < GROUP_MAX {
+                    match queue.try_recv() {
+                        Ok(job) => group.push(job),
+                        Err(_) => break,
+                    }
+                }
+                // A checkpoint will follow.
+                let _ = wrote.try_send(());
+                match write_group(&writer, &mut group).await {
+                    Ok(rows) => {
+                        for (job, row) in group.drain(..).zip(rows) {
+                            let _ = job.reply.send(Ok(row));
+                        }
+                    }
+                    Err(error) => {
+                        let error = Arc::new(error);
+                        for job in group.drain(..) {
+                            let _ = job.reply.send(Err(Arc::clone(&error)));
+                        }
+                    }
+                }
+            }
+        });
+        Committer { jobs, task }
+    }
+
+    async fn stop(self) {
+        drop(self.jobs);
+        let _ = self.task.await;
+    }
+}
+
+/// Writes a group of commits in one transaction; returns each one's final
+/// row.
+async fn write_group(
+    writer: &SqlitePool,
+    group: &mut [CommitJob],
+) -> Result<Vec<Option<(bool, bool)>>, sqlx::Error> {
+    let mut writing = Writing::acquire(writer).await?;
+    let last = group.len() - 1;
+    let mut rows = Vec::with_capacity(group.len());
+    for (at, job) in group.iter_mut().enumerate() {
+        let sql = commit_sql(job.shape, at == 0, at == last);
+        let args = job.args.take().unwrap_or_default();
+        // All of it: `fetch_one` would stop before the `COMMIT`.
+        match sqlx::query_as_with::<_, (bool, bool), _>(sqlx::AssertSqlSafe(sql), args)
+            .fetch_all(writing.conn())
+            .await
+        {
+            Ok(found) => rows.push(found.last().copied()),
+            Err(error) => {
+                writing.rollback().await;
+                return Err(error);
+            }
+        }
+    }
+    writing.committed();
+    Ok(rows)
+}
+
+/// A commit's events as `run_event_chunks.body` holds them: each as
+/// `SEQ EVENT_LEN DATA_LEN\n`, then the event name and its data.
+fn pack_events(events: &[StoredEvent]) -> String {
+    use std::fmt::Write as _;
+    let size = events
         .iter()
-        .map(|step| Ok((step.id.as_str(), encode(step, action)?)))
-        .collect::<StoreResult<Vec<_>>>()?;
-    let events = batch
-        .events
-        .iter()
-        .map(|event| {
-            Ok((
-                to_i64(event.seq, action)?,
-                event.event.as_str(),
-                event.data.as_str(),
-            ))
-        })
-        .collect::<StoreResult<Vec<_>>>()?;
-    let run = match &batch.run {
-        Some(record) => Some((
-            encode(&record.progress, action)?,
-            encode(&record.run, action)?,
-        )),
-        None => None,
-    };
-    Ok(EncodedBatch {
-        steps: encode(&steps, action)?,
-        messages: encode_messages(&batch.messages, action)?,
-        events: encode(&events, action)?,
-        run,
-    })
+        .map(|event| event.event.len() + event.data.len() + 16)
+        .sum();
+    let mut body = String::with_capacity(size);
+    for event in events {
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            body,
+            "{} {} {}",
+            event.seq,
+            event.event.len(),
+            event.data.len()
+        );
+        body.push_str(&event.event);
+        body.push_str(&event.data);
+    }
+    body
+}
+
+/// The events of a chunk's `body` ([`pack_events`]) with a sequence number
+/// above `after`, onto `out` until it holds `limit`. `None` if the body is
+/// not one `pack_events` wrote.
+fn unpack_events(body: &str, after: u64, limit: usize, out: &mut Vec<StoredEvent>) -> Option<()> {
+    let mut rest = body;
+    while !rest.is_empty() && out.len() < limit {
+        let (header, tail) = rest.split_once('\n')?;
+        let mut fields = header.splitn(3, ' ');
+        let seq: u64 = fields.next()?.parse().ok()?;
+        let event_len: usize = fields.next()?.parse().ok()?;
+        let data_len: usize = fields.next()?.parse().ok()?;
+        let end = event_len.checked_add(data_len)?;
+        let event = tail.get(..event_len)?;
+        let data = tail.get(event_len..end)?;
+        rest = tail.get(end..)?;
+        if seq > after {
+            out.push(StoredEvent {
+                seq,
+                event: event.to_owned(),
+                data: data.to_owned(),
+            });
+        }
+    }
+    Some(())
 }
 
 /// A new thread with its first messages (`?3`, a JSON array of
 /// `[id, run_id, object]`), in one round trip. Each statement binds every
-/// parameter through `t` (see [`with_batch!`] for why).
+/// parameter through `t`: sqlx binds a statement list's numbered parameters
+/// right only when no statement skips one (after a gap it stops binding, and
+/// leaves the rest `NULL`). Anonymous `?`s, as [`commit_sql`] has, are
+/// bound in order across the list.
 const INSERT_THREAD: &str = "\
 BEGIN IMMEDIATE;
 WITH t (id, object, messages) AS (SELECT ?1, ?2, ?3)
@@ -1500,25 +1639,94 @@ impl Store for SqliteStore {
 
     async fn commit(&self, batch: &RunBatch) -> StoreResult<()> {
         let action = || format!("writing run {}", batch.run_id);
-        let encoded = encode_batch(batch)?;
-        let (progress, object) = encoded.run.unzip();
+        let (thread_id, run_id) = (batch.thread_id.as_str(), batch.run_id.as_str());
+        let steps = batch
+            .steps
+            .iter()
+            .map(|step| encode(step, action))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let messages = batch
+            .messages
+            .iter()
+            .map(|message| encode(message, action))
+            .collect::<StoreResult<Vec<_>>>()?;
+        let run = match &batch.run {
+            Some(record) => Some((
+                record.run.status.as_str(),
+                encode(&record.progress, action)?,
+                encode(&record.run, action)?,
+            )),
+            None => None,
+        };
         let ends_at = batch
             .run
             .as_ref()
             .is_some_and(|record| record.run.status.is_terminal())
             .then(now);
-        let list = sqlx::query_as::<_, (bool, bool)>(COMMIT_BATCH)
-            .bind(&batch.thread_id)
-            .bind(&batch.run_id)
-            .bind(encoded.steps)
-            .bind(encoded.messages)
-            .bind(encoded.events)
-            .bind(batch.run.is_some())
-            .bind(batch.run.as_ref().map(|record| record.run.status.as_str()))
-            .bind(progress)
-            .bind(object)
-            .bind(ends_at);
-        match self.write_list(list, action).await?.last() {
+        let shape = CommitShape {
+            steps: steps.len(),
+            messages: messages.len(),
+            events: !batch.events.is_empty(),
+            run: run.is_some(),
+            ends: ends_at.is_some(),
+        };
+        let mut args = SqliteArguments::default();
+        macro_rules! bind {
+            ($($value:expr),+ $(,)?) => {
+                $(args.add($value).map_err(|error| StoreError::database(action(), error))?;)+
+            };
+        }
+        for (step, object) in batch.steps.iter().zip(steps) {
+            bind!(
+                step.id.as_str(),
+                run_id,
+                thread_id,
+                object,
+                run_id,
+                thread_id
+            );
+        }
+        for (message, object) in batch.messages.iter().zip(messages) {
+            bind!(
+                message.id.as_str(),
+                thread_id,
+                message.run_id.as_deref(),
+                object,
+                run_id,
+                thread_id,
+            );
+        }
+        if let (Some(first), Some(last)) = (batch.events.first(), batch.events.last()) {
+            bind!(
+                run_id,
+                to_i64(first.seq, action)?,
+                to_i64(last.seq, action)?,
+                to_i64(batch.events.len() as u64, action)?,
+                pack_events(&batch.events),
+                run_id,
+                thread_id,
+            );
+        }
+        if let Some((status, progress, object)) = run {
+            if ends_at.is_some() {
+                bind!(thread_id, run_id, run_id, thread_id);
+            }
+            bind!(status, progress, object, ends_at, run_id, thread_id);
+        }
+        bind!(thread_id, run_id, thread_id);
+        let (reply, replied) = oneshot::channel();
+        let job = CommitJob {
+            shape,
+            args: Some(args),
+            reply,
+        };
+        let gone = || StoreError::database(action(), "the store's writer task has stopped");
+        self.committer.jobs.send(job).map_err(|_| gone())?;
+        let row = match replied.await.map_err(|_| gone())? {
+            Ok(row) => row,
+            Err(error) => return Err(fault(action(), error)),
+        };
+        match row {
             Some((true, true)) => Ok(()),
             Some((true, false)) => Err(StoreError::not_found("run", &batch.run_id)),
             Some((false, _)) => Err(StoreError::not_found("thread", &batch.thread_id)),
@@ -1552,14 +1760,16 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<StoredEvent>> {
         let action = || format!("reading the events of run {run_id}");
-        let rows: Vec<(i64, String, String)> = sqlx::query_as(
-            "SELECT e.seq, e.event, e.data FROM run_events e JOIN runs r ON r.id = e.run_id \
-             WHERE e.run_id = ?2 AND r.thread_id = ?1 AND e.seq > ?3 ORDER BY e.seq LIMIT ?4",
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT c.body FROM run_event_chunks c JOIN runs r ON r.id = c.run_id \
+             WHERE c.run_id = ?2 AND r.thread_id = ?1 AND c.last_seq > ?3 \
+             ORDER BY c.last_seq LIMIT ?4",
         )
         .bind(thread_id)
         .bind(run_id)
         // Past SQLite's integers, no event can follow.
         .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        // Each chunk read holds at least one event past `after` (its last).
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
         .fetch_all(&self.readers)
         .await
@@ -1567,29 +1777,29 @@ impl Store for SqliteStore {
         if rows.is_empty() {
             self.check_run(thread_id, run_id).await?;
         }
-        Ok(rows
-            .into_iter()
-            .map(|(seq, event, data)| StoredEvent {
-                // Written from a u64: never negative.
-                seq: seq.unsigned_abs(),
-                event,
-                data,
-            })
-            .collect())
+        let mut events = Vec::new();
+        for (body,) in &rows {
+            if events.len() >= limit {
+                break;
+            }
+            unpack_events(body, after, limit, &mut events)
+                .ok_or_else(|| StoreError::database(action(), "an event chunk is corrupt"))?;
+        }
+        Ok(events)
     }
 
     async fn prune_events(&self, ended_before: i64) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "DELETE FROM run_events WHERE run_id IN (SELECT id FROM runs WHERE ended_at < ?1)",
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "DELETE FROM run_event_chunks \
+             WHERE run_id IN (SELECT id FROM runs WHERE ended_at < ?1) RETURNING events",
         )
         .bind(ended_before)
-        .execute(self.writer())
+        .fetch_all(self.writer())
         .await
         .map_err(|error| fault("pruning the events of ended runs".to_owned(), error))?;
-        Ok(done.rows_affected())
+        Ok(rows.iter().map(|(events,)| events.unsigned_abs()).sum())
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1671,9 +1881,10 @@ mod tests {
                 "runs_by_thread",
             ),
             (
-                "SELECT e.seq, e.event, e.data FROM run_events e JOIN runs r ON r.id = e.run_id \
-                 WHERE e.run_id = ?2 AND r.thread_id = ?1 AND e.seq > ?3 ORDER BY e.seq LIMIT ?4",
-                "sqlite_autoindex_run_events_1",
+                "SELECT c.body FROM run_event_chunks c JOIN runs r ON r.id = c.run_id \
+                 WHERE c.run_id = ?2 AND r.thread_id = ?1 AND c.last_seq > ?3 \
+                 ORDER BY c.last_seq LIMIT ?4",
+                "sqlite_autoindex_run_event_chunks_1",
             ),
             (
                 concat!(
@@ -1684,7 +1895,8 @@ mod tests {
                 "runs_unfinished",
             ),
             (
-                "DELETE FROM run_events WHERE run_id IN (SELECT id FROM runs WHERE ended_at < ?1)",
+                "DELETE FROM run_event_chunks \
+                 WHERE run_id IN (SELECT id FROM runs WHERE ended_at < ?1) RETURNING events",
                 "runs_by_end",
             ),
         ];
