@@ -350,9 +350,14 @@ impl Driver {
         let mut messages = store.thread_messages(&self.live.thread_id).await?;
         let hidden = hidden_messages(&self.run, messages.len());
         messages.drain(..hidden);
-        let steps = store
-            .run_steps(&self.live.thread_id, &self.live.run_id)
-            .await?;
+        // A run's first turn has no steps yet: one read fewer per run.
+        let steps = if index == 0 {
+            Vec::new()
+        } else {
+            store
+                .run_steps(&self.live.thread_id, &self.live.run_id)
+                .await?
+        };
         Ok(Turn {
             messages,
             steps,

@@ -197,8 +197,7 @@ pub(crate) async fn create(
     };
     options.check()?;
     let assistant = app.store.assistant(&options.assistant_id).await?;
-    // The thread must exist before anything else is said about it.
-    app.store.thread(&thread_id).await?;
+    // A thread that does not exist is a 404 from `insert_run`.
     let (record, messages) = new_run(&app, &assistant, &thread_id, options, additional)?;
     let (run, follow) = lifecycle::start(&app, record, messages, None, stream).await?;
     Ok(run_response(&app, run, follow))
