@@ -885,3 +885,39 @@ async fn replay_of_real_recordings() {
     assert_eq!(streamed.count("thread.message.delta"), 33);
     assert_final_messages_stored(&text, &streamed).await;
 }
+
+#[tokio::test]
+async fn metadata_set_on_a_message_being_written_is_kept() {
+    let h = Harness::with(Server::builder().tokens_per_second(300.0)).await;
+    let asst = h.assistant(&[]).await;
+    let tid = h.thread("/long 60").await;
+    let (status, run) = h
+        .post(
+            &format!("/threads/{tid}/runs"),
+            json!({"assistant_id": asst}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let rid = run["id"].as_str().unwrap().to_owned();
+    let reply = loop {
+        let messages = h.messages(&tid).await;
+        if messages.len() == 2 {
+            break messages[1]["id"].as_str().unwrap().to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    let (status, changed) = h
+        .post(
+            &format!("/threads/{tid}/messages/{reply}"),
+            json!({"metadata": {"tag": "kept"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{changed}");
+    assert_eq!(changed["metadata"]["tag"], "kept");
+    h.poll_status(&tid, &rid, &["completed"]).await;
+    let message = h.fetch(&format!("/threads/{tid}/messages/{reply}")).await;
+    assert_eq!(message["metadata"]["tag"], "kept", "{message}");
+    assert_eq!(message["status"], "completed");
+    let text = message["content"][0]["text"]["value"].as_str().unwrap();
+    assert_eq!(text.split_whitespace().count(), 60);
+}

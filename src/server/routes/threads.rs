@@ -137,9 +137,30 @@ pub(crate) async fn modify_message(
 ) -> ApiResult<Json<Message>> {
     validate::metadata(request.metadata.as_ref())?;
     let mut message = app.store.message(&thread_id, &message_id).await?;
-    if let Some(metadata) = request.metadata {
-        message.metadata = metadata;
+    let Some(metadata) = request.metadata else {
+        return Ok(Json(message));
+    };
+    // A message its run is still writing is changed through the run's
+    // state, so that the run's next write keeps the change.
+    let live = message
+        .run_id
+        .as_deref()
+        .and_then(|run_id| app.runtime.get(run_id));
+    if let Some(live) = live {
+        let mut state = live.state.lock().await;
+        if let Some(open) = state
+            .open_message
+            .as_mut()
+            .filter(|open| open.message.id == message_id)
+        {
+            open.message.metadata = metadata;
+            let changed = open.message.clone();
+            state.stage_open();
+            state.commit(&*app.store, &live.feed).await?;
+            return Ok(Json(changed));
+        }
     }
+    message.metadata = metadata;
     app.store.update_message(&message).await?;
     Ok(Json(message))
 }
