@@ -802,6 +802,25 @@ impl SqliteStore {
         &self.writer
     }
 
+    /// Runs one statement that writes the row of `object` `id` (its own
+    /// transaction); `NotFound` when it matched no row.
+    async fn write_row(
+        &self,
+        query: sqlx::query::Query<'_, Sqlite, <Sqlite as sqlx::Database>::Arguments>,
+        object: &'static str,
+        id: &str,
+        action: String,
+    ) -> StoreResult<()> {
+        let done = query
+            .execute(self.writer())
+            .await
+            .map_err(|error| fault(action, error))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(object, id));
+        }
+        Ok(())
+    }
+
     async fn reader(&self, action: impl FnOnce() -> String) -> StoreResult<PoolConnection<Sqlite>> {
         self.readers
             .acquire()
@@ -1255,28 +1274,17 @@ impl Store for SqliteStore {
 
     async fn update_assistant(&self, assistant: &Assistant) -> StoreResult<()> {
         let action = || format!("writing assistant {}", assistant.id);
-        let done = sqlx::query("UPDATE assistants SET object = ?2 WHERE id = ?1")
+        let query = sqlx::query("UPDATE assistants SET object = ?2 WHERE id = ?1")
             .bind(&assistant.id)
-            .bind(encode(assistant, action)?)
-            .execute(self.writer())
+            .bind(encode(assistant, action)?);
+        self.write_row(query, "assistant", &assistant.id, action())
             .await
-            .map_err(|error| fault(action(), error))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("assistant", &assistant.id));
-        }
-        Ok(())
     }
 
     async fn delete_assistant(&self, id: &str) -> StoreResult<()> {
-        let done = sqlx::query("DELETE FROM assistants WHERE id = ?1")
-            .bind(id)
-            .execute(self.writer())
+        let query = sqlx::query("DELETE FROM assistants WHERE id = ?1").bind(id);
+        self.write_row(query, "assistant", id, format!("deleting assistant {id}"))
             .await
-            .map_err(|error| fault(format!("deleting assistant {id}"), error))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("assistant", id));
-        }
-        Ok(())
     }
 
     async fn list_assistants(&self, page: &PageQuery) -> StoreResult<Page<Assistant>> {
@@ -1334,30 +1342,18 @@ impl Store for SqliteStore {
 
     async fn update_thread(&self, thread: &Thread) -> StoreResult<()> {
         let action = || format!("writing thread {}", thread.id);
-        let done = sqlx::query("UPDATE threads SET object = ?2 WHERE id = ?1")
+        let query = sqlx::query("UPDATE threads SET object = ?2 WHERE id = ?1")
             .bind(&thread.id)
-            .bind(encode(thread, action)?)
-            .execute(self.writer())
-            .await
-            .map_err(|error| fault(action(), error))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("thread", &thread.id));
-        }
-        Ok(())
+            .bind(encode(thread, action)?);
+        self.write_row(query, "thread", &thread.id, action()).await
     }
 
     async fn delete_thread(&self, id: &str) -> StoreResult<()> {
         // The foreign keys delete its messages, runs, steps and events, in
         // the statement's own transaction.
-        let done = sqlx::query("DELETE FROM threads WHERE id = ?1")
-            .bind(id)
-            .execute(self.writer())
+        let query = sqlx::query("DELETE FROM threads WHERE id = ?1").bind(id);
+        self.write_row(query, "thread", id, format!("deleting thread {id}"))
             .await
-            .map_err(|error| fault(format!("deleting thread {id}"), error))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("thread", id));
-        }
-        Ok(())
     }
 
     async fn insert_message(&self, message: &Message) -> StoreResult<()> {
