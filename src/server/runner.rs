@@ -545,7 +545,7 @@ impl Driver {
         {
             let mut state = self.lock().await?;
             state.stage_open();
-            let first = step_delta(
+            let first = RunStepDeltaEvent::function_call(
                 &step_id,
                 FunctionToolCallDelta {
                     index,
@@ -573,7 +573,7 @@ impl Driver {
                 }
             }
             state.stage_open();
-            let delta = step_delta(
+            let delta = RunStepDeltaEvent::function_call(
                 &step_id,
                 FunctionToolCallDelta {
                     index,
@@ -744,10 +744,6 @@ fn function_calls(step: &RunStep) -> Vec<FunctionToolCall> {
             _ => None,
         })
         .collect()
-}
-
-fn step_delta(step_id: &str, call: FunctionToolCallDelta) -> RunStepDeltaEvent {
-    RunStepDeltaEvent::function_call(step_id, call)
 }
 
 /// Arguments in pieces of about eight bytes, cut at character boundaries.

@@ -396,7 +396,13 @@ pub(crate) async fn events(
             .code("events_expired"));
         }
     }
-    let stored = stored_events(Arc::clone(&app), thread_id, run_id, after, stored_until);
+    let stored = StoredEvents {
+        app: Arc::clone(&app),
+        thread_id,
+        run_id,
+        after,
+        until: stored_until,
+    };
     let body: Follow = match follow {
         Some(follow) => Box::pin(stored.chain_until_done(follow)),
         None => Box::pin(stored.into_stream()),
@@ -412,22 +418,6 @@ struct StoredEvents {
     run_id: String,
     after: u64,
     until: u64,
-}
-
-fn stored_events(
-    app: Arc<App>,
-    thread_id: String,
-    run_id: String,
-    after: u64,
-    until: u64,
-) -> StoredEvents {
-    StoredEvents {
-        app,
-        thread_id,
-        run_id,
-        after,
-        until,
-    }
 }
 
 impl StoredEvents {
