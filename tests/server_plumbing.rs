@@ -519,20 +519,20 @@ async fn models_are_listed_and_any_name_is_answered() {
 
 #[tokio::test]
 async fn a_model_lists_its_own_names() {
-    use assistant_stream::server::{Model, ModelEvent, ModelStream, Turn};
+    use assistant_stream::server::{BoxFuture, Model, ModelEvent, ModelStream, Turn};
 
     struct Named;
     impl Model for Named {
         fn respond(&self, _turn: Turn) -> ModelStream {
             Box::pin(futures_util::stream::iter([ModelEvent::Text("ok".into())]))
         }
-        fn models(&self) -> Vec<String> {
-            vec![
+        fn models(&self) -> BoxFuture<'_, Vec<String>> {
+            Box::pin(std::future::ready(vec![
                 "small".into(),
                 "large".into(),
                 "small".into(),
                 String::new(),
-            ]
+            ]))
         }
     }
     let h = Harness::with(Server::builder().model(Named)).await;

@@ -778,7 +778,8 @@ async fn replay_rewrites_recorded_ids() {
 
     // ...and replay it on another server.
     let h = Harness::with(
-        Server::builder().model(Replay::from_bodies([first.clone(), second.clone()]).unwrap()),
+        Server::builder()
+            .replay_recordings(Replay::from_bodies([first.clone(), second.clone()]).unwrap()),
     )
     .await;
     let asst = h.assistant(&["get_weather"]).await;

@@ -1,6 +1,6 @@
 //! The state shared by the routes, the lifecycle and the run drivers.
 
-use super::model::Model;
+use super::model::{Model, Replay};
 use super::runtime::Runtime;
 use super::store::Store;
 use std::sync::Arc;
@@ -29,18 +29,27 @@ pub(crate) struct App {
     pub(crate) store: Arc<dyn Store>,
     /// What is running.
     pub(crate) runtime: Runtime,
+    /// The model that answers turns.
     pub(crate) model: Arc<dyn Model>,
+    /// Recordings played instead of asking the model, if set.
+    pub(crate) replay: Option<Arc<Replay>>,
     pub(crate) config: Config,
     /// Unix time at which the server was built (the `created` of its models).
     pub(crate) started_at: i64,
 }
 
 impl App {
-    pub(crate) fn new(store: Arc<dyn Store>, model: Arc<dyn Model>, config: Config) -> Self {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        model: Arc<dyn Model>,
+        replay: Option<Arc<Replay>>,
+        config: Config,
+    ) -> Self {
         App {
             store,
             runtime: Runtime::new(config.max_active_runs),
             model,
+            replay,
             config,
             started_at: super::ids::now(),
         }

@@ -142,7 +142,9 @@ pub(crate) fn change(
     }
     if to.is_terminal() {
         run.required_action = None;
-        run.usage = Some(record.progress.usage.clone());
+        // A model that reported no usage for a turn leaves the run without:
+        // a sum of the other turns' would be a wrong figure.
+        run.usage = (!record.progress.usage_unreported).then(|| record.progress.usage.clone());
     }
     run.status = to;
     Ok(())
@@ -278,8 +280,9 @@ pub(crate) enum TurnEnd {
     /// The model called tools: the run waits for their outputs.
     RequiresAction {
         calls: Vec<RunToolCall>,
-        /// The usage of the turn, added to the tool step with the outputs.
-        usage: Usage,
+        /// The usage of the turn, added to the tool step with the outputs
+        /// (`None`: the model reported none).
+        usage: Option<Usage>,
     },
 }
 
@@ -301,7 +304,7 @@ pub(crate) async fn end_turn(
         TurnEnd::RequiresAction { calls, usage } => {
             change(&mut state.record, RunStatus::RequiresAction, at)?;
             state.record.run.required_action = Some(RequiredAction::submit_tool_outputs(calls));
-            state.record.progress.pending_tool_usage = Some(usage);
+            state.record.progress.pending_tool_usage = usage;
             state.stage_run();
             state.stage_event(&status_event(state.record.run.clone()));
             // The turn is over once its client can see it: outputs may come
@@ -597,12 +600,7 @@ pub(crate) async fn submit_tool_outputs(
         ));
     };
     let permit = app.runtime.try_slot().ok_or_else(|| no_slot(app))?;
-    let usage = state
-        .record
-        .progress
-        .pending_tool_usage
-        .take()
-        .unwrap_or_default();
+    let usage = state.record.progress.pending_tool_usage.take();
     if let StepDetails::ToolCalls(details) = &mut step.step_details {
         // A replayed step may not hold its calls (they came in deltas).
         for call in &required {
@@ -633,8 +631,10 @@ pub(crate) async fn submit_tool_outputs(
     }
     step.status = RunStepStatus::Completed;
     step.completed_at = Some(now());
-    step.usage = Some(usage.clone());
-    add_usage(&mut state.record.progress.usage, &usage);
+    if let Some(usage) = &usage {
+        add_usage(&mut state.record.progress.usage, usage);
+    }
+    step.usage = usage;
     change(&mut state.record, RunStatus::Queued, now()).map_err(LifecycleError::from)?;
     state.stage_run();
     state.stage_step(&step);

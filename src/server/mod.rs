@@ -230,7 +230,7 @@ mod validate;
 
 pub use database::{Database, ParseDatabaseError};
 
-pub use model::{Model, ModelEvent, ModelStream, Replay, Scripted, Turn};
+pub use model::{BoxFuture, FinishReason, Model, ModelEvent, ModelStream, Replay, Scripted, Turn};
 
 use crate::error::{Error, Kind};
 use app::{App, Config};
@@ -276,6 +276,7 @@ pub struct ServerBuilder {
     addr: SocketAddr,
     model: Option<Arc<dyn Model>>,
     replay: Vec<PathBuf>,
+    recordings: Option<Arc<Replay>>,
     database: Database,
     config: Config,
 }
@@ -286,6 +287,7 @@ impl Default for ServerBuilder {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             model: None,
             replay: Vec::new(),
+            recordings: None,
             database: Database::Memory,
             config: Config {
                 api_key: None,
@@ -308,6 +310,7 @@ impl fmt::Debug for ServerBuilder {
             .field("api_key", &self.config.api_key.as_ref().map(|_| "<set>"))
             .field("custom_model", &self.model.is_some())
             .field("replay", &self.replay)
+            .field("recordings", &self.recordings.as_ref().map(|r| r.len()))
             .field("database", &self.database)
             .field("token_interval", &self.config.token_interval)
             .field("run_expiry", &self.config.run_expiry)
@@ -341,18 +344,30 @@ impl ServerBuilder {
         self
     }
 
-    /// The model that answers runs (default [`Scripted`]).
+    /// The model that answers runs (default [`Scripted`]; see also
+    /// [`ChatCompletions`] for a real backend). Replaces a replay.
     pub fn model(mut self, model: impl Model) -> Self {
         self.model = Some(Arc::new(model));
         self.replay.clear();
+        self.recordings = None;
         self
     }
 
     /// Replays this recorded `.sse` file; call again to add the recording of
     /// the next turn (see [`Replay`]). Files are read when the server is
-    /// built.
+    /// built. Replaces the model and other recordings.
     pub fn replay(mut self, path: impl Into<PathBuf>) -> Self {
         self.replay.push(path.into());
+        self.model = None;
+        self.recordings = None;
+        self
+    }
+
+    /// Replays these loaded recordings, one per turn (see [`Replay`]).
+    /// Replaces the model and any replayed files.
+    pub fn replay_recordings(mut self, replay: Replay) -> Self {
+        self.recordings = Some(Arc::new(replay));
+        self.replay.clear();
         self.model = None;
         self
     }
@@ -409,12 +424,16 @@ impl ServerBuilder {
     }
 
     async fn build(self) -> Result<(Arc<App>, SocketAddr), Error> {
-        let model: Arc<dyn Model> = match (self.model, self.replay.is_empty()) {
-            (Some(model), _) => model,
-            (None, false) => Arc::new(Replay::from_files(&self.replay).map_err(|err| {
-                Error::new(Kind::Builder, "the replay could not be loaded").with_source(err)
-            })?),
-            (None, true) => Arc::new(Scripted::new()),
+        let replay = match (self.recordings, self.replay.is_empty()) {
+            (Some(replay), _) => Some(replay),
+            (None, false) => Some(Arc::new(Replay::from_files(&self.replay).map_err(
+                |err| Error::new(Kind::Builder, "the replay could not be loaded").with_source(err),
+            )?)),
+            (None, true) => None,
+        };
+        let model: Arc<dyn Model> = match self.model {
+            Some(model) => model,
+            None => Arc::new(Scripted::new()),
         };
         if self.config.api_key.is_none() {
             tracing::warn!("the server has no API key: it accepts requests with any key or none");
@@ -422,7 +441,7 @@ impl ServerBuilder {
         let store = store::open(&self.database).await.map_err(|err| {
             Error::new(Kind::Builder, "the server's database could not be opened").with_source(err)
         })?;
-        let app = Arc::new(App::new(store, model, self.config));
+        let app = Arc::new(App::new(store, model, replay, self.config));
         let recovered = lifecycle::recover(&app).await.map_err(|err| {
             Error::new(
                 Kind::Builder,

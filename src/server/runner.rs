@@ -17,7 +17,9 @@
 use super::app::App;
 use super::ids::{new_id, now};
 use super::lifecycle::{self, LifecycleError, TurnEnd};
-use super::model::{ModelEvent, Turn};
+use super::model::Replay;
+use super::model::replay::RecordedEvent;
+use super::model::{FinishReason, ModelEvent, Turn, argument_chunks};
 use super::runtime::{Control, LiveRun, OpenMessage, OpenTools, RunState};
 use crate::AssistantEvent;
 use crate::types::{
@@ -76,7 +78,8 @@ pub(crate) fn spawn_turn(
         app: Arc::clone(&app),
         live: Arc::clone(&live),
         run: Run::default(),
-        prompt_tokens: 0,
+        turn_usage: None,
+        call_keys: Vec::new(),
         completion_budget: None,
         staged: None,
     };
@@ -118,7 +121,11 @@ struct Driver {
     interval: Option<Duration>,
     /// The run as it was when the turn started.
     run: Run,
-    prompt_tokens: u64,
+    /// The turn's usage, as the model last reported it.
+    turn_usage: Option<Usage>,
+    /// For each call of the turn's tool step, in order, the model's index
+    /// for it (`None` for a call the model gave whole).
+    call_keys: Vec<Option<u32>>,
     /// The completion tokens this turn may still use (`max_completion_tokens`
     /// less what the run's earlier turns used); `None` without a limit.
     completion_budget: Option<u64>,
@@ -128,8 +135,8 @@ struct Driver {
 
 impl Driver {
     async fn drive(mut self, start: Start) {
-        let result = if self.app.model.replays_streams() {
-            self.replay_turn(start).await
+        let result = if let Some(replay) = self.app.replay.clone() {
+            self.replay_turn(&replay, start).await
         } else {
             self.turn(start).await
         };
@@ -282,8 +289,10 @@ impl Driver {
             .max_completion_tokens
             .map(|max| max.saturating_sub(used));
         let turn = self.build_turn(tool_outputs, index).await?;
-        self.prompt_tokens = prompt_tokens(&turn);
         let mut events = self.app.model.respond(turn);
+        // A limit the model reports ends the turn when its stream ends: the
+        // usage may still follow it.
+        let mut stopped_at: Option<&'static str> = None;
         loop {
             let Some(event) = self.wait(events.next()).await? else {
                 break;
@@ -308,33 +317,59 @@ impl Driver {
                     self.send_delta(&mut state).await?;
                 }
                 ModelEvent::ToolCall { name, arguments } => {
-                    self.stream_call(name, arguments).await?;
+                    let position = self.start_call(None, name).await?;
+                    for chunk in argument_chunks(&arguments) {
+                        self.call_arguments(position, chunk.to_owned()).await?;
+                    }
                 }
-                ModelEvent::Fail(message) => {
+                ModelEvent::ToolCallStart { index, name } => {
+                    if self.call_keys.contains(&Some(index)) {
+                        tracing::warn!(index, "a second start of a model's tool call is dropped");
+                        continue;
+                    }
+                    self.start_call(Some(index), name).await?;
+                }
+                ModelEvent::ToolCallArguments { index, fragment } => {
+                    match self.call_keys.iter().position(|key| *key == Some(index)) {
+                        Some(position) => self.call_arguments(position, fragment).await?,
+                        None => tracing::warn!(
+                            index,
+                            "arguments for a tool call the model never started are dropped"
+                        ),
+                    }
+                }
+                ModelEvent::Usage(usage) => self.turn_usage = Some(usage),
+                ModelEvent::Finish(FinishReason::Length) => {
+                    stopped_at = Some("max_completion_tokens");
+                }
+                ModelEvent::Finish(FinishReason::ContentFilter) => {
+                    stopped_at = Some("content_filter");
+                }
+                ModelEvent::Finish(_) => {}
+                ModelEvent::Fail(error) => {
                     let mut state = self.lock().await?;
-                    let error = LastError::new(LastErrorCode::ServerError, message);
                     return Ok(lifecycle::fail(&self.app, &self.live, &mut state, error).await?);
                 }
                 ModelEvent::Incomplete { reason } => return self.incomplete(&reason).await,
-                ModelEvent::Recorded { .. } => {
-                    tracing::warn!(
-                        "a recorded event from a model that does not replay streams is dropped"
-                    );
-                }
             }
         }
+        if let Some(reason) = stopped_at {
+            return self.incomplete(reason).await;
+        }
         let mut state = self.lock().await?;
+        let usage = self.turn_usage.take();
+        note_usage(&mut state, usage.as_ref());
         let end = match state.open_tools.take() {
             Some(tools) => {
                 // The step stays open: its outputs complete it.
                 state.stage_step(&tools.step);
                 TurnEnd::RequiresAction {
-                    usage: Usage::new(self.prompt_tokens, tools.chunks),
+                    usage,
                     calls: tools.calls,
                 }
             }
             None => {
-                self.close_message(&mut state, None);
+                self.close_message(&mut state, None, usage);
                 TurnEnd::Completed
             }
         };
@@ -364,6 +399,7 @@ impl Driver {
             run: self.run.clone(),
             tool_outputs,
             index: index as usize,
+            completion_tokens_left: self.completion_budget,
         })
     }
 
@@ -436,9 +472,9 @@ impl Driver {
 
     /// Ends the open message, if any: completed, or incomplete for
     /// `incomplete` (an `incomplete_details.reason`). Its step completes
-    /// either way, as in the real API's stream of a message cut at
-    /// `max_tokens`. Staged with their events.
-    fn close_message(&self, state: &mut RunState, incomplete: Option<&str>) {
+    /// either way, with `usage`, as in the real API's stream of a message cut
+    /// at `max_tokens`. Staged with their events.
+    fn close_message(&self, state: &mut RunState, incomplete: Option<&str>, usage: Option<Usage>) {
         let Some(mut open) = state.open_message.take() else {
             return;
         };
@@ -454,11 +490,12 @@ impl Driver {
                 open.message.incomplete_details = Some(IncompleteDetails::new(reason));
             }
         }
-        let usage = Usage::new(self.prompt_tokens, open.tokens);
         open.step.status = RunStepStatus::Completed;
         open.step.completed_at = Some(at);
-        open.step.usage = Some(usage.clone());
-        lifecycle::add_usage(&mut state.record.progress.usage, &usage);
+        if let Some(usage) = &usage {
+            lifecycle::add_usage(&mut state.record.progress.usage, usage);
+        }
+        open.step.usage = usage;
         state.stage_run();
         state.stage_message(&open.message);
         state.stage_step(&open.step);
@@ -477,13 +514,26 @@ impl Driver {
     /// `thread.run.incomplete`.
     async fn incomplete(&mut self, reason: &str) -> Result<(), Stop> {
         let mut state = self.lock().await?;
-        self.close_message(&mut state, Some("max_tokens"));
+        let message_reason = match reason {
+            "content_filter" => "content_filter",
+            _ => "max_tokens",
+        };
+        // The turn's usage goes to its last step: the tool step if open.
+        let mut usage = self.turn_usage.take();
+        note_usage(&mut state, usage.as_ref());
+        let message_usage = if state.open_tools.is_some() {
+            None
+        } else {
+            usage.take()
+        };
+        self.close_message(&mut state, Some(message_reason), message_usage);
         if let Some(mut open) = state.open_tools.take() {
-            let usage = Usage::new(self.prompt_tokens, open.chunks);
             open.step.status = RunStepStatus::Completed;
             open.step.completed_at = Some(now());
-            open.step.usage = Some(usage.clone());
-            lifecycle::add_usage(&mut state.record.progress.usage, &usage);
+            if let Some(usage) = &usage {
+                lifecycle::add_usage(&mut state.record.progress.usage, usage);
+            }
+            open.step.usage = usage;
             state.stage_step(&open.step);
             state.stage_event(&AssistantEvent::RunStepCompleted(open.step));
         }
@@ -491,12 +541,16 @@ impl Driver {
         Ok(lifecycle::end_turn(&self.app, &self.live, &mut state, end).await?)
     }
 
-    /// Streams one function call: its name, then its arguments in pieces.
-    async fn stream_call(&mut self, name: String, arguments: String) -> Result<(), Stop> {
-        let (step_id, index, call_id) = {
+    /// Starts a function call in the turn's tool step (opened, and the
+    /// message closed, if need be): the call gets an id of the run's own and
+    /// its first delta goes out, with `id`, `name` and empty `arguments`.
+    /// Answers the call's position in the step.
+    async fn start_call(&mut self, key: Option<u32>, name: String) -> Result<usize, Stop> {
+        let (step_id, position, call_id) = {
             let mut state = self.lock().await?;
             if state.open_message.is_some() {
-                self.close_message(&mut state, None);
+                // The turn's usage comes at its end: it goes to its last step.
+                self.close_message(&mut state, None, None);
             }
             if state.open_tools.is_none() {
                 let step = self.new_step(
@@ -518,9 +572,9 @@ impl Driver {
                 state.commit(&*self.app.store, &self.live.feed).await?;
             }
             let Some(open) = state.open_tools.as_mut() else {
-                return Ok(());
+                return Err(Stop::Interrupted(Control::Go));
             };
-            let index = open.calls.len() as u64;
+            let position = open.calls.len();
             let call_id = new_id("call");
             if let StepDetails::ToolCalls(details) = &mut open.step.step_details {
                 details
@@ -534,61 +588,69 @@ impl Driver {
                         },
                     }));
             }
-            open.calls.push(RunToolCall::new(
-                call_id.clone(),
-                name.clone(),
-                arguments.clone(),
-            ));
-            (open.step.id.clone(), index, call_id)
+            open.calls
+                .push(RunToolCall::new(call_id.clone(), name.clone(), ""));
+            self.call_keys.push(key);
+            (open.step.id.clone(), position, call_id)
         };
         self.pace().await?;
+        let mut state = self.lock().await?;
+        state.stage_open();
+        let first = RunStepDeltaEvent::function_call(
+            &step_id,
+            FunctionToolCallDelta {
+                index: position as u64,
+                id: Some(call_id),
+                function: Some(FunctionCallDelta {
+                    name: Some(name),
+                    arguments: Some(String::new()),
+                    output: None,
+                }),
+            },
+        );
+        state.stage_event(&AssistantEvent::RunStepDelta(first));
+        self.send_delta(&mut state).await?;
+        Ok(position)
+    }
+
+    /// Appends a fragment to the arguments of the call at `position` in the
+    /// turn's tool step, with its delta (`index`, `type` and `arguments`
+    /// only: clients concatenate every string field of a call's deltas).
+    async fn call_arguments(&mut self, position: usize, fragment: String) -> Result<(), Stop> {
+        if fragment.is_empty() {
+            return Ok(());
+        }
+        self.pace().await?;
+        self.spend_completion_tokens(1);
+        let mut state = self.lock().await?;
+        let Some(open) = &mut state.open_tools else {
+            return Ok(());
+        };
+        open.chunks += 1;
+        if let Some(call) = open.calls.get_mut(position) {
+            call.function.arguments.push_str(&fragment);
+        }
+        if let StepDetails::ToolCalls(details) = &mut open.step.step_details
+            && let Some(ToolCall::Function(call)) = details.tool_calls.get_mut(position)
         {
-            let mut state = self.lock().await?;
-            state.stage_open();
-            let first = RunStepDeltaEvent::function_call(
-                &step_id,
-                FunctionToolCallDelta {
-                    index,
-                    id: Some(call_id),
-                    function: Some(FunctionCallDelta {
-                        name: Some(name),
-                        arguments: Some(String::new()),
-                        output: None,
-                    }),
-                },
-            );
-            state.stage_event(&AssistantEvent::RunStepDelta(first));
-            self.send_delta(&mut state).await?;
+            call.function.arguments.push_str(&fragment);
         }
-        for chunk in argument_chunks(&arguments) {
-            self.pace().await?;
-            self.spend_completion_tokens(1);
-            let mut state = self.lock().await?;
-            if let Some(open) = &mut state.open_tools {
-                open.chunks += 1;
-                if let StepDetails::ToolCalls(details) = &mut open.step.step_details
-                    && let Some(ToolCall::Function(call)) = details.tool_calls.last_mut()
-                {
-                    call.function.arguments.push_str(chunk);
-                }
-            }
-            state.stage_open();
-            let delta = RunStepDeltaEvent::function_call(
-                &step_id,
-                FunctionToolCallDelta {
-                    index,
-                    id: None,
-                    function: Some(FunctionCallDelta {
-                        name: None,
-                        arguments: Some(chunk.to_owned()),
-                        output: None,
-                    }),
-                },
-            );
-            state.stage_event(&AssistantEvent::RunStepDelta(delta));
-            self.send_delta(&mut state).await?;
-        }
-        Ok(())
+        let step_id = open.step.id.clone();
+        state.stage_open();
+        let delta = RunStepDeltaEvent::function_call(
+            &step_id,
+            FunctionToolCallDelta {
+                index: position as u64,
+                id: None,
+                function: Some(FunctionCallDelta {
+                    name: None,
+                    arguments: Some(fragment),
+                    output: None,
+                }),
+            },
+        );
+        state.stage_event(&AssistantEvent::RunStepDelta(delta));
+        self.send_delta(&mut state).await
     }
 
     // ---- replayed turns ----
@@ -596,28 +658,21 @@ impl Driver {
     /// Plays a recorded turn: its events go out as recorded (ids already the
     /// run's), and what they say of the run, its steps and messages is
     /// stored; the run's status changes go through the lifecycle.
-    async fn replay_turn(&mut self, start: Start) -> Result<(), Stop> {
-        let (mut thread, tool_outputs, index) = {
+    async fn replay_turn(&mut self, replay: &Replay, start: Start) -> Result<(), Stop> {
+        let (mut thread, index) = {
             let mut state = self.lock().await?;
             let index = state.record.progress.turns;
             state.record.progress.turns += 1;
             self.run = state.record.run.clone();
             match start {
-                Start::New { thread } => (thread, Vec::new(), index),
-                Start::Continue { step } => (None, function_calls(&step), index),
+                Start::New { thread } => (thread, index),
+                Start::Continue { .. } => (None, index),
             }
         };
-        let turn = self.build_turn(tool_outputs, index).await?;
-        let mut events = self.app.model.respond(turn);
         let mut first = true;
         let mut saw_done = false;
-        loop {
-            let Some(event) = self.wait(events.next()).await? else {
-                break;
-            };
-            let ModelEvent::Recorded { event, data } = event else {
-                continue;
-            };
+        for RecordedEvent { event, data } in replay.events(&self.run, index as usize) {
+            self.check()?;
             let delta = crate::event::is_delta_name(&event);
             if delta {
                 self.pace().await?;
@@ -746,21 +801,6 @@ fn function_calls(step: &RunStep) -> Vec<FunctionToolCall> {
         .collect()
 }
 
-/// Arguments in pieces of about eight bytes, cut at character boundaries.
-fn argument_chunks(arguments: &str) -> Vec<&str> {
-    let mut chunks = Vec::new();
-    let mut start = 0;
-    while start < arguments.len() {
-        let mut end = (start + 8).min(arguments.len());
-        while !arguments.is_char_boundary(end) {
-            end += 1;
-        }
-        chunks.push(&arguments[start..end]);
-        start = end;
-    }
-    chunks
-}
-
 /// How many of a thread's `total` messages, oldest first, a run's
 /// `truncation_strategy` leaves out of the model's view.
 fn hidden_messages(run: &Run, total: usize) -> usize {
@@ -773,16 +813,11 @@ fn hidden_messages(run: &Run, total: usize) -> usize {
     }
 }
 
-/// A rough token count (words) of the prompt: instructions and messages.
-fn prompt_tokens(turn: &Turn) -> u64 {
-    let words = |s: &str| s.split_whitespace().count() as u64;
-    turn.run.instructions.as_deref().map_or(0, words)
-        + turn.messages.iter().map(|m| words(&m.text())).sum::<u64>()
-        + turn
-            .tool_outputs
-            .iter()
-            .map(|c| c.function.output.as_deref().map_or(0, words))
-            .sum::<u64>()
+/// Notes a turn that ended without usage: the run then has none.
+fn note_usage(state: &mut RunState, usage: Option<&Usage>) {
+    if usage.is_none() {
+        state.record.progress.usage_unreported = true;
+    }
 }
 
 #[cfg(test)]
@@ -798,15 +833,6 @@ mod tests {
         run.truncation_strategy = Some(crate::types::TruncationStrategy::last_messages(2));
         assert_eq!(hidden_messages(&run, 5), 3);
         assert_eq!(hidden_messages(&run, 1), 0);
-    }
-
-    #[test]
-    fn argument_chunks_cover_the_text() {
-        let args = "{\"city\":\"Zürich\",\"n\":1}";
-        let chunks = argument_chunks(args);
-        assert!(chunks.len() > 1);
-        assert_eq!(chunks.concat(), args);
-        assert!(argument_chunks("").is_empty());
     }
 
     #[test]

@@ -1,14 +1,22 @@
 //! The replay model: recorded streams played back with the run's own ids.
 
-use super::{Model, ModelEvent, ModelStream, Turn};
 use crate::sse::SseParser;
+use crate::types::Run;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::Arc;
 
 /// Plays back recorded `.sse` streams, for benchmarking a client over real
-/// HTTP with the shapes of real streams.
+/// HTTP with the shapes of real streams. Install it with
+/// [`ServerBuilder::replay_recordings`](crate::server::ServerBuilder::replay_recordings)
+/// (or [`ServerBuilder::replay`](crate::server::ServerBuilder::replay) for
+/// files).
+///
+/// A replay is not a [`Model`](super::Model): a recording is a turn's whole
+/// event sequence, run and step events included, so the server sends it as
+/// it is and only stores what it says, rather than building the events from
+/// a model's answer.
 ///
 /// Each turn of a run plays one recording: the first turn the first
 /// recording, the turn after the first tool outputs the second, and so on
@@ -28,7 +36,7 @@ use std::sync::Arc;
 ///
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// let server = Server::builder()
-///     .model(Replay::from_files(["text-run.sse"])?)
+///     .replay_recordings(Replay::from_files(["text-run.sse"])?)
 ///     .spawn()
 ///     .await?;
 /// # Ok(()) }
@@ -104,14 +112,24 @@ impl Replay {
     }
 }
 
-impl Model for Replay {
-    fn replays_streams(&self) -> bool {
-        true
-    }
+/// One event of a recording, ids already those of the run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RecordedEvent {
+    /// The event name (`thread.run.created`, ...).
+    pub(crate) event: String,
+    /// The event data.
+    pub(crate) data: String,
+}
 
-    fn respond(&self, turn: Turn) -> ModelStream {
-        let recording = Arc::clone(&self.recordings[turn.index.min(self.recordings.len() - 1)]);
-        let run = &turn.run;
+impl Replay {
+    /// The events of turn `index` of `run`: its recording, with the
+    /// recorded ids rewritten to the run's.
+    pub(crate) fn events(
+        &self,
+        run: &Run,
+        index: usize,
+    ) -> impl Iterator<Item = RecordedEvent> + use<> {
+        let recording = Arc::clone(&self.recordings[index.min(self.recordings.len() - 1)]);
         let new_ids: Vec<String> = recording
             .ids
             .iter()
@@ -127,7 +145,7 @@ impl Model for Replay {
                 }
             })
             .collect();
-        let events = (0..recording.frames.len()).map(move |i| {
+        (0..recording.frames.len()).map(move |i| {
             let frame = &recording.frames[i];
             let mut data = String::new();
             for segment in &frame.segments {
@@ -136,12 +154,11 @@ impl Model for Replay {
                     Segment::Id(index) => data.push_str(&new_ids[*index]),
                 }
             }
-            ModelEvent::Recorded {
+            RecordedEvent {
                 event: frame.event.clone(),
                 data,
             }
-        });
-        Box::pin(futures_util::stream::iter(events))
+        })
     }
 }
 
@@ -251,8 +268,6 @@ fn is_rewritable_id(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::Run;
-    use futures_util::StreamExt;
 
     const BODY: &str = concat!(
         "event: thread.run.created\n",
@@ -262,8 +277,8 @@ mod tests {
         "event: done\ndata: [DONE]\n\n",
     );
 
-    #[tokio::test]
-    async fn rewrites_ids_to_the_runs_own() {
+    #[test]
+    fn rewrites_ids_to_the_runs_own() {
         let replay = Replay::from_bodies([BODY]).unwrap();
         let run = Run {
             id: "run_NEW".into(),
@@ -271,26 +286,13 @@ mod tests {
             assistant_id: "asst_NEW".into(),
             ..Default::default()
         };
-        let turn = Turn {
-            run,
-            messages: vec![],
-            steps: vec![],
-            tool_outputs: vec![],
-            index: 0,
-        };
-        let events: Vec<ModelEvent> = replay.respond(turn.clone()).collect().await;
-        let ModelEvent::Recorded { event, data } = &events[0] else {
-            panic!()
-        };
-        assert_eq!(event, "thread.run.created");
+        let events: Vec<RecordedEvent> = replay.events(&run, 0).collect();
+        assert_eq!(events[0].event, "thread.run.created");
         assert_eq!(
-            data,
+            events[0].data,
             "{\"id\":\"run_NEW\",\"thread_id\":\"thread_NEW\",\"object\":\"thread.run\",\"note\":\"run_x\"}"
         );
-        let ModelEvent::Recorded { data, .. } = &events[1] else {
-            panic!()
-        };
-        let message: serde_json::Value = serde_json::from_str(data).unwrap();
+        let message: serde_json::Value = serde_json::from_str(&events[1].data).unwrap();
         let id = message["id"].as_str().unwrap();
         assert!(
             id.starts_with("msg_") && id.len() == 28 && id != "msg_abcdefgh12",
@@ -298,7 +300,7 @@ mod tests {
         );
         // Escaped quotes inside text are not ids.
         assert_eq!(message["text"], "say \"msg_abcdefgh12\"");
-        let again: Vec<ModelEvent> = replay.respond(turn).collect().await;
+        let again: Vec<RecordedEvent> = replay.events(&run, 0).collect();
         assert_eq!(events, again, "the same run gets the same ids");
     }
 }

@@ -2,8 +2,10 @@
 //! and the run's options. Its whole grammar is documented in one place, on
 //! [`Scripted`].
 
-use super::{Model, ModelEvent, ModelStream, Turn};
-use crate::types::{FunctionToolCall, ResponseFormat, ToolCall, ToolChoice};
+use super::{FinishReason, Model, ModelEvent, ModelStream, Turn, argument_chunks};
+use crate::types::{
+    FunctionToolCall, LastError, LastErrorCode, ResponseFormat, ToolCall, ToolChoice, Usage,
+};
 use serde_json::{Map, Value, json};
 
 /// The default model: deterministic, for tests, examples and demos. It answers
@@ -123,9 +125,10 @@ impl Scripted {
         }
         match script.command {
             Some(Command::Fail) => {
-                return vec![ModelEvent::Fail(
-                    "The scripted model was asked to fail (/fail).".to_owned(),
-                )];
+                return vec![ModelEvent::Fail(LastError::new(
+                    LastErrorCode::ServerError,
+                    "The scripted model was asked to fail (/fail).",
+                ))];
             }
             Some(Command::Long(count)) => return say(turn, &long_text(count)),
             Some(Command::History) => return say(turn, &history(turn)),
@@ -149,8 +152,61 @@ impl Scripted {
 
 impl Model for Scripted {
     fn respond(&self, turn: Turn) -> ModelStream {
-        Box::pin(futures_util::stream::iter(self.answer(&turn)))
+        Box::pin(futures_util::stream::iter(metered(
+            self.answer(&turn),
+            &turn,
+        )))
     }
+}
+
+/// The answer as the server gets it: cut at the completion tokens the run
+/// has left (a cut reply ends with [`FinishReason::Length`]; a call is
+/// never cut), with the turn's usage in the scripted model's own count: a
+/// word is a prompt token, and a completion token is a text token or a
+/// piece of a call's arguments as the server streams them.
+fn metered(events: Vec<ModelEvent>, turn: &Turn) -> Vec<ModelEvent> {
+    let mut left = turn.completion_tokens_left;
+    let mut completion = 0u64;
+    let mut cut = false;
+    let mut out = Vec::with_capacity(events.len() + 2);
+    for event in events {
+        let tokens = match &event {
+            ModelEvent::Text(_) if left == Some(0) => {
+                cut = true;
+                break;
+            }
+            ModelEvent::Text(_) => 1,
+            ModelEvent::ToolCall { arguments, .. } => argument_chunks(arguments).len() as u64,
+            ModelEvent::Fail(_) => {
+                out.push(event);
+                return out;
+            }
+            _ => 0,
+        };
+        completion += tokens;
+        left = left.map(|left| left.saturating_sub(tokens));
+        out.push(event);
+    }
+    out.push(ModelEvent::Usage(Usage::new(
+        prompt_tokens(turn),
+        completion,
+    )));
+    if cut {
+        out.push(ModelEvent::Finish(FinishReason::Length));
+    }
+    out
+}
+
+/// The prompt's words: instructions, messages and tool outputs.
+fn prompt_tokens(turn: &Turn) -> u64 {
+    let words = |s: &str| s.split_whitespace().count() as u64;
+    turn.run.instructions.as_deref().map_or(0, words)
+        + turn.messages.iter().map(|m| words(&m.text())).sum::<u64>()
+        + turn
+            .tool_outputs
+            .iter()
+            .map(|c| c.function.output.as_deref().map_or(0, words))
+            .sum::<u64>()
 }
 
 /// A message that is a command as a whole.
@@ -718,6 +774,7 @@ mod tests {
             steps: vec![],
             tool_outputs: vec![],
             index: 0,
+            completion_tokens_left: None,
         }
     }
 

@@ -43,7 +43,7 @@ pub(crate) struct ModelList {
 
 pub(crate) async fn list(State(app): State<Arc<App>>) -> Json<ModelList> {
     let mut names: Vec<String> = Vec::new();
-    for name in app.model.models() {
+    for name in app.model.models().await {
         if !name.is_empty() && !names.contains(&name) {
             names.push(name);
         }

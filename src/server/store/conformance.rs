@@ -743,6 +743,7 @@ async fn commit_upserts(store: &dyn Store) {
         turns: 2,
         usage: Usage::new(10, 5),
         pending_tool_usage: Some(Usage::new(1, 1)),
+        usage_unreported: true,
         last_event: 2,
     };
     second.run = Some(record.clone());

@@ -168,6 +168,10 @@ pub(crate) struct RunProgress {
     /// when they come.
     #[serde(default)]
     pub(crate) pending_tool_usage: Option<Usage>,
+    /// Whether a turn of the run ended without the model reporting its
+    /// usage: the run then ends with `usage: null`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) usage_unreported: bool,
     /// The sequence number of the run's last event.
     #[serde(default)]
     pub(crate) last_event: u64,
