@@ -33,6 +33,7 @@ mod handler_order;
 mod marvin;
 mod openai_node;
 mod openai_python;
+mod server_chat;
 mod server_checks;
 mod server_load;
 mod server_nulls;

@@ -119,7 +119,7 @@ mod messages;
 mod pagination;
 mod polling;
 mod request;
-mod retry;
+pub(crate) mod retry;
 mod runs;
 mod steps;
 mod streaming;

@@ -231,6 +231,8 @@ mod validate;
 pub use database::{Database, ParseDatabaseError};
 
 pub use model::{BoxFuture, FinishReason, Model, ModelEvent, ModelStream, Replay, Scripted, Turn};
+#[cfg(feature = "client")]
+pub use model::{ChatCompletions, ChatCompletionsBuilder};
 
 use crate::error::{Error, Kind};
 use app::{App, Config};

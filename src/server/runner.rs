@@ -608,7 +608,17 @@ impl Driver {
                 }),
             },
         );
-        state.stage_event(&AssistantEvent::RunStepDelta(first));
+        // The API's first delta of a call says `output: null`, which the
+        // typed delta leaves out (it skips what is absent).
+        let mut data = serde_json::to_value(&first).unwrap_or_default();
+        if let Some(function) = data
+            .pointer_mut("/delta/step_details/tool_calls/0/function")
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            function.insert("output".to_owned(), serde_json::Value::Null);
+        }
+        let event = AssistantEvent::RunStepDelta(first);
+        state.stage_raw_event(event.name(), &data.to_string());
         self.send_delta(&mut state).await?;
         Ok(position)
     }

@@ -2,6 +2,8 @@
 //! every request it receives and answers each with the next scripted reply.
 #![allow(dead_code)]
 
+#[cfg(feature = "server")]
+pub mod chat_backend;
 pub mod proxy;
 pub mod scripted_run;
 

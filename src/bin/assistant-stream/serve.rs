@@ -1,6 +1,6 @@
 //! `assistant-stream serve`: the embedded Assistants v2 server on a local address.
 
-use assistant_stream::server::{Database, Server};
+use assistant_stream::server::{ChatCompletions, Database, Server};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,8 +24,33 @@ pub struct ServeArgs {
     pub tokens_per_second: Option<f64>,
     /// Replay this recorded `.sse` stream for every streamed run instead of the scripted
     /// model; repeat for the turns after tool outputs.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "backend_url")]
     pub replay: Vec<PathBuf>,
+    /// Run every run on this Chat Completions backend (`http://HOST:PORT/v1`: vLLM,
+    /// Ollama, llama.cpp, LiteLLM, OpenAI, ...) instead of the scripted model.
+    #[arg(long, value_name = "URL")]
+    pub backend_url: Option<String>,
+    /// The backend's key, sent as `Authorization: Bearer KEY` (never logged).
+    #[arg(
+        long,
+        value_name = "KEY",
+        requires = "backend_url",
+        env = "ASSISTANT_STREAM_BACKEND_API_KEY",
+        hide_env_values = true
+    )]
+    pub backend_api_key: Option<String>,
+    /// The backend model every run uses, whatever its `model` says (default: the
+    /// run's `model` is passed through).
+    #[arg(long, value_name = "NAME", requires = "backend_url")]
+    pub backend_model: Option<String>,
+    /// How long the backend may send nothing before a run fails, in seconds.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 120,
+        requires = "backend_url"
+    )]
+    pub backend_timeout: u64,
     /// The wait suggested to polling clients in `openai-poll-after-ms` on runs still active.
     #[arg(long, value_name = "MS", default_value_t = 25)]
     pub poll_after_ms: u64,
@@ -66,10 +91,25 @@ pub async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error + Se
     for path in args.replay {
         builder = builder.replay(path);
     }
+    if let Some(url) = &args.backend_url {
+        let mut model = ChatCompletions::builder(url.as_str())
+            .stall_timeout(Duration::from_secs(args.backend_timeout.max(1)));
+        if let Some(key) = args.backend_api_key {
+            model = model.api_key(key);
+        }
+        if let Some(name) = args.backend_model {
+            model = model.model(name);
+        }
+        builder = builder.model(model.build()?);
+    }
     let server = builder.spawn().await?;
     println!("{}", server.base_url());
+    let model = match &args.backend_url {
+        Some(url) => format!("the Chat Completions backend {url}"),
+        None => "the scripted model".to_owned(),
+    };
     eprintln!(
-        "serving the Assistants v2 API at {} with data in {}; Ctrl-C to stop",
+        "serving the Assistants v2 API at {} with {model} and data in {}; Ctrl-C to stop",
         server.base_url(),
         args.database
     );

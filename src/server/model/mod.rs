@@ -15,9 +15,13 @@
 //! messages and stream events, paces them, stores the results, and ends the
 //! run `incomplete` when its reply reaches the run's `max_completion_tokens`.
 
+#[cfg(feature = "client")]
+mod chat;
 pub(crate) mod replay;
 mod scripted;
 
+#[cfg(feature = "client")]
+pub use chat::{ChatCompletions, ChatCompletionsBuilder};
 pub use replay::Replay;
 pub use scripted::Scripted;
 

@@ -1,0 +1,1122 @@
+//! The Chat Completions model: runs executed by any
+//! `/v1/chat/completions`-compatible endpoint (vLLM, Ollama, llama.cpp,
+//! LiteLLM, OpenAI, Azure, ...). It owns the mapping from a run's turn to a
+//! chat request, the reading of the streamed answer, and the retries and
+//! timeouts of the backend's HTTP.
+//!
+//! # The mapping
+//!
+//! Each turn of a run is one streamed `POST {backend}/chat/completions`:
+//!
+//! | Assistants | Chat Completions request |
+//! |---|---|
+//! | the run's `model` | `model`, or the one name given with [`ChatCompletionsBuilder::model`] (`--backend-model`) |
+//! | `instructions` (the run's override, or the assistant's), then `additional_instructions` | the first message, `role: "system"` (none when both are empty) |
+//! | the thread's messages, oldest first (cut to `truncation_strategy` `last_messages`) | one message each, `role` `user` or `assistant`; text parts joined by a blank line into `content`, or, with `image_url` parts (user messages), a `content` array of `text` and `image_url` parts |
+//! | `image_file` parts | left out, with a warning in the log (the server holds no files) |
+//! | the run's earlier `tool_calls` steps, every round | an `assistant` message with `tool_calls` (`id`, `type: "function"`, `name`, `arguments`), then one `role: "tool"` message per output (`tool_call_id`, `content`); text the run wrote before the calls, in the same turn, is that assistant message's `content` |
+//! | the run's earlier messages | `assistant` messages, in step order |
+//! | `function` tools | `tools` (`name`, `description`, `parameters`, `strict`) |
+//! | `code_interpreter`, `file_search` tools, or a `tool_choice` naming one | not sent: the run fails at once, `last_error.code` `invalid_prompt`, with a message naming the tool (a chat backend cannot run them) |
+//! | `tool_choice` `auto`, `none`, `required`, `{"type": "function", ...}` | `tool_choice`, as is (only with tools: backends refuse it without) |
+//! | `parallel_tool_calls` | `parallel_tool_calls` (only with tools: backends refuse it without) |
+//! | `response_format` `json_object`, `json_schema`, `text` | `response_format`, as is (`auto`: left out) |
+//! | `temperature`, `top_p` | as is (a run that set none has the API's default, 1, and that is sent) |
+//! | `max_completion_tokens` | `max_tokens`: what the run has left of it after its earlier turns |
+//! | `max_prompt_tokens`, with `truncation_strategy` `auto` or `last_messages` | the oldest messages are dropped until the estimate (4 characters a token, plus 4 a message) fits; a tool message never stays without its call. If the last message alone does not fit, the run ends `incomplete`, `max_prompt_tokens` |
+//! | usage | `stream: true` with `stream_options.include_usage`; the backend's usage becomes the turn's (step and run usage). A backend that sends none leaves the usage `null`: it is never guessed |
+//!
+//! And the answer back:
+//!
+//! | Chat Completions stream | Assistants run |
+//! |---|---|
+//! | `delta.content` (a string, or an array's `text` parts) and `delta.refusal` | text deltas of the turn's message (made at the first token) |
+//! | `reasoning_content`, `reasoning`, `thinking` parts | dropped: never mixed into the message |
+//! | `delta.tool_calls[]` | one call per `index`, with an id of the server's own (the backend's ids are not used: some repeat them); its `arguments` fragments stream as step deltas |
+//! | `finish_reason: "length"` | the message ends `incomplete` (`max_tokens`), the run `incomplete` (`max_completion_tokens`) |
+//! | `finish_reason: "content_filter"` | the message and the run end `incomplete` (`content_filter`) |
+//! | `usage` (on any chunk, `choices: []` included) | the turn's usage |
+//! | an `error` (an `event: error` frame, or an `error` field) before any `finish_reason` | the run fails, `server_error`, with the backend's message; after a `finish_reason` it is logged and the finish stands |
+//! | choices other than index 0, Azure's filter results, empty deltas, the legacy `text` field | ignored |
+//! | the body ends without `[DONE]` | fine after a `finish_reason`; else the run fails (`server_error`) |
+//!
+//! # HTTP
+//!
+//! Answers 429, 408 and 5xx, and failed connections, are tried again before
+//! the answer's first byte, up to [`max_retries`](ChatCompletionsBuilder::max_retries)
+//! times with exponential backoff, or after the backend's `Retry-After`
+//! (`retry-after-ms`) when it asks for at most a minute. Then the run fails,
+//! `last_error.code` `rate_limit_exceeded` (429) or `server_error`, with the
+//! backend's message. A backend that sends nothing for
+//! [`stall_timeout`](ChatCompletionsBuilder::stall_timeout) fails the run.
+//! Dropping a turn's stream (the run was cancelled or expired) aborts its
+//! request. The key is sent as `Authorization: Bearer` and never logged; a
+//! backend message that quotes it has it replaced by `<redacted>`.
+
+use super::{BoxFuture, FinishReason, Model, ModelEvent, ModelStream, Turn};
+use crate::client::retry::RetryPolicy;
+use crate::error::{Error, Kind};
+use crate::sse::{Frame, SseParser};
+use crate::types::{
+    LastError, LastErrorCode, Message, MessageContent, ResponseFormat, Role, StepDetails, Tool,
+    ToolCall, ToolChoice, Usage,
+};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Runs answered by a Chat Completions backend (see the [module
+/// docs](self) for the mapping).
+///
+/// ```no_run
+/// use assistant_stream::server::{ChatCompletions, Server};
+///
+/// # async fn demo() -> Result<(), assistant_stream::Error> {
+/// let model = ChatCompletions::builder("http://127.0.0.1:11434/v1")
+///     .api_key("sk-backend")
+///     .model("llama3.2")
+///     .build()?;
+/// let server = Server::builder().model(model).spawn().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ChatCompletions {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    /// The base URL, without a trailing slash (`http://host:port/v1`).
+    base_url: String,
+    api_key: Option<String>,
+    model: Option<String>,
+    retry: RetryPolicy,
+    stall_timeout: Duration,
+}
+
+impl fmt::Debug for ChatCompletions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChatCompletions")
+            .field("base_url", &self.inner.base_url)
+            .field(
+                "api_key",
+                &self.inner.api_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("model", &self.inner.model)
+            .field("max_retries", &self.inner.retry.max_retries)
+            .field("stall_timeout", &self.inner.stall_timeout)
+            .finish()
+    }
+}
+
+/// Settings of a [`ChatCompletions`] model.
+#[must_use = "a builder does nothing until built"]
+#[derive(Clone)]
+pub struct ChatCompletionsBuilder {
+    base_url: String,
+    api_key: Option<String>,
+    model: Option<String>,
+    max_retries: u32,
+    initial_backoff: Duration,
+    stall_timeout: Duration,
+}
+
+impl fmt::Debug for ChatCompletionsBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChatCompletionsBuilder")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("model", &self.model)
+            .field("max_retries", &self.max_retries)
+            .field("initial_backoff", &self.initial_backoff)
+            .field("stall_timeout", &self.stall_timeout)
+            .finish()
+    }
+}
+
+impl ChatCompletions {
+    /// A builder for the backend at `base_url`, the URL its
+    /// `/chat/completions` and `/models` hang off (`http://HOST:PORT/v1`).
+    pub fn builder(base_url: impl Into<String>) -> ChatCompletionsBuilder {
+        ChatCompletionsBuilder {
+            base_url: base_url.into(),
+            api_key: None,
+            model: None,
+            max_retries: 3,
+            initial_backoff: RetryPolicy::DEFAULT_INITIAL_DELAY,
+            stall_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+impl ChatCompletionsBuilder {
+    /// The backend's key, sent as `Authorization: Bearer KEY`.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// The backend model every run uses, whatever its `model` says (by
+    /// default the run's `model` is passed through).
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.model = Some(model.into());
+        self
+    }
+
+    /// How many times a request is tried again after a 429, 408 or 5xx
+    /// answer or a failed connection (default 3).
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries;
+        self
+    }
+
+    /// The first wait before a retry, doubled for each next one (default
+    /// 500 ms), unless the backend asks for another in `Retry-After`.
+    pub fn initial_backoff(mut self, wait: Duration) -> Self {
+        self.initial_backoff = wait;
+        self
+    }
+
+    /// How long the backend may send nothing, before its answer starts or
+    /// within it, before the run fails (default 120 s: a model on a CPU can
+    /// take long to read a prompt).
+    pub fn stall_timeout(mut self, timeout: Duration) -> Self {
+        self.stall_timeout = timeout;
+        self
+    }
+
+    /// The model. Fails if the URL is not `http(s)://...` or the HTTP client
+    /// cannot be made.
+    pub fn build(self) -> Result<ChatCompletions, Error> {
+        let base_url = self.base_url.trim_end_matches('/').to_owned();
+        let parsed = reqwest::Url::parse(&base_url).map_err(|err| {
+            Error::new(
+                Kind::Builder,
+                format!("the backend URL {base_url:?} is not a URL"),
+            )
+            .with_source(err)
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(Error::new(
+                Kind::Builder,
+                format!("the backend URL {base_url:?} is not http or https"),
+            ));
+        }
+        crate::client::install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .connect_timeout(self.stall_timeout.min(Duration::from_secs(30)))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|err| {
+                Error::new(Kind::Builder, "the backend's HTTP client could not be made")
+                    .with_source(err)
+            })?;
+        Ok(ChatCompletions {
+            inner: Arc::new(Inner {
+                http,
+                base_url,
+                api_key: self.api_key.filter(|key| !key.is_empty()),
+                model: self.model.filter(|model| !model.is_empty()),
+                retry: RetryPolicy {
+                    max_retries: self.max_retries,
+                    initial_delay: self.initial_backoff,
+                    max_delay: RetryPolicy::DEFAULT_MAX_DELAY,
+                },
+                stall_timeout: self.stall_timeout,
+            }),
+        })
+    }
+}
+
+impl Model for ChatCompletions {
+    fn respond(&self, turn: Turn) -> ModelStream {
+        let body = match request_body(&turn, self.inner.model.as_deref()) {
+            Ok(body) => Bytes::from(body.to_string()),
+            Err(Unfit::Fail(error)) => {
+                return Box::pin(futures_util::stream::iter([ModelEvent::Fail(error)]));
+            }
+            Err(Unfit::Incomplete(reason)) => {
+                return Box::pin(futures_util::stream::iter([ModelEvent::Incomplete {
+                    reason,
+                }]));
+            }
+        };
+        let (sender, receiver) = mpsc::channel(64);
+        let inner = Arc::clone(&self.inner);
+        let task = tokio::spawn(async move {
+            let out = Sender(sender);
+            if let Err(error) = inner.answer(body, &out).await {
+                out.send(ModelEvent::Fail(error)).await;
+            }
+        });
+        Box::pin(Answer {
+            receiver,
+            task: task.abort_handle(),
+        })
+    }
+
+    fn models(&self) -> BoxFuture<'_, Vec<String>> {
+        Box::pin(async move {
+            match self.inner.list_models().await {
+                Ok(names) => names,
+                Err(message) => {
+                    tracing::warn!(error = %message, "the backend's models could not be listed");
+                    self.inner.model.iter().cloned().collect()
+                }
+            }
+        })
+    }
+}
+
+/// The events of a turn as the request task sends them. Dropping it aborts
+/// the task, and with it the backend request.
+struct Answer {
+    receiver: mpsc::Receiver<ModelEvent>,
+    task: tokio::task::AbortHandle,
+}
+
+impl futures_util::Stream for Answer {
+    type Item = ModelEvent;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ModelEvent>> {
+        self.receiver.poll_recv(cx)
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct Sender(mpsc::Sender<ModelEvent>);
+
+impl Sender {
+    /// Sends an event; false once the turn's reader is gone.
+    async fn send(&self, event: ModelEvent) -> bool {
+        self.0.send(event).await.is_ok()
+    }
+}
+
+impl Inner {
+    fn url(&self, path: &str) -> String {
+        format!("{}/{path}", self.base_url)
+    }
+
+    fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.api_key {
+            Some(key) => request.bearer_auth(key),
+            None => request,
+        }
+    }
+
+    /// A text from the backend with the key taken out.
+    fn redact(&self, text: &str) -> String {
+        match &self.api_key {
+            Some(key) if text.contains(key.as_str()) => text.replace(key.as_str(), "<redacted>"),
+            _ => text.to_owned(),
+        }
+    }
+
+    fn stalled(&self) -> LastError {
+        LastError::new(
+            LastErrorCode::ServerError,
+            format!(
+                "The model backend sent nothing for {} s.",
+                self.stall_timeout.as_secs_f64()
+            ),
+        )
+    }
+
+    /// Sends a turn's request and streams its answer as events.
+    async fn answer(&self, body: Bytes, out: &Sender) -> Result<(), LastError> {
+        let response = self.open(body).await?;
+        let mut parser = SseParser::new();
+        let mut decoder = Decoder::default();
+        let mut events = Vec::new();
+        let mut bytes = response.bytes_stream();
+        loop {
+            let next = tokio::time::timeout(self.stall_timeout, bytes.next()).await;
+            let chunk = match next {
+                Err(_) => return Err(self.stalled()),
+                Ok(None) => break,
+                Ok(Some(Err(err))) => {
+                    if decoder.finished() {
+                        // The answer is whole; a connection closed roughly
+                        // after it changes nothing.
+                        break;
+                    }
+                    return Err(LastError::new(
+                        LastErrorCode::ServerError,
+                        self.redact(&format!(
+                            "The connection to the model backend failed: {}",
+                            err.without_url()
+                        )),
+                    ));
+                }
+                Ok(Some(Ok(chunk))) => chunk,
+            };
+            parser.push(&chunk);
+            while let Some(frame) = parser.next_frame() {
+                self.decode(&mut decoder, frame, &mut events)?;
+            }
+            for event in events.drain(..) {
+                if !out.send(event).await {
+                    return Ok(());
+                }
+            }
+            if decoder.done {
+                return Ok(());
+            }
+        }
+        if let Some(frame) = parser.finish() {
+            self.decode(&mut decoder, frame, &mut events)?;
+        }
+        decoder
+            .finish(&mut events)
+            .map_err(|error| self.redact_error(error))?;
+        for event in events {
+            if !out.send(event).await {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn decode(
+        &self,
+        decoder: &mut Decoder,
+        frame: Result<Frame, crate::sse::SseError>,
+        events: &mut Vec<ModelEvent>,
+    ) -> Result<(), LastError> {
+        let frame = frame.map_err(|err| {
+            LastError::new(
+                LastErrorCode::ServerError,
+                format!("The model backend sent a broken stream: {err}"),
+            )
+        })?;
+        decoder
+            .frame(frame.event(), frame.data(), events)
+            .map_err(|error| self.redact_error(error))
+    }
+
+    fn redact_error(&self, mut error: LastError) -> LastError {
+        error.message = self.redact(&error.message);
+        error
+    }
+
+    /// Sends the request, trying again after a 429, 408 or 5xx answer or a
+    /// failed connection, and answers the response once it is a 2xx.
+    async fn open(&self, body: Bytes) -> Result<reqwest::Response, LastError> {
+        let mut retry = 0;
+        loop {
+            let request = self
+                .authorize(self.http.post(self.url("chat/completions")))
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(reqwest::header::ACCEPT, "text/event-stream")
+                .body(body.clone());
+            let sent = tokio::time::timeout(self.stall_timeout, request.send()).await;
+            let (error, headers) = match sent {
+                Err(_) => (self.stalled(), None),
+                Ok(Err(err)) => {
+                    let retryable = err.is_connect() || err.is_timeout();
+                    let error = LastError::new(
+                        LastErrorCode::ServerError,
+                        self.redact(&format!(
+                            "The model backend could not be reached: {}",
+                            err.without_url()
+                        )),
+                    );
+                    if !retryable {
+                        return Err(error);
+                    }
+                    (error, None)
+                }
+                Ok(Ok(response)) if response.status().is_success() => return Ok(response),
+                Ok(Ok(response)) => {
+                    let status = response.status();
+                    let headers = response.headers().clone();
+                    let text = tokio::time::timeout(self.stall_timeout, response.text()).await;
+                    let text = match text {
+                        Ok(Ok(text)) => text,
+                        _ => String::new(),
+                    };
+                    let code = if status.as_u16() == 429 {
+                        LastErrorCode::RateLimitExceeded
+                    } else {
+                        LastErrorCode::ServerError
+                    };
+                    let message = self.redact(&format!(
+                        "The model backend answered {status}: {}",
+                        error_message(&text)
+                    ));
+                    let error = LastError::new(code, message);
+                    if !RetryPolicy::retries_status(status, &headers) {
+                        return Err(error);
+                    }
+                    (error, Some(headers))
+                }
+            };
+            if retry >= self.retry.max_retries {
+                return Err(error);
+            }
+            let wait = self.retry.delay(retry, headers.as_ref());
+            tracing::info!(
+                retry = retry + 1,
+                wait_ms = wait.as_millis() as u64,
+                error = %error.message,
+                "the model backend's request is tried again"
+            );
+            tokio::time::sleep(wait).await;
+            retry += 1;
+        }
+    }
+
+    /// The backend's model ids (`GET /models`).
+    async fn list_models(&self) -> Result<Vec<String>, String> {
+        #[derive(Deserialize)]
+        struct List {
+            #[serde(default)]
+            data: Vec<Entry>,
+        }
+        #[derive(Deserialize)]
+        struct Entry {
+            id: String,
+        }
+        let request = self.authorize(self.http.get(self.url("models")));
+        let response = tokio::time::timeout(self.stall_timeout, request.send())
+            .await
+            .map_err(|_| "no answer".to_owned())?
+            .map_err(|err| self.redact(&err.without_url().to_string()))?;
+        let status = response.status();
+        let text = tokio::time::timeout(self.stall_timeout, response.text())
+            .await
+            .map_err(|_| "no answer".to_owned())?
+            .map_err(|err| self.redact(&err.without_url().to_string()))?;
+        if !status.is_success() {
+            return Err(self.redact(&format!("{status}: {}", error_message(&text))));
+        }
+        let list: List = serde_json::from_str(&text).map_err(|err| err.to_string())?;
+        Ok(list.data.into_iter().map(|entry| entry.id).collect())
+    }
+}
+
+/// The message of an error body: `{"error": {"message"}}`, `{"error":
+/// "..."}`, `{"message"}`, or the text itself (cut to 500 characters).
+fn error_message(body: &str) -> String {
+    if let Ok(value) = serde_json::from_str::<Value>(body)
+        && let Some(message) = json_error_message(&value)
+    {
+        return message;
+    }
+    let text = body.trim();
+    match text.char_indices().nth(500) {
+        Some((end, _)) => format!("{}...", &text[..end]),
+        None if text.is_empty() => "(no message)".to_owned(),
+        None => text.to_owned(),
+    }
+}
+
+fn json_error_message(value: &Value) -> Option<String> {
+    let error = value.get("error").unwrap_or(value);
+    match error {
+        Value::String(message) => Some(message.clone()),
+        Value::Object(object) => object
+            .get("message")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        _ => None,
+    }
+}
+
+// ---- the request ----
+
+/// Why a turn cannot be asked of a chat backend.
+#[derive(Debug, PartialEq)]
+enum Unfit {
+    /// The run fails with this error.
+    Fail(LastError),
+    /// The run ends `incomplete` with this reason.
+    Incomplete(String),
+}
+
+/// The chat request for a turn (see the [module docs](self)).
+fn request_body(turn: &Turn, model: Option<&str>) -> Result<Value, Unfit> {
+    let run = &turn.run;
+    let mut body = Map::new();
+    body.insert(
+        "model".into(),
+        Value::String(model.unwrap_or(&run.model).to_owned()),
+    );
+    let mut tools = Vec::new();
+    for tool in &run.tools {
+        match tool {
+            Tool::Function(function) => {
+                tools.push(json!({"type": "function", "function": function.function}));
+            }
+            other => return Err(Unfit::Fail(built_in_tool(other.type_name()))),
+        }
+    }
+    let system = run
+        .instructions
+        .as_deref()
+        .filter(|text| !text.is_empty())
+        .map(|text| json!({"role": "system", "content": text}));
+    let mut conversation = history(turn);
+    if let Some(max) = run.max_prompt_tokens {
+        fit_prompt(system.as_ref(), &mut conversation, max)?;
+    }
+    let messages: Vec<Value> = system.into_iter().chain(conversation).collect();
+    body.insert("messages".into(), Value::Array(messages));
+    let has_tools = !tools.is_empty();
+    if has_tools {
+        body.insert("tools".into(), Value::Array(tools));
+    }
+    match &run.tool_choice {
+        None => {}
+        Some(ToolChoice::Tool(kind)) => return Err(Unfit::Fail(built_in_tool(kind))),
+        // Backends refuse a tool choice without tools.
+        Some(choice) if has_tools => {
+            body.insert("tool_choice".into(), json!(choice));
+        }
+        Some(_) => {}
+    }
+    if has_tools && let Some(parallel) = run.parallel_tool_calls {
+        body.insert("parallel_tool_calls".into(), Value::Bool(parallel));
+    }
+    match &run.response_format {
+        None | Some(ResponseFormat::Auto) => {}
+        Some(format) => {
+            body.insert("response_format".into(), json!(format));
+        }
+    }
+    if let Some(temperature) = run.temperature {
+        body.insert("temperature".into(), json!(temperature));
+    }
+    if let Some(top_p) = run.top_p {
+        body.insert("top_p".into(), json!(top_p));
+    }
+    if let Some(left) = turn.completion_tokens_left {
+        body.insert("max_tokens".into(), json!(left));
+    }
+    body.insert("stream".into(), Value::Bool(true));
+    body.insert("stream_options".into(), json!({"include_usage": true}));
+    Ok(Value::Object(body))
+}
+
+fn built_in_tool(kind: &str) -> LastError {
+    LastError::new(
+        LastErrorCode::InvalidPrompt,
+        format!(
+            "This server runs its model on a Chat Completions backend, which cannot run the \
+             {kind} tool: remove it from the assistant or the run's tools (and tool_choice)."
+        ),
+    )
+}
+
+/// The conversation: the thread's messages, then the run's own, in step
+/// order, with its tool calls and their outputs.
+fn history(turn: &Turn) -> Vec<Value> {
+    let run_id = turn.run.id.as_str();
+    let mut out: Vec<Value> = turn
+        .messages
+        .iter()
+        .filter(|message| message.run_id.as_deref() != Some(run_id) || run_id.is_empty())
+        .filter_map(chat_message)
+        .collect();
+    // Whether the last message is the run's text of the turn being rebuilt,
+    // to which the turn's calls belong.
+    let mut open_text = false;
+    for step in &turn.steps {
+        match &step.step_details {
+            StepDetails::MessageCreation(details) => {
+                let id = &details.message_creation.message_id;
+                let Some(message) = turn.messages.iter().find(|m| &m.id == id) else {
+                    open_text = false;
+                    continue;
+                };
+                out.push(json!({"role": "assistant", "content": message.text()}));
+                open_text = true;
+            }
+            StepDetails::ToolCalls(details) => {
+                let calls: Vec<(&str, &str, &str, &str)> = details
+                    .tool_calls
+                    .iter()
+                    .filter_map(|call| match call {
+                        ToolCall::Function(call) => Some((
+                            call.id.as_str(),
+                            call.function.name.as_str(),
+                            call.function.arguments.as_str(),
+                            call.function.output.as_deref().unwrap_or(""),
+                        )),
+                        _ => None,
+                    })
+                    .collect();
+                if calls.is_empty() {
+                    open_text = false;
+                    continue;
+                }
+                let tool_calls: Vec<Value> = calls
+                    .iter()
+                    .map(|(id, name, arguments, _)| {
+                        json!({
+                            "id": id,
+                            "type": "function",
+                            "function": {"name": name, "arguments": arguments},
+                        })
+                    })
+                    .collect();
+                match out.last_mut() {
+                    Some(last) if open_text => {
+                        last["tool_calls"] = Value::Array(tool_calls);
+                    }
+                    _ => out.push(json!({
+                        "role": "assistant",
+                        "content": null,
+                        "tool_calls": tool_calls,
+                    })),
+                }
+                for (id, _, _, output) in calls {
+                    out.push(json!({"role": "tool", "tool_call_id": id, "content": output}));
+                }
+                open_text = false;
+            }
+            _ => open_text = false,
+        }
+    }
+    out
+}
+
+/// A thread message as a chat message (`None` when nothing of it can be
+/// sent).
+fn chat_message(message: &Message) -> Option<Value> {
+    let role = match message.role {
+        Role::Assistant => "assistant",
+        _ => "user",
+    };
+    let mut texts: Vec<&str> = Vec::new();
+    let mut parts: Vec<Value> = Vec::new();
+    let mut images = false;
+    for part in &message.content {
+        match part {
+            MessageContent::Text(text) => {
+                texts.push(&text.text.value);
+                parts.push(json!({"type": "text", "text": text.text.value}));
+            }
+            MessageContent::ImageUrl(image) if role == "user" => {
+                images = true;
+                let mut url = json!({"url": image.image_url.url});
+                if let Some(detail) = &image.image_url.detail {
+                    url["detail"] = json!(detail);
+                }
+                parts.push(json!({"type": "image_url", "image_url": url}));
+            }
+            MessageContent::Refusal(refusal) => {
+                texts.push(&refusal.refusal);
+                parts.push(json!({"type": "text", "text": refusal.refusal}));
+            }
+            _ => {
+                tracing::warn!(
+                    message = %message.id,
+                    "a message part a chat backend cannot take (an image file) is left out"
+                );
+            }
+        }
+    }
+    if images {
+        return Some(json!({"role": role, "content": parts}));
+    }
+    if texts.is_empty() && !message.content.is_empty() {
+        return None;
+    }
+    Some(json!({"role": role, "content": texts.join("\n\n")}))
+}
+
+/// A rough token count of a chat message: 4 characters a token, plus 4.
+fn estimate(message: &Value) -> u64 {
+    let mut chars = 0usize;
+    count_chars(message, &mut chars);
+    (chars as u64).div_ceil(4) + 4
+}
+
+fn count_chars(value: &Value, chars: &mut usize) {
+    match value {
+        Value::String(text) => *chars += text.chars().count(),
+        Value::Array(items) => items.iter().for_each(|item| count_chars(item, chars)),
+        Value::Object(fields) => fields.values().for_each(|field| count_chars(field, chars)),
+        _ => {}
+    }
+}
+
+/// Drops the oldest messages until the prompt's estimate fits `max`.
+fn fit_prompt(
+    system: Option<&Value>,
+    conversation: &mut Vec<Value>,
+    max: u64,
+) -> Result<(), Unfit> {
+    let fixed = system.map_or(0, estimate);
+    let mut sizes: Vec<u64> = conversation.iter().map(estimate).collect();
+    let mut total = fixed + sizes.iter().sum::<u64>();
+    let mut drop = 0;
+    while total > max && drop + 1 < conversation.len() {
+        total -= sizes[drop];
+        drop += 1;
+        // A tool output never stays without its call.
+        while drop + 1 < conversation.len() && conversation[drop]["role"] == "tool" {
+            total -= sizes[drop];
+            drop += 1;
+        }
+    }
+    if total > max {
+        return Err(Unfit::Incomplete("max_prompt_tokens".to_owned()));
+    }
+    conversation.drain(..drop);
+    sizes.drain(..drop);
+    Ok(())
+}
+
+// ---- the answer ----
+
+/// A chunk of a streamed completion: only what the server reads.
+#[derive(Deserialize)]
+struct Chunk {
+    #[serde(default)]
+    choices: Vec<Choice>,
+    #[serde(default)]
+    usage: Option<ChunkUsage>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    #[serde(default)]
+    index: u32,
+    #[serde(default)]
+    delta: Option<Delta>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Delta {
+    /// A string, or (Mistral) an array of parts.
+    #[serde(default)]
+    content: Option<Value>,
+    #[serde(default)]
+    refusal: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<ToolCallDelta>>,
+}
+
+#[derive(Deserialize)]
+struct ToolCallDelta {
+    #[serde(default)]
+    index: Option<u32>,
+    #[serde(default)]
+    function: Option<FunctionDelta>,
+}
+
+#[derive(Deserialize)]
+struct FunctionDelta {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChunkUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+    #[serde(default)]
+    total_tokens: Option<u64>,
+}
+
+/// A call being read: its arguments wait for its name.
+struct CallState {
+    index: u32,
+    started: bool,
+    pending: String,
+}
+
+/// Turns the frames of a streamed completion into model events.
+#[derive(Default)]
+struct Decoder {
+    calls: Vec<CallState>,
+    finish: Option<FinishReason>,
+    /// `[DONE]` was read.
+    done: bool,
+}
+
+impl Decoder {
+    fn finished(&self) -> bool {
+        self.done || self.finish.is_some()
+    }
+
+    fn frame(
+        &mut self,
+        event: &str,
+        data: &str,
+        out: &mut Vec<ModelEvent>,
+    ) -> Result<(), LastError> {
+        let data = data.trim();
+        if self.done || data.is_empty() {
+            return Ok(());
+        }
+        if data == "[DONE]" {
+            self.done = true;
+            return Ok(());
+        }
+        let value: Value = match serde_json::from_str(data) {
+            Ok(value) => value,
+            Err(err) if event == "error" => {
+                return self.error(format!("{data} ({err})"));
+            }
+            Err(err) => {
+                return Err(LastError::new(
+                    LastErrorCode::ServerError,
+                    format!("The model backend sent a chunk that is not JSON: {err}"),
+                ));
+            }
+        };
+        if event == "error" {
+            let message = json_error_message(&value).unwrap_or_else(|| data.to_owned());
+            return self.error(message);
+        }
+        let chunk: Chunk = serde_json::from_value(value).map_err(|err| {
+            LastError::new(
+                LastErrorCode::ServerError,
+                format!("The model backend sent a chunk of an unknown shape: {err}"),
+            )
+        })?;
+        for choice in chunk.choices.into_iter().filter(|c| c.index == 0) {
+            if let Some(delta) = choice.delta {
+                self.delta(delta, out)?;
+            }
+            if let Some(reason) = choice.finish_reason.filter(|r| !r.is_empty())
+                && self.finish.is_none()
+            {
+                let reason = FinishReason::parse(&reason);
+                self.finish = Some(reason.clone());
+                out.push(ModelEvent::Finish(reason));
+            }
+        }
+        if let Some(usage) = chunk.usage {
+            let mut reported = Usage::new(usage.prompt_tokens, usage.completion_tokens);
+            if let Some(total) = usage.total_tokens {
+                reported.total_tokens = total;
+            }
+            out.push(ModelEvent::Usage(reported));
+        }
+        if let Some(error) = chunk.error.filter(|error| !error.is_null()) {
+            let message =
+                json_error_message(&json!({ "error": error })).unwrap_or_else(|| error.to_string());
+            return self.error(message);
+        }
+        Ok(())
+    }
+
+    /// An error the backend sent in its stream: the run fails, unless the
+    /// answer had already finished.
+    fn error(&self, message: String) -> Result<(), LastError> {
+        if self.finish.is_some() {
+            tracing::warn!(error = %message, "the model backend sent an error after its answer");
+            return Ok(());
+        }
+        Err(LastError::new(
+            LastErrorCode::ServerError,
+            format!("The model backend failed: {message}"),
+        ))
+    }
+
+    fn delta(&mut self, delta: Delta, out: &mut Vec<ModelEvent>) -> Result<(), LastError> {
+        match delta.content {
+            Some(Value::String(text)) if !text.is_empty() => out.push(ModelEvent::Text(text)),
+            Some(Value::Array(parts)) => {
+                for part in parts {
+                    // Only text parts: thinking parts are not the message.
+                    if part["type"] == "text"
+                        && let Some(text) = part["text"].as_str().filter(|t| !t.is_empty())
+                    {
+                        out.push(ModelEvent::Text(text.to_owned()));
+                    }
+                }
+            }
+            _ => {}
+        }
+        if let Some(refusal) = delta.refusal.filter(|r| !r.is_empty()) {
+            out.push(ModelEvent::Text(refusal));
+        }
+        for call in delta.tool_calls.unwrap_or_default() {
+            let function = call.function.unwrap_or(FunctionDelta {
+                name: None,
+                arguments: None,
+            });
+            let name = function.name.filter(|name| !name.is_empty());
+            let index = match call.index {
+                Some(index) => index,
+                // No index: a named call is a new one, else the last one.
+                None => match (&name, self.calls.last()) {
+                    (None, Some(last)) => last.index,
+                    _ => self.calls.iter().map(|c| c.index + 1).max().unwrap_or(0),
+                },
+            };
+            let position = match self.calls.iter().position(|c| c.index == index) {
+                Some(position) => position,
+                None => {
+                    self.calls.push(CallState {
+                        index,
+                        started: false,
+                        pending: String::new(),
+                    });
+                    self.calls.len() - 1
+                }
+            };
+            let state = &mut self.calls[position];
+            if !state.started
+                && let Some(name) = name
+            {
+                state.started = true;
+                out.push(ModelEvent::ToolCallStart { index, name });
+                if !state.pending.is_empty() {
+                    out.push(ModelEvent::ToolCallArguments {
+                        index,
+                        fragment: std::mem::take(&mut state.pending),
+                    });
+                }
+            }
+            if let Some(fragment) = function.arguments.filter(|a| !a.is_empty()) {
+                if state.started {
+                    out.push(ModelEvent::ToolCallArguments { index, fragment });
+                } else {
+                    state.pending.push_str(&fragment);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The end of the body: whole if it finished or said `[DONE]`.
+    fn finish(&mut self, _out: &mut Vec<ModelEvent>) -> Result<(), LastError> {
+        if self.calls.iter().any(|call| !call.started) {
+            return Err(LastError::new(
+                LastErrorCode::ServerError,
+                "The model backend sent a tool call without a name.",
+            ));
+        }
+        if !self.finished() {
+            return Err(LastError::new(
+                LastErrorCode::ServerError,
+                "The model backend's answer ended before it was finished.",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(body: &str) -> (Vec<ModelEvent>, Result<(), LastError>) {
+        let mut parser = SseParser::new();
+        parser.push(body.as_bytes());
+        let mut decoder = Decoder::default();
+        let mut out = Vec::new();
+        let mut frames = Vec::new();
+        while let Some(frame) = parser.next_frame() {
+            frames.push(frame.unwrap());
+        }
+        if let Some(frame) = parser.finish() {
+            frames.push(frame.unwrap());
+        }
+        for frame in frames {
+            if let Err(err) = decoder.frame(frame.event(), frame.data(), &mut out) {
+                return (out, Err(err));
+            }
+        }
+        let end = decoder.finish(&mut out);
+        (out, end)
+    }
+
+    #[test]
+    fn arguments_before_the_name_wait_for_it() {
+        let body = concat!(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":3,\"function\":{\"arguments\":\"{\\\"a\"}}]}}]}\n\n",
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":3,\"function\":{\"name\":\"f\",\"arguments\":\"\\\":1}\"}}]},\"finish_reason\":\"tool_calls\"}]}\n\n",
+        );
+        let (events, end) = decode(body);
+        end.unwrap();
+        assert_eq!(
+            events,
+            [
+                ModelEvent::ToolCallStart {
+                    index: 3,
+                    name: "f".into()
+                },
+                ModelEvent::ToolCallArguments {
+                    index: 3,
+                    fragment: "{\"a".into()
+                },
+                ModelEvent::ToolCallArguments {
+                    index: 3,
+                    fragment: "\":1}".into()
+                },
+                ModelEvent::Finish(FinishReason::ToolCalls),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cut_stream_fails_and_a_nameless_call_fails() {
+        let (_, end) =
+            decode("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n");
+        assert!(end.unwrap_err().message.contains("ended before"));
+        let (_, end) = decode(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{}\"}}]},\"finish_reason\":\"tool_calls\"}]}\n\n",
+        );
+        assert!(end.unwrap_err().message.contains("without a name"));
+    }
+
+    #[test]
+    fn error_bodies_give_their_message() {
+        assert_eq!(
+            error_message("{\"error\":{\"message\":\"slow down\"}}"),
+            "slow down"
+        );
+        assert_eq!(error_message("{\"error\":\"nope\"}"), "nope");
+        assert_eq!(error_message("{\"message\":\"m\"}"), "m");
+        assert_eq!(error_message("plain"), "plain");
+        assert_eq!(error_message(""), "(no message)");
+        assert!(error_message(&"x".repeat(600)).ends_with("..."));
+    }
+
+    #[test]
+    fn the_prompt_is_cut_to_max_prompt_tokens() {
+        let system = json!({"role": "system", "content": "be brief"});
+        let mut conversation = vec![
+            json!({"role": "user", "content": "a".repeat(400)}),
+            json!({"role": "assistant", "content": null, "tool_calls": [{"id": "c"}]}),
+            json!({"role": "tool", "tool_call_id": "c", "content": "x".repeat(40)}),
+            json!({"role": "user", "content": "last"}),
+        ];
+        fit_prompt(Some(&system), &mut conversation, 40).unwrap();
+        // The call went, and its output with it.
+        assert_eq!(conversation, [json!({"role": "user", "content": "last"})]);
+        let mut conversation = vec![json!({"role": "user", "content": "b".repeat(400)})];
+        assert_eq!(
+            fit_prompt(Some(&system), &mut conversation, 20),
+            Err(Unfit::Incomplete("max_prompt_tokens".into()))
+        );
+    }
+}
