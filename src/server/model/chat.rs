@@ -1110,7 +1110,7 @@ mod tests {
             json!({"role": "tool", "tool_call_id": "c", "content": "x".repeat(40)}),
             json!({"role": "user", "content": "last"}),
         ];
-        fit_prompt(Some(&system), &mut conversation, 40).unwrap();
+        fit_prompt(Some(&system), &mut conversation, 20).unwrap();
         // The call went, and its output with it.
         assert_eq!(conversation, [json!({"role": "user", "content": "last"})]);
         let mut conversation = vec![json!({"role": "user", "content": "b".repeat(400)})];
