@@ -909,3 +909,73 @@ fn the_key_is_never_in_debug_output() {
     assert!(ChatCompletions::builder("ftp://x").build().is_err());
     assert!(ChatCompletions::builder("not a url").build().is_err());
 }
+
+/// openai-python's `AssistantEventHandler` sees the recordings' text and
+/// calls (its step snapshot concatenates every string field of the deltas:
+/// an id or a name sent twice would show). Needs `.venv`
+/// (`tests/python/setup.sh`); skipped without it unless `CI` is set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_python_sees_the_same_text_and_calls() {
+    use crate::third_party;
+    if !chat_fixtures().exists()
+        || !third_party::installed(".venv/bin/python", "tests/python/setup.sh")
+    {
+        return;
+    }
+    let (h, backend) = setup(|b| b).await;
+    let mut list = String::new();
+    for (name, status) in RECORDINGS {
+        backend.push(BackendReply::fixture(&format!("{name}.sse")));
+        if *status == "requires_action" {
+            backend.push(BackendReply::text(&["All ", "done."]));
+        }
+        list.push_str(&format!("{name} {status}\n"));
+    }
+    let mut python = std::process::Command::new(third_party::path(".venv/bin/python"));
+    python
+        .arg(third_party::path("tests/python/test_chat_backend.py"))
+        .env("OPENAI_BASE_URL", &h.base)
+        .env("OPENAI_API_KEY", "sk-any")
+        .env("CHAT_RECORDINGS", list)
+        .env_remove("OPENAI_ORG_ID")
+        .env_remove("OPENAI_PROJECT_ID");
+    let output = tokio::task::spawn_blocking(move || python.output())
+        .await
+        .unwrap()
+        .expect("python starts");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("chat backend test passed"), "{stdout}");
+    let seen: Vec<Value> = stdout
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(seen.len(), RECORDINGS.len());
+    for (line, (name, status)) in seen.iter().zip(RECORDINGS) {
+        let want = expected(&format!("{name}.sse"));
+        assert_eq!(line["name"], *name);
+        assert_eq!(line["text"], want.text.as_str(), "{name}");
+        let calls: Vec<(String, String)> = line["calls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                assert!(c["id"].as_str().unwrap().starts_with("call_"), "{c}");
+                assert_eq!(c["id"].as_str().unwrap().len(), 29, "an id sent once: {c}");
+                (
+                    c["name"].as_str().unwrap().to_owned(),
+                    c["arguments"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(calls, want.calls, "{name}");
+        if *status == "requires_action" {
+            assert_eq!(line["after"], "All done.", "{name}");
+        }
+    }
+}

@@ -56,7 +56,8 @@
 //! ```
 //!
 //! From the command line: `assistant-stream serve --addr 127.0.0.1:8080
-//! [--api-key KEY] [--tokens-per-second N] [--replay FILE] [--poll-after-ms MS]
+//! [--api-key KEY] [--tokens-per-second N] [--replay FILE] [--backend-url URL
+//! [--backend-api-key KEY] [--backend-model NAME]] [--poll-after-ms MS]
 //! [--no-cors]` prints the base URL and serves until Ctrl-C, logging one line
 //! per request (see [Request log](#request-log-and-ids)).
 //!
@@ -88,6 +89,17 @@
 //! cut at `max_completion_tokens` ends `thread.message.incomplete`,
 //! `thread.run.step.completed`, `thread.run.incomplete`. Runs that are not
 //! streamed go the same way in the background; poll them.
+//!
+//! # A real model
+//!
+//! `ChatCompletions` (with the `client` feature; `serve --backend-url`)
+//! runs every run on a `/v1/chat/completions` endpoint (vLLM, Ollama,
+//! llama.cpp, LiteLLM, OpenAI, Azure): each turn is one streamed request
+//! carrying the instructions, the thread's messages, the run's whole history
+//! of tool calls and outputs, its tools and options, and the answer streams
+//! back as the events above. The mapping is a table in the [`chat`] module
+//! docs; its HTTP behaviour (retries before the first byte, `Retry-After`,
+//! stall timeout, cancel aborting the request) is there too.
 //!
 //! # Replay
 //!
@@ -230,9 +242,11 @@ mod validate;
 
 pub use database::{Database, ParseDatabaseError};
 
-pub use model::{BoxFuture, FinishReason, Model, ModelEvent, ModelStream, Replay, Scripted, Turn};
 #[cfg(feature = "client")]
-pub use model::{ChatCompletions, ChatCompletionsBuilder};
+pub use model::chat;
+#[cfg(feature = "client")]
+pub use model::chat::{ChatCompletions, ChatCompletionsBuilder};
+pub use model::{BoxFuture, FinishReason, Model, ModelEvent, ModelStream, Replay, Scripted, Turn};
 
 use crate::error::{Error, Kind};
 use app::{App, Config};
@@ -347,7 +361,7 @@ impl ServerBuilder {
     }
 
     /// The model that answers runs (default [`Scripted`]; see also
-    /// [`ChatCompletions`] for a real backend). Replaces a replay.
+    /// `ChatCompletions` for a real backend). Replaces a replay.
     pub fn model(mut self, model: impl Model) -> Self {
         self.model = Some(Arc::new(model));
         self.replay.clear();

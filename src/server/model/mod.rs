@@ -1,6 +1,6 @@
 //! The model behind runs: the [`Model`] trait, the events a model answers
 //! with, and the models that come with the server ([`Scripted`], the
-//! default, and [`ChatCompletions`], a real backend). Recorded streams are
+//! default, and `ChatCompletions` in [`chat`], a real backend). Recorded streams are
 //! not a model: [`Replay`] plays whole event sequences, and the server
 //! drives it on its own path.
 //!
@@ -16,12 +16,10 @@
 //! run `incomplete` when its reply reaches the run's `max_completion_tokens`.
 
 #[cfg(feature = "client")]
-mod chat;
+pub mod chat;
 pub(crate) mod replay;
 mod scripted;
 
-#[cfg(feature = "client")]
-pub use chat::{ChatCompletions, ChatCompletionsBuilder};
 pub use replay::Replay;
 pub use scripted::Scripted;
 

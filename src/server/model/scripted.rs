@@ -63,10 +63,14 @@ use serde_json::{Map, Value, json};
 /// | `response_format` `json_schema` | every text reply is a minimal instance of the schema, its strings carrying `TEXT` (see below; `{"reply": TEXT}` when the format has no schema) |
 /// | `response_format` `auto` or `text` | plain text |
 /// | `truncation_strategy` `{"type": "last_messages", "last_messages": N}` | the model sees only the thread's last `N` messages (the server cuts them, for any model): it answers the last user message among them, and `/history` lists them |
-/// | `max_completion_tokens` | enforced by the server, for any model: it counts the run's completion tokens over all its turns (one per text token, one per streamed chunk of function arguments, about 8 bytes). A reply that would pass the limit stops there: the message ends `incomplete` (`incomplete_details.reason` `max_tokens`), its step completes, and the run ends `incomplete` with `incomplete_details.reason` `max_completion_tokens` (events `thread.message.incomplete`, `thread.run.step.completed`, `thread.run.incomplete`, as the real API sends them). A function call is never cut: it is made whole and its chunks count |
+/// | `max_completion_tokens` | the scripted model cuts its reply at what the run has left ([`Turn::completion_tokens_left`]), and the server enforces it for any model the same way: it counts the run's completion tokens over all its turns (one per text token, one per streamed chunk of function arguments, about 8 bytes). A reply that would pass the limit stops there: the message ends `incomplete` (`incomplete_details.reason` `max_tokens`), its step completes, and the run ends `incomplete` with `incomplete_details.reason` `max_completion_tokens` (events `thread.message.incomplete`, `thread.run.step.completed`, `thread.run.incomplete`, as the real API sends them). A function call is never cut: it is made whole and its chunks count |
 ///
 /// `model`, `instructions`, `temperature`, `top_p`, `max_prompt_tokens` and
 /// `reasoning_effort` are stored and echoed, and do not change the answer.
+///
+/// Usage is the scripted model's own count, reported with each turn: the
+/// words of the instructions, messages and tool outputs are its prompt
+/// tokens, and its text tokens and argument pieces its completion tokens.
 ///
 /// # JSON Schema instances
 ///
