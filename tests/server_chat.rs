@@ -979,3 +979,104 @@ async fn openai_python_sees_the_same_text_and_calls() {
         }
     }
 }
+
+/// `assistant-stream serve --backend-url ... --backend-api-key KEY`: runs
+/// go to the backend, and the key is never in the log, under `RUST_LOG=trace`
+/// too, through a retried 429, a 401 quoting the key and `GET /v1/models`.
+#[cfg(feature = "cli")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_on_the_backend_and_never_logs_its_key() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let backend = ChatBackend::start().await;
+    backend.push(BackendReply::Status {
+        status: 429,
+        headers: vec![("retry-after", "0".into())],
+        body: json!({"error": {"message": format!("slow down, {KEY}")}}).to_string(),
+    });
+    backend.push(BackendReply::text(&["Hello ", "from ", "the backend."]));
+    backend.push(BackendReply::Status {
+        status: 401,
+        headers: vec![],
+        body: json!({"error": {"message": format!("Incorrect API key provided: {KEY}")}})
+            .to_string(),
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_assistant-stream"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--database", "memory"])
+        .args(["--backend-url", &backend.url(), "--backend-api-key", KEY])
+        .args(["--backend-model", "backend-a"])
+        .env("RUST_LOG", "trace")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut base = String::new();
+    stdout.read_line(&mut base).unwrap();
+    let base = base.trim().to_owned();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let reader =
+        std::thread::spawn(move || stderr.lines().map_while(Result::ok).collect::<Vec<_>>());
+
+    assistant_stream::client::install_crypto_provider();
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: Value| {
+        let request = http.post(format!("{base}{path}")).json(&body);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let asst = post("/assistants", json!({"model": "gpt-4o"})).await;
+    for expected in ["completed", "failed"] {
+        let thread = post(
+            "/threads",
+            json!({"messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+        let response = http
+            .post(format!(
+                "{base}/threads/{}/runs",
+                thread["id"].as_str().unwrap()
+            ))
+            .json(&json!({"assistant_id": asst["id"], "stream": true}))
+            .send()
+            .await
+            .unwrap();
+        let mut stream = assistant_stream::AssistantStream::new(response.bytes_stream());
+        stream.until_done().await.unwrap();
+        let run = stream.final_run().unwrap();
+        assert_eq!(run.status.as_str(), expected, "{:?}", run.last_error);
+        if expected == "completed" {
+            assert_eq!(stream.final_messages()[0].text(), "Hello from the backend.");
+        } else {
+            let message = &run.last_error.as_ref().unwrap().message;
+            assert!(
+                message.contains("<redacted>") && !message.contains(KEY),
+                "{message}"
+            );
+        }
+    }
+    let models = http
+        .get(format!("{base}/models"))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(models["data"][0]["id"], "backend-a");
+    assert_eq!(backend.requests()[0].body["model"], "backend-a");
+    assert_eq!(backend.requests().len(), 3, "the 429 was tried again");
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let log = reader.join().unwrap();
+    assert!(log.len() > 10, "a trace log: {log:?}");
+    for line in &log {
+        assert!(!line.contains(KEY), "the key is in the log: {line}");
+        assert!(
+            !line.contains("backend-secret"),
+            "a part of the key is in the log: {line}"
+        );
+    }
+}
