@@ -1080,3 +1080,29 @@ async fn serve_runs_on_the_backend_and_never_logs_its_key() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_backend_that_does_not_stream_is_read_whole() {
+    let (h, backend) = setup(|b| b).await;
+    let asst = assistant(&h, json!({})).await;
+    backend.push(BackendReply::Status {
+        status: 200,
+        headers: vec![],
+        body: json!({
+            "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Whole answer."}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+        })
+        .to_string(),
+    });
+    let tid = h.thread("hi").await;
+    let streamed = h
+        .stream(
+            &format!("/threads/{tid}/runs"),
+            json!({"assistant_id": asst}),
+        )
+        .await;
+    assert_eq!(streamed.text(), "Whole answer.");
+    let usage = streamed.stream.final_run().unwrap().usage.clone().unwrap();
+    assert_eq!((usage.prompt_tokens, usage.completion_tokens), (5, 2));
+}

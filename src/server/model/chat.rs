@@ -39,6 +39,7 @@
 //! | an `error` (an `event: error` frame, or an `error` field) before any `finish_reason` | the run fails, `server_error`, with the backend's message; after a `finish_reason` it is logged and the finish stands |
 //! | choices other than index 0, Azure's filter results, empty deltas, the legacy `text` field | ignored |
 //! | the body ends without `[DONE]` | fine after a `finish_reason`; else the run fails (`server_error`) |
+//! | a whole completion (`application/json`: a backend that does not stream) | read as one chunk: its text, calls and usage as above, sent as they arrive (at once) |
 //!
 //! # HTTP
 //!
@@ -338,6 +339,35 @@ impl Inner {
     /// Sends a turn's request and streams its answer as events.
     async fn answer(&self, body: Bytes, out: &Sender) -> Result<(), LastError> {
         let response = self.open(body).await?;
+        let is_json = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if is_json {
+            // A backend that does not stream answers the whole completion.
+            let text = match tokio::time::timeout(self.stall_timeout, response.text()).await {
+                Err(_) => return Err(self.stalled()),
+                Ok(Err(err)) => {
+                    return Err(LastError::new(
+                        LastErrorCode::ServerError,
+                        self.redact(&format!(
+                            "The connection to the model backend failed: {}",
+                            err.without_url()
+                        )),
+                    ));
+                }
+                Ok(Ok(text)) => text,
+            };
+            let mut events = Vec::new();
+            whole_completion(&text, &mut events).map_err(|error| self.redact_error(error))?;
+            for event in events {
+                if !out.send(event).await {
+                    break;
+                }
+            }
+            return Ok(());
+        }
         let mut parser = SseParser::new();
         let mut decoder = Decoder::default();
         let mut events = Vec::new();
@@ -534,6 +564,34 @@ fn json_error_message(value: &Value) -> Option<String> {
             .map(str::to_owned),
         _ => None,
     }
+}
+
+/// The events of a completion answered whole (`stream` ignored): its
+/// message read as one chunk whose delta is the message.
+fn whole_completion(body: &str, out: &mut Vec<ModelEvent>) -> Result<(), LastError> {
+    let mut value: Value = serde_json::from_str(body).map_err(|err| {
+        LastError::new(
+            LastErrorCode::ServerError,
+            format!("The model backend answered JSON that does not parse: {err}"),
+        )
+    })?;
+    if let Some(choices) = value.get_mut("choices").and_then(Value::as_array_mut) {
+        for choice in choices {
+            if let Some(message) = choice.get_mut("message").map(Value::take) {
+                let mut message = message;
+                // A whole message's calls have no index: their order is it.
+                if let Some(calls) = message.get_mut("tool_calls").and_then(Value::as_array_mut) {
+                    for (index, call) in calls.iter_mut().enumerate() {
+                        call["index"] = json!(index);
+                    }
+                }
+                choice["delta"] = message;
+            }
+        }
+    }
+    let mut decoder = Decoder::default();
+    decoder.frame("", &value.to_string(), out)?;
+    decoder.finish(out)
 }
 
 // ---- the request ----
@@ -1086,6 +1144,40 @@ mod tests {
             "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{}\"}}]},\"finish_reason\":\"tool_calls\"}]}\n\n",
         );
         assert!(end.unwrap_err().message.contains("without a name"));
+    }
+
+    #[test]
+    fn a_whole_completion_is_read_as_one_chunk() {
+        let body = json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi", "tool_calls": [
+            {"id": "x", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+            {"id": "x", "type": "function", "function": {"name": "g", "arguments": "{\"a\":1}"}},
+        ]}, "finish_reason": "tool_calls"}], "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}});
+        let mut out = Vec::new();
+        whole_completion(&body.to_string(), &mut out).unwrap();
+        assert_eq!(
+            out,
+            [
+                ModelEvent::Text("Hi".into()),
+                ModelEvent::ToolCallStart {
+                    index: 0,
+                    name: "f".into()
+                },
+                ModelEvent::ToolCallArguments {
+                    index: 0,
+                    fragment: "{}".into()
+                },
+                ModelEvent::ToolCallStart {
+                    index: 1,
+                    name: "g".into()
+                },
+                ModelEvent::ToolCallArguments {
+                    index: 1,
+                    fragment: "{\"a\":1}".into()
+                },
+                ModelEvent::Finish(FinishReason::ToolCalls),
+                ModelEvent::Usage(Usage::new(3, 4)),
+            ]
+        );
     }
 
     #[test]
