@@ -1106,3 +1106,88 @@ async fn a_backend_that_does_not_stream_is_read_whole() {
     let usage = streamed.stream.final_run().unwrap().usage.clone().unwrap();
     assert_eq!((usage.prompt_tokens, usage.completion_tokens), (5, 2));
 }
+
+/// A stream of text pieces ended by `finish`, with no usage.
+fn stream_ending(pieces: &[&str], finish: &str) -> BackendReply {
+    let mut body = String::new();
+    for piece in pieces {
+        let chunk =
+            json!({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": null}]});
+        body.push_str(&format!("data: {chunk}\n\n"));
+    }
+    let chunk = json!({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]});
+    body.push_str(&format!("data: {chunk}\n\ndata: [DONE]\n\n"));
+    BackendReply::Stream(body.into())
+}
+
+#[tokio::test]
+async fn a_content_filter_ends_the_run_incomplete() {
+    let (h, backend) = setup(|b| b).await;
+    let asst = assistant(&h, json!({})).await;
+    backend.push(stream_ending(&["Some ", "text"], "content_filter"));
+    let tid = h.thread("hi").await;
+    let streamed = h
+        .stream(
+            &format!("/threads/{tid}/runs"),
+            json!({"assistant_id": asst}),
+        )
+        .await;
+    let run = streamed.stream.final_run().unwrap();
+    assert_eq!(run.status.as_str(), "incomplete");
+    assert_eq!(
+        run.incomplete_details.as_ref().unwrap().reason,
+        "content_filter"
+    );
+    // No usage from the backend: none on the run.
+    assert!(run.usage.is_none());
+    let message = streamed.stream.final_messages()[0].clone();
+    assert_eq!(message.text(), "Some text");
+    let message = serde_json::to_value(&message).unwrap();
+    assert_eq!(message["status"], "incomplete");
+    assert_eq!(message["incomplete_details"]["reason"], "content_filter");
+    assert!(
+        streamed
+            .names()
+            .contains(&"thread.message.incomplete".to_owned())
+    );
+}
+
+/// `max_tokens` is what the run has left of `max_completion_tokens` after
+/// its earlier turns (the backend's usage counts); `image_file` parts are
+/// left out.
+#[tokio::test]
+async fn max_tokens_is_what_the_run_has_left() {
+    let (h, backend) = setup(|b| b).await;
+    let asst = assistant(&h, json!({"tools": [function("a")]})).await;
+    let thread = h
+        .ok(
+            "/threads",
+            json!({"messages": [{"role": "user", "content": [
+                {"type": "text", "text": "look"},
+                {"type": "image_file", "image_file": {"file_id": "file-abc"}},
+            ]}]}),
+        )
+        .await;
+    let tid = thread["id"].as_str().unwrap();
+    backend.push(BackendReply::calls(&[("a", "{}")]));
+    let first = h
+        .stream(
+            &format!("/threads/{tid}/runs"),
+            json!({"assistant_id": asst, "max_completion_tokens": 300}),
+        )
+        .await;
+    assert_eq!(backend.last()["max_tokens"], 300);
+    assert_eq!(
+        backend.last()["messages"],
+        json!([{"role": "user", "content": "look"}])
+    );
+    let run = first.stream.final_run().unwrap().clone();
+    let call = run.required_tool_calls()[0].id.clone();
+    h.stream(
+        &format!("/threads/{tid}/runs/{}/submit_tool_outputs", run.id),
+        json!({"tool_outputs": [{"tool_call_id": call, "output": "x"}]}),
+    )
+    .await;
+    // The first turn used 7 completion tokens.
+    assert_eq!(backend.last()["max_tokens"], 293);
+}
