@@ -1191,3 +1191,37 @@ async fn max_tokens_is_what_the_run_has_left() {
     // The first turn used 7 completion tokens.
     assert_eq!(backend.last()["max_tokens"], 293);
 }
+
+/// A forced call forces the first turn only.
+#[tokio::test]
+async fn a_forced_call_is_forced_once() {
+    let (h, backend) = setup(|b| b).await;
+    let asst = assistant(&h, json!({"tools": [function("a")]})).await;
+    for choice in [
+        json!("required"),
+        json!({"type": "function", "function": {"name": "a"}}),
+    ] {
+        let tid = h.thread("go").await;
+        backend.push(BackendReply::calls(&[("a", "{}")]));
+        let first = h
+            .stream(
+                &format!("/threads/{tid}/runs"),
+                json!({"assistant_id": asst, "tool_choice": choice}),
+            )
+            .await;
+        assert_eq!(backend.last()["tool_choice"], choice);
+        let run = first.stream.final_run().unwrap().clone();
+        let call = run.required_tool_calls()[0].id.clone();
+        let done = h
+            .stream(
+                &format!("/threads/{tid}/runs/{}/submit_tool_outputs", run.id),
+                json!({"tool_outputs": [{"tool_call_id": call, "output": "x"}]}),
+            )
+            .await;
+        assert_eq!(backend.last()["tool_choice"], "auto");
+        assert_eq!(
+            done.stream.final_run().unwrap().status.as_str(),
+            "completed"
+        );
+    }
+}

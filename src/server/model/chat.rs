@@ -18,7 +18,7 @@
 //! | the run's earlier messages | `assistant` messages, in step order |
 //! | `function` tools | `tools` (`name`, `description`, `parameters`, `strict`) |
 //! | `code_interpreter`, `file_search` tools, or a `tool_choice` naming one | not sent: the run fails at once, `last_error.code` `invalid_prompt`, with a message naming the tool (a chat backend cannot run them) |
-//! | `tool_choice` `auto`, `none`, `required`, `{"type": "function", ...}` | `tool_choice`, as is (only with tools: backends refuse it without) |
+//! | `tool_choice` `auto`, `none`, `required`, `{"type": "function", ...}` | `tool_choice`, as is (only with tools: backends refuse it without). `required` and a named function force the run's first turn only: the turns after tool outputs send `auto`, or a client that answers every call would loop forever |
 //! | `parallel_tool_calls` | `parallel_tool_calls` (only with tools: backends refuse it without) |
 //! | `response_format` `json_object`, `json_schema`, `text` | `response_format`, as is (`auto`: left out) |
 //! | `temperature`, `top_p` | as is (a run that set none has the API's default, 1, and that is sent) |
@@ -640,6 +640,11 @@ fn request_body(turn: &Turn, model: Option<&str>) -> Result<Value, Unfit> {
     match &run.tool_choice {
         None => {}
         Some(ToolChoice::Tool(kind)) => return Err(Unfit::Fail(built_in_tool(kind))),
+        // A forced call is the first turn's: after its outputs the model
+        // answers, or a client that answers every call would loop.
+        Some(ToolChoice::Required | ToolChoice::Function(_)) if has_tools && turn.index > 0 => {
+            body.insert("tool_choice".into(), json!("auto"));
+        }
         // Backends refuse a tool choice without tools.
         Some(choice) if has_tools => {
             body.insert("tool_choice".into(), json!(choice));
