@@ -403,10 +403,13 @@ impl Inner {
                 }
             }
             if decoder.done {
-                return Ok(());
+                // What follows `[DONE]` is not the answer's.
+                break;
             }
         }
-        if let Some(frame) = parser.finish() {
+        if !decoder.done
+            && let Some(frame) = parser.finish()
+        {
             self.decode(&mut decoder, frame, &mut events)?;
         }
         decoder
