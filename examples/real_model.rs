@@ -110,6 +110,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     stream.drive(&mut desk).await?;
     let run = stream.final_run().ok_or("the run did not end")?;
     println!("run {}: {}", run.id, run.status);
+    if let Some(error) = &run.last_error {
+        println!("last_error: {}: {}", error.code, error.message);
+    }
     desk.report("conversation");
     if run.status.as_str() != "completed" && run.status.as_str() != "incomplete" {
         return Err(format!("the conversation's run ended {}", run.status).into());
@@ -128,6 +131,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     stream.drive(&mut desk).await?;
     let run = stream.final_run().ok_or("the run did not end")?;
     println!("run {}: {}", run.id, run.status);
+    if let Some(error) = &run.last_error {
+        println!("last_error: {}: {}", error.code, error.message);
+    }
     desk.report("tool call and answer");
     if run.status.as_str() != "completed" && run.status.as_str() != "incomplete" {
         return Err(format!("the tool run ended {}", run.status).into());

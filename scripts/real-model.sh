@@ -67,5 +67,9 @@ echo "server at $BASE"
 
 echo "== a conversation and a tool call through the crate's client"
 start=$(date +%s.%N)
-ASSISTANT_STREAM_BASE_URL="$BASE" "$TARGET/debug/examples/real_model"
+if ! ASSISTANT_STREAM_BASE_URL="$BASE" "$TARGET/debug/examples/real_model"; then
+  echo "== the model server's log (last lines)"; tail -n 30 "$LOGS/llm.log"
+  echo "== the server's log (last lines)"; tail -n 30 "$LOGS/serve.log"
+  exit 1
+fi
 echo "end to end: $(echo "$(date +%s.%N) - $start" | bc) s"

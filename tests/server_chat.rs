@@ -612,11 +612,11 @@ async fn the_history_carries_every_tool_round() {
         messages,
         json!([
             {"role": "user", "content": "go"},
-            {"role": "assistant", "content": null, "tool_calls": [
+            {"role": "assistant", "content": "", "tool_calls": [
                 {"id": round1, "type": "function", "function": {"name": "a", "arguments": "{\"n\":1}"}},
             ]},
             {"role": "tool", "tool_call_id": round1, "content": "one"},
-            {"role": "assistant", "content": null, "tool_calls": [
+            {"role": "assistant", "content": "", "tool_calls": [
                 {"id": round2[0], "type": "function", "function": {"name": "a", "arguments": "{\"n\":2}"}},
                 {"id": round2[1], "type": "function", "function": {"name": "b", "arguments": "{\"n\":3}"}},
             ]},
@@ -1218,7 +1218,7 @@ async fn a_forced_call_is_forced_once() {
                 json!({"tool_outputs": [{"tool_call_id": call, "output": "x"}]}),
             )
             .await;
-        assert_eq!(backend.last()["tool_choice"], "auto");
+        assert_eq!(backend.last()["tool_choice"], "none");
         assert_eq!(
             done.stream.final_run().unwrap().status.as_str(),
             "completed"

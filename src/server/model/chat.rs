@@ -14,11 +14,11 @@
 //! | `instructions` (the run's override, or the assistant's), then `additional_instructions` | the first message, `role: "system"` (none when both are empty) |
 //! | the thread's messages, oldest first (cut to `truncation_strategy` `last_messages`) | one message each, `role` `user` or `assistant`; text parts joined by a blank line into `content`, or, with `image_url` parts (user messages), a `content` array of `text` and `image_url` parts |
 //! | `image_file` parts | left out, with a warning in the log (the server holds no files) |
-//! | the run's earlier `tool_calls` steps, every round | an `assistant` message with `tool_calls` (`id`, `type: "function"`, `name`, `arguments`), then one `role: "tool"` message per output (`tool_call_id`, `content`); text the run wrote before the calls, in the same turn, is that assistant message's `content` |
+//! | the run's earlier `tool_calls` steps, every round | an `assistant` message with `tool_calls` (`id`, `type: "function"`, `name`, `arguments`), then one `role: "tool"` message per output (`tool_call_id`, `content`); text the run wrote before the calls, in the same turn, is that assistant message's `content` (else `""`: llama-cpp-python refuses `null`) |
 //! | the run's earlier messages | `assistant` messages, in step order |
 //! | `function` tools | `tools` (`name`, `description`, `parameters`, `strict`) |
 //! | `code_interpreter`, `file_search` tools, or a `tool_choice` naming one | not sent: the run fails at once, `last_error.code` `invalid_prompt`, with a message naming the tool (a chat backend cannot run them) |
-//! | `tool_choice` `auto`, `none`, `required`, `{"type": "function", ...}` | `tool_choice`, as is (only with tools: backends refuse it without). `required` and a named function force the run's first turn only: the turns after tool outputs send `auto`, or a client that answers every call would loop forever |
+//! | `tool_choice` `auto`, `none`, `required`, `{"type": "function", ...}` | `tool_choice`, as is (only with tools: backends refuse it without). `required` and a named function force the run's first turn only: the turns after its tool outputs send `none`, so the model answers with the outputs (as the scripted model does), where forcing again would loop forever with a client that answers every call |
 //! | `parallel_tool_calls` | `parallel_tool_calls` (only with tools: backends refuse it without) |
 //! | `response_format` `json_object`, `json_schema`, `text` | `response_format`, as is (`auto`: left out) |
 //! | `temperature`, `top_p` | as is (a run that set none has the API's default, 1, and that is sent) |
@@ -644,9 +644,10 @@ fn request_body(turn: &Turn, model: Option<&str>) -> Result<Value, Unfit> {
         None => {}
         Some(ToolChoice::Tool(kind)) => return Err(Unfit::Fail(built_in_tool(kind))),
         // A forced call is the first turn's: after its outputs the model
-        // answers, or a client that answers every call would loop.
+        // answers (as the scripted model does), or a client that answers
+        // every call would loop.
         Some(ToolChoice::Required | ToolChoice::Function(_)) if has_tools && turn.index > 0 => {
-            body.insert("tool_choice".into(), json!("auto"));
+            body.insert("tool_choice".into(), json!("none"));
         }
         // Backends refuse a tool choice without tools.
         Some(choice) if has_tools => {
@@ -743,9 +744,11 @@ fn history(turn: &Turn) -> Vec<Value> {
                     Some(last) if open_text => {
                         last["tool_calls"] = Value::Array(tool_calls);
                     }
+                    // `""`, not `null`: llama-cpp-python's server refuses a
+                    // null content (a 500), and every backend takes `""`.
                     _ => out.push(json!({
                         "role": "assistant",
-                        "content": null,
+                        "content": "",
                         "tool_calls": tool_calls,
                     })),
                 }
