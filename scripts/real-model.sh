@@ -73,3 +73,5 @@ if ! ASSISTANT_STREAM_BASE_URL="$BASE" "$TARGET/debug/examples/real_model"; then
   exit 1
 fi
 echo "end to end: $(echo "$(date +%s.%N) - $start" | bc) s"
+echo "== llama.cpp's own generation rate, per request"
+grep -a "eval time" "$LOGS/llm.log" | grep -av "prompt eval" | sed 's/.*runs *(/(/'
