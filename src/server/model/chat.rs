@@ -1151,6 +1151,10 @@ mod tests {
         let (_, end) =
             decode("data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n");
         assert!(end.unwrap_err().message.contains("ended before"));
+        // llama-cpp-python's empty body (tool_choice auto, streamed).
+        let (events, end) = decode("");
+        assert!(events.is_empty());
+        assert!(end.unwrap_err().message.contains("ended before"));
         let (_, end) = decode(
             "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{}\"}}]},\"finish_reason\":\"tool_calls\"}]}\n\n",
         );
