@@ -74,7 +74,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Runs answered by a Chat Completions backend (see the [module
-/// docs](self) for the mapping).
+/// docs](self) for the mapping). Each turn's request runs in a task of its
+/// own on the Tokio runtime that asks for the turn.
 ///
 /// ```no_run
 /// use assistant_stream::server::{ChatCompletions, Server};
