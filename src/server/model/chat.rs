@@ -413,9 +413,7 @@ impl Inner {
         {
             self.decode(&mut decoder, frame, &mut events)?;
         }
-        decoder
-            .finish(&mut events)
-            .map_err(|error| self.redact_error(error))?;
+        decoder.finish().map_err(|error| self.redact_error(error))?;
         for event in events {
             if !out.send(event).await {
                 break;
@@ -595,7 +593,7 @@ fn whole_completion(body: &str, out: &mut Vec<ModelEvent>) -> Result<(), LastErr
     }
     let mut decoder = Decoder::default();
     decoder.frame("", &value.to_string(), out)?;
-    decoder.finish(out)
+    decoder.finish()
 }
 
 // ---- the request ----
@@ -832,7 +830,7 @@ fn fit_prompt(
     max: u64,
 ) -> Result<(), Unfit> {
     let fixed = system.map_or(0, estimate);
-    let mut sizes: Vec<u64> = conversation.iter().map(estimate).collect();
+    let sizes: Vec<u64> = conversation.iter().map(estimate).collect();
     let mut total = fixed + sizes.iter().sum::<u64>();
     let mut drop = 0;
     while total > max && drop + 1 < conversation.len() {
@@ -848,7 +846,6 @@ fn fit_prompt(
         return Err(Unfit::Incomplete("max_prompt_tokens".to_owned()));
     }
     conversation.drain(..drop);
-    sizes.drain(..drop);
     Ok(())
 }
 
@@ -1077,7 +1074,7 @@ impl Decoder {
     }
 
     /// The end of the body: whole if it finished or said `[DONE]`.
-    fn finish(&mut self, _out: &mut Vec<ModelEvent>) -> Result<(), LastError> {
+    fn finish(&self) -> Result<(), LastError> {
         if self.calls.iter().any(|call| !call.started) {
             return Err(LastError::new(
                 LastErrorCode::ServerError,
@@ -1115,7 +1112,7 @@ mod tests {
                 return (out, Err(err));
             }
         }
-        let end = decoder.finish(&mut out);
+        let end = decoder.finish();
         (out, end)
     }
 
