@@ -561,13 +561,17 @@ async fn thread_lock(store: &dyn Store) {
         .unwrap();
     // The run's additional messages go in with it, after the thread's.
     let extra = message("thread_1", "msg_2", None, "also");
-    store
+    let read_back = store
         .insert_run(
             &run("thread_1", "run_1", "queued", 1),
             std::slice::from_ref(&extra),
         )
         .await
         .unwrap();
+    // ... and the insert reads the thread's messages back, the run's among
+    // them, as the first turn shows them to the model.
+    assert_eq!(read_back, store.thread_messages("thread_1").await.unwrap());
+    assert_eq!(read_back.len(), 2);
     assert_eq!(
         store
             .thread("thread_1")
@@ -593,7 +597,8 @@ async fn thread_lock(store: &dyn Store) {
                 &run("thread_1", "run_2", "queued", 2),
                 &[message("thread_1", "msg_4", None, "no")],
             )
-            .await,
+            .await
+            .map(drop),
         "thread_1",
         "run_1",
     );

@@ -489,6 +489,75 @@ fn sqlite_open_error(path: &Path, doing: &'static str, source: sqlx::Error) -> O
     }
 }
 
+/// Assistants as the store last read or wrote them, so that a run does not
+/// read its assistant again: an app runs a few assistants many times. The
+/// store is the only writer of its file (the lock), so the cache is right
+/// as long as every write of an assistant goes through [`wrote`]; a read
+/// that raced with a write (begun before it, done after it) is not kept,
+/// since it may hold what the write replaced. Bounded: past
+/// [`ASSISTANT_CACHE`] assistants it starts afresh.
+///
+/// [`wrote`]: AssistantCache::wrote
+#[derive(Debug, Default)]
+struct AssistantCache {
+    state: std::sync::Mutex<CachedAssistants>,
+}
+
+#[derive(Debug, Default)]
+struct CachedAssistants {
+    by_id: std::collections::HashMap<String, Assistant>,
+    /// Counts the writes, so that a read knows whether one came during it.
+    generation: u64,
+}
+
+/// The most assistants [`AssistantCache`] holds.
+const ASSISTANT_CACHE: usize = 1024;
+
+impl AssistantCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CachedAssistants> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The assistant if cached, and the generation a read from the
+    /// database starts at.
+    fn get(&self, id: &str) -> (Option<Assistant>, u64) {
+        let state = self.lock();
+        (state.by_id.get(id).cloned(), state.generation)
+    }
+
+    /// An assistant read from the database by a read that started at
+    /// `generation`: kept unless an assistant was written meanwhile.
+    fn read(&self, assistant: &Assistant, generation: u64) {
+        let mut state = self.lock();
+        if state.generation == generation {
+            state.keep(assistant);
+        }
+    }
+
+    /// The assistant `id` was written (or its write failed, or it was
+    /// deleted: `None`): the cache holds what the file now holds, or
+    /// nothing for it.
+    fn wrote(&self, id: &str, now: Option<&Assistant>) {
+        let mut state = self.lock();
+        state.generation += 1;
+        match now {
+            Some(assistant) => state.keep(assistant),
+            None => {
+                state.by_id.remove(id);
+            }
+        }
+    }
+}
+
+impl CachedAssistants {
+    fn keep(&mut self, assistant: &Assistant) {
+        if self.by_id.len() >= ASSISTANT_CACHE && !self.by_id.contains_key(&assistant.id) {
+            self.by_id.clear();
+        }
+        self.by_id.insert(assistant.id.clone(), assistant.clone());
+    }
+}
+
 /// The read-only connections, lent one read at a time: at most
 /// [`READERS`], opened as needed and kept.
 ///
@@ -738,6 +807,8 @@ pub(crate) struct SqliteStore {
     /// Dropped last (fields drop in order): the database is ours until its
     /// connections are let go.
     _lock: DatabaseLock,
+    /// Assistants lately read or written, since every run reads its own.
+    assistants: AssistantCache,
 }
 
 impl SqliteStore {
@@ -819,6 +890,7 @@ impl SqliteStore {
             readers,
             checkpointer,
             _lock: lock,
+            assistants: AssistantCache::default(),
         })
     }
 
@@ -838,24 +910,32 @@ impl SqliteStore {
 
     /// Writes a fixed statement list (its `BEGIN` and `COMMIT` left to the
     /// writer), built as `query` with its values bound; the rows of its
-    /// `SELECT`s and `RETURNING`s, as `O`.
-    async fn write<'q, O>(
+    /// `SELECT`s and `RETURNING`s.
+    async fn write_rows<'q>(
         &self,
         mut query: impl Execute<'q, Sqlite>,
+        action: impl Fn() -> String,
+    ) -> StoreResult<Vec<SqliteRow>> {
+        let args = query
+            .take_arguments()
+            .map_err(|error| StoreError::database(action(), error))?
+            .unwrap_or_default();
+        self.writer
+            .write(WriteList::Fixed(query.sql()), args)
+            .await
+            .map_err(|failure| failure.into_store_error(action()))
+    }
+
+    /// [`write_rows`](Self::write_rows), each row as `O`.
+    async fn write<'q, O>(
+        &self,
+        query: impl Execute<'q, Sqlite>,
         action: impl Fn() -> String,
     ) -> StoreResult<Vec<O>>
     where
         O: for<'r> FromRow<'r, SqliteRow>,
     {
-        let args = query
-            .take_arguments()
-            .map_err(|error| StoreError::database(action(), error))?
-            .unwrap_or_default();
-        let rows = self
-            .writer
-            .write(WriteList::Fixed(query.sql()), args)
-            .await
-            .map_err(|failure| failure.into_store_error(action()))?;
+        let rows = self.write_rows(query, &action).await?;
         rows.iter()
             .map(O::from_row)
             .collect::<Result<_, _>>()
@@ -1344,7 +1424,8 @@ WITH m (thread_id, id, run_id, object) AS (SELECT ?1, ?2, ?3, ?4)
 
 /// A new run with the messages it adds (`?7`), locking its thread, in one
 /// round trip. The first `SELECT` says what the thread was; everything after
-/// it is written only if the thread existed without an active run.
+/// it is written only if the thread existed without an active run. The
+/// last reads the thread's messages back, for the run's first turn.
 macro_rules! with_run {
     ($statement:literal) => {
         concat!(
@@ -1375,6 +1456,13 @@ const INSERT_RUN: &str = concat!(
     with_run!(
         "UPDATE threads SET active_run_id = r.run_id FROM r \
          WHERE threads.id = r.thread_id AND threads.active_run_id IS NULL"
+    ),
+    // What the run's first turn shows the model (read only if the run is
+    // this one: a refused run reads nothing).
+    with_run!(
+        "SELECT m.object FROM r JOIN messages m ON m.thread_id = r.thread_id \
+         WHERE EXISTS (SELECT 1 FROM threads WHERE id = r.thread_id AND active_run_id = r.run_id) \
+         ORDER BY m.seq"
     ),
 );
 
@@ -1422,11 +1510,17 @@ impl Store for SqliteStore {
         let query = sqlx::query("INSERT INTO assistants (id, object) VALUES (?1, ?2)")
             .bind(&assistant.id)
             .bind(encode(assistant, action)?);
-        self.write::<()>(query, action).await?;
-        Ok(())
+        let written = self.write::<()>(query, action).await.map(drop);
+        self.assistants
+            .wrote(&assistant.id, written.is_ok().then_some(assistant));
+        written
     }
 
     async fn assistant(&self, id: &str) -> StoreResult<Assistant> {
+        let (cached, generation) = self.assistants.get(id);
+        if let Some(assistant) = cached {
+            return Ok(assistant);
+        }
         let action = || format!("reading assistant {id}");
         let object: Option<String> =
             sqlx::query_scalar("SELECT object FROM assistants WHERE id = ?1")
@@ -1435,7 +1529,11 @@ impl Store for SqliteStore {
                 .await
                 .map_err(|error| fault(action(), error))?;
         match object {
-            Some(object) => decode(&object, action),
+            Some(object) => {
+                let assistant: Assistant = decode(&object, action)?;
+                self.assistants.read(&assistant, generation);
+                Ok(assistant)
+            }
             None => Err(StoreError::not_found("assistant", id)),
         }
     }
@@ -1445,16 +1543,23 @@ impl Store for SqliteStore {
         let query = sqlx::query("UPDATE assistants SET object = ?2 WHERE id = ?1 RETURNING 1")
             .bind(&assistant.id)
             .bind(encode(assistant, action)?);
-        self.write_row(query, "assistant", &assistant.id, action)
-            .await
+        let written = self
+            .write_row(query, "assistant", &assistant.id, action)
+            .await;
+        self.assistants
+            .wrote(&assistant.id, written.is_ok().then_some(assistant));
+        written
     }
 
     async fn delete_assistant(&self, id: &str) -> StoreResult<()> {
         let query = sqlx::query("DELETE FROM assistants WHERE id = ?1 RETURNING 1").bind(id);
-        self.write_row(query, "assistant", id, || {
-            format!("deleting assistant {id}")
-        })
-        .await
+        let written = self
+            .write_row(query, "assistant", id, || {
+                format!("deleting assistant {id}")
+            })
+            .await;
+        self.assistants.wrote(id, None);
+        written
     }
 
     async fn list_assistants(&self, page: &PageQuery) -> StoreResult<Page<Assistant>> {
@@ -1658,9 +1763,9 @@ impl Store for SqliteStore {
         rows.iter().map(|row| decode(row, action)).collect()
     }
 
-    async fn insert_run(&self, run: &RunRecord, messages: &[Message]) -> StoreResult<()> {
+    async fn insert_run(&self, run: &RunRecord, messages: &[Message]) -> StoreResult<Vec<Message>> {
         let action = || format!("writing run {}", run.run.id);
-        let list = sqlx::query_as::<_, (bool, Option<String>)>(INSERT_RUN)
+        let list = sqlx::query(INSERT_RUN)
             .bind(&run.run.thread_id)
             .bind(&run.run.id)
             .bind(run.run.status.as_str())
@@ -1668,8 +1773,21 @@ impl Store for SqliteStore {
             .bind(encode(&run.progress, action)?)
             .bind(encode(&run.run, action)?)
             .bind(encode_messages(messages, action)?);
-        let state: Vec<(bool, Option<String>)> = self.write(list, action).await?;
-        unlocked(state.first(), &run.run.thread_id, action)
+        let rows = self.write_rows(list, action).await?;
+        // The thread's state, then its messages' objects.
+        let state: Option<(bool, Option<String>)> = match rows.first() {
+            Some(row) => Some(FromRow::from_row(row).map_err(|error| fault(action(), error))?),
+            None => None,
+        };
+        unlocked(state.as_ref(), &run.run.thread_id, action)?;
+        rows.iter()
+            .skip(1)
+            .map(|row| {
+                let (object,): (String,) =
+                    FromRow::from_row(row).map_err(|error| fault(action(), error))?;
+                decode(&object, action)
+            })
+            .collect()
     }
 
     async fn run(&self, thread_id: &str, run_id: &str) -> StoreResult<RunRecord> {
@@ -2132,6 +2250,36 @@ mod throughput {
             .insert_run(&record("thread_1", "run_1", "queued"), &[])
             .await
             .unwrap();
+    }
+
+    /// A read of an assistant that a write (or a delete) overtook is not
+    /// cached: it may hold what the write replaced.
+    #[test]
+    fn the_assistant_cache_keeps_no_read_a_write_overtook() {
+        let assistant = |name: &str| -> Assistant {
+            serde_json::from_value(json!({
+                "id": "asst_1", "object": "assistant", "created_at": 1, "name": name,
+                "model": "scripted", "tools": [], "metadata": {},
+            }))
+            .unwrap()
+        };
+        let cache = AssistantCache::default();
+        let (none, generation) = cache.get("asst_1");
+        assert!(none.is_none());
+        // A read starts, a delete overtakes it, the read ends: not kept.
+        cache.wrote("asst_1", None);
+        cache.read(&assistant("old"), generation);
+        assert!(cache.get("asst_1").0.is_none());
+        // The same with an update: the update's value stays.
+        let (_, generation) = cache.get("asst_1");
+        cache.wrote("asst_1", Some(&assistant("new")));
+        cache.read(&assistant("old"), generation);
+        assert_eq!(cache.get("asst_1").0.unwrap().name.as_deref(), Some("new"));
+        // A read nothing overtook is kept.
+        cache.wrote("asst_1", None);
+        let (_, generation) = cache.get("asst_1");
+        cache.read(&assistant("read"), generation);
+        assert_eq!(cache.get("asst_1").0.unwrap().name.as_deref(), Some("read"));
     }
 
     /// A chunk as schema version 1 wrote it (the packed events as text in
