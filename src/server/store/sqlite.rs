@@ -1058,9 +1058,9 @@ fn commit_sql(shape: CommitShape, begin: bool, commit: bool) -> String {
             "INSERT INTO messages (id, thread_id, run_id, object) SELECT ?, ?, ?, ? WHERE ",
         );
         sql.push_str(RUN_EXISTS);
-        sql.push_str(
-            " ON CONFLICT (id) DO UPDATE SET run_id = excluded.run_id, object = excluded.object;\n",
-        );
+        // Not `run_id`: a run writes only its own messages, and assigning an
+        // indexed column rewrites its index entry (a WAL page more).
+        sql.push_str(" ON CONFLICT (id) DO UPDATE SET object = excluded.object;\n");
     }
     if events {
         sql.push_str(
