@@ -39,7 +39,9 @@
 //!
 //! A store the build lacks (the server fails to open it) is reported and
 //! skipped. Results also go to `$BENCH_SERVER_JSON`, by default
-//! `bench-server.json` in the target directory.
+//! `bench-server.json` in the target directory. `BENCH_SERVER_ONLY=sqlite:1`
+//! (a store, and optionally runs at once) measures one configuration alone,
+//! to profile it.
 //!
 //! `cargo bench -p assistant-stream-benches --bench server`. Run without
 //! `--bench` (as `cargo test --benches` does) it is a quick smoke test with
@@ -134,9 +136,10 @@ fn main() {
     );
     let mut rows: Vec<Row> = Vec::new();
     let mut skipped: Vec<(Store, String)> = Vec::new();
+    let only = Only::from_env();
     for load in loads {
         for store in [Store::Memory, Store::Sqlite] {
-            if skipped.iter().any(|(s, _)| *s == store) {
+            if skipped.iter().any(|(s, _)| *s == store) || !only.wants(store, load.at_once) {
                 continue;
             }
             let file = scratch.fresh_file(load.at_once);
@@ -236,6 +239,44 @@ fn main() {
     match std::fs::write(&path, json) {
         Ok(()) => println!("\nWritten to {}", path.display()),
         Err(err) => println!("\nNot written to {}: {err}", path.display()),
+    }
+}
+
+/// `BENCH_SERVER_ONLY=STORE[:RUNS_AT_ONCE]` (`sqlite:1`, `memory`) keeps
+/// one store, and one concurrency of the table, for a profile.
+struct Only {
+    store: Option<Store>,
+    at_once: Option<usize>,
+}
+
+impl Only {
+    fn from_env() -> Self {
+        let Ok(value) = std::env::var("BENCH_SERVER_ONLY") else {
+            return Only {
+                store: None,
+                at_once: None,
+            };
+        };
+        let (store, at_once) = value.split_once(':').unwrap_or((&value, ""));
+        let store = match store {
+            "memory" => Store::Memory,
+            "sqlite" => Store::Sqlite,
+            other => panic!("BENCH_SERVER_ONLY: `{other}` is neither memory nor sqlite"),
+        };
+        let at_once = (!at_once.is_empty()).then(|| {
+            at_once
+                .parse()
+                .expect("BENCH_SERVER_ONLY: runs at once after `:` is a number")
+        });
+        Only {
+            store: Some(store),
+            at_once,
+        }
+    }
+
+    fn wants(&self, store: Store, at_once: usize) -> bool {
+        self.store.is_none_or(|only| only == store)
+            && self.at_once.is_none_or(|only| only == at_once)
     }
 }
 

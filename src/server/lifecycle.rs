@@ -244,14 +244,18 @@ pub(crate) async fn start(
     stream: bool,
 ) -> ApiResult<(Run, Option<Follow>)> {
     let permit = app.runtime.try_slot().ok_or_else(|| no_slot(app))?;
-    app.store.insert_run(&record, &messages).await?;
+    let thread_messages = app.store.insert_run(&record, &messages).await?;
     let run = record.run.clone();
     let live = LiveRun::new(record);
     let driver = live.state.lock().await.drive();
     app.runtime.insert(Arc::clone(&live));
     arm_expiry(app, &live, &run);
     let follow = stream.then(|| Box::pin(Arc::clone(&live.feed).follow(0)) as Follow);
-    runner::spawn_turn(Arc::clone(app), live, Start::New { thread }, permit, driver);
+    let start = Start::New {
+        thread,
+        thread_messages,
+    };
+    runner::spawn_turn(Arc::clone(app), live, start, permit, driver);
     Ok((run, follow))
 }
 

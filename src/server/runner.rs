@@ -37,7 +37,11 @@ use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, watch};
 /// How a turn starts.
 pub(crate) enum Start {
     /// A new run; a thread made with it (thread-and-run) is announced first.
-    New { thread: Option<Thread> },
+    New {
+        thread: Option<Thread>,
+        /// The thread's messages as the run's insert read them.
+        thread_messages: Vec<Message>,
+    },
     /// The turn after tool outputs; the completed tool step is announced first.
     Continue { step: Box<RunStep> },
 }
@@ -255,19 +259,22 @@ impl Driver {
     // ---- the turn ----
 
     async fn turn(&mut self, start: Start) -> Result<(), Stop> {
-        let (tool_outputs, index, used) = {
+        let (tool_outputs, index, used, thread_messages) = {
             let mut state = self.lock().await?;
-            let tool_outputs = match start {
-                Start::New { thread } => {
+            let (tool_outputs, thread_messages) = match start {
+                Start::New {
+                    thread,
+                    thread_messages,
+                } => {
                     lifecycle::announce_created(&mut state, thread);
-                    Vec::new()
+                    (Vec::new(), Some(thread_messages))
                 }
                 Start::Continue { step } => {
                     let outputs = function_calls(&step);
                     state.stage_event(&AssistantEvent::RunStepCompleted(*step));
                     let run = state.record.run.clone();
                     state.stage_event(&AssistantEvent::RunQueued(run));
-                    outputs
+                    (outputs, None)
                 }
             };
             lifecycle::begin_turn(&mut state)?;
@@ -282,13 +289,16 @@ impl Driver {
                 tool_outputs,
                 index,
                 state.record.progress.usage.completion_tokens,
+                thread_messages,
             )
         };
         self.completion_budget = self
             .run
             .max_completion_tokens
             .map(|max| max.saturating_sub(used));
-        let turn = self.build_turn(tool_outputs, index).await?;
+        let turn = self
+            .build_turn(tool_outputs, index, thread_messages)
+            .await?;
         let mut events = self.app.model.respond(turn);
         // A limit the model reports ends the turn when its stream ends: the
         // usage may still follow it.
@@ -376,13 +386,19 @@ impl Driver {
         Ok(lifecycle::end_turn(&self.app, &self.live, &mut state, end).await?)
     }
 
+    /// The model's input for turn `index`: the thread's messages (those the
+    /// run's insert read, for its first turn), the run's steps and outputs.
     async fn build_turn(
         &self,
         tool_outputs: Vec<FunctionToolCall>,
         index: u32,
+        thread_messages: Option<Vec<Message>>,
     ) -> Result<Turn, Stop> {
         let store = &self.app.store;
-        let mut messages = store.thread_messages(&self.live.thread_id).await?;
+        let mut messages = match thread_messages {
+            Some(messages) => messages,
+            None => store.thread_messages(&self.live.thread_id).await?,
+        };
         let hidden = hidden_messages(&self.run, messages.len());
         messages.drain(..hidden);
         // A run's first turn has no steps yet: one read fewer per run.
@@ -675,7 +691,7 @@ impl Driver {
             state.record.progress.turns += 1;
             self.run = state.record.run.clone();
             match start {
-                Start::New { thread } => (thread, index),
+                Start::New { thread, .. } => (thread, index),
                 Start::Continue { .. } => (None, index),
             }
         };

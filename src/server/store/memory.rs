@@ -336,7 +336,7 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    async fn insert_run(&self, run: &RunRecord, messages: &[Message]) -> StoreResult<()> {
+    async fn insert_run(&self, run: &RunRecord, messages: &[Message]) -> StoreResult<Vec<Message>> {
         let mut data = self.data();
         let thread = data.thread_mut(&run.run.thread_id)?;
         if let Some(active) = &thread.active_run {
@@ -358,7 +358,7 @@ impl Store for MemoryStore {
                 ended_at: None,
             },
         );
-        Ok(())
+        Ok(thread.messages.values().cloned().collect())
     }
 
     async fn run(&self, thread_id: &str, run_id: &str) -> StoreResult<RunRecord> {

@@ -263,8 +263,11 @@ pub(crate) trait Store: Send + Sync + 'static {
     // ---- runs and steps ----
 
     /// Stores a new run on an unlocked thread, with the messages it adds
-    /// (`additional_messages`), and locks the thread.
-    async fn insert_run(&self, run: &RunRecord, messages: &[Message]) -> StoreResult<()>;
+    /// (`additional_messages`), and locks the thread. Returns the thread's
+    /// messages as they are then, oldest first: what the run's first turn
+    /// shows the model, read with the insert (a read fewer per run, and no
+    /// message can come between them).
+    async fn insert_run(&self, run: &RunRecord, messages: &[Message]) -> StoreResult<Vec<Message>>;
     async fn run(&self, thread_id: &str, run_id: &str) -> StoreResult<RunRecord>;
     async fn list_runs(&self, thread_id: &str, page: &PageQuery) -> StoreResult<Page<Run>>;
     async fn step(&self, thread_id: &str, run_id: &str, step_id: &str) -> StoreResult<RunStep>;

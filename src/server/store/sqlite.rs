@@ -14,26 +14,25 @@
 //!
 //! # Connections
 //!
-//! All writes go through one connection (a pool of one): SQLite has one
-//! writer at a time anyway, and queueing for the connection in the pool
-//! beats failing with `SQLITE_BUSY`. Reads go to a few read-only
-//! connections, which WAL lets run beside the writer. Statements are
-//! prepared once per connection and cached (`sqlx::query` is persistent).
+//! All writes go through one connection, owned by one task, the
+//! [`Writer`]: SQLite has one writer at a time anyway, and queueing for it
+//! beats failing with `SQLITE_BUSY`. The writes waiting are written
+//! together, in one transaction (group commit). Each is one statement list
+//! ([`commit_sql`], [`INSERT_RUN`], ...), sent to SQLite in one round trip
+//! to the connection's thread, since each round trip costs more than most
+//! statements do; the group's `BEGIN IMMEDIATE` and `COMMIT` ride on its
+//! first and last lists. Not sqlx's `Transaction`: it costs a round trip per
+//! statement and two more, and it counts transactions itself, so that after
+//! an error that makes SQLite roll back on its own (`SQLITE_FULL` can) its
+//! count and SQLite's disagree and the writer would refuse every later
+//! transaction. A group that fails part-way is rolled back; one that cannot
+//! be closes its connection, which rolls back for certain, and the writer
+//! opens a fresh one.
 //!
-//! A write that needs a transaction is one statement list holding its own
-//! `BEGIN IMMEDIATE ... COMMIT` ([`commit_sql`], [`INSERT_RUN`], ...),
-//! sent to SQLite in one round trip: each round trip to a connection's
-//! thread costs more than most statements do. Not sqlx's `Transaction`: it
-//! costs a round trip per statement and two more, and it counts
-//! transactions itself, so that after an error that makes SQLite roll back
-//! on its own (`SQLITE_FULL` can) its count and SQLite's disagree and the
-//! writer would refuse every later transaction. A list that fails part-way
-//! is rolled back; one that cannot be (or is abandoned half-way) closes its
-//! connection, which rolls back for certain, and the pool opens a fresh one
-//! ([`Writing`]).
-//!
-//! Commits of runs go through [`Committer`]: those waiting are written
-//! together, in one transaction.
+//! Reads go to a few read-only connections ([`Readers`]), which WAL lets
+//! run beside the writer. Neither side uses sqlx's `Pool`, which pings a
+//! connection each time it comes back. Statements are prepared once per
+//! connection and cached (`sqlx::query` is persistent).
 //!
 //! Checkpoints (copying the WAL into the database file, with the fsyncs
 //! that takes) run on a connection and task of their own, shortly after
@@ -56,30 +55,35 @@ use crate::types::{Assistant, Message, Order, Run, RunStep, Thread};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
-use sqlx::pool::PoolConnection;
-use sqlx::query::QueryAs;
 use sqlx::sqlite::{
-    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
-    SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+    SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteRow,
+    SqliteSynchronous,
 };
-use sqlx::{Arguments, Connection, FromRow, SqlSafeStr, Sqlite};
+use sqlx::{Arguments, Connection, Execute, FromRow, SqlSafeStr, SqlStr, Sqlite};
 use std::fmt;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::sync::{Semaphore, SemaphorePermit, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 /// The schema's migrations, oldest first: (version, description, SQL). A
 /// migration is never edited once released: sqlx keeps each one's checksum
 /// and refuses a database whose applied migrations changed.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../../migrations/sqlite/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../../migrations/sqlite/0001_initial.sql"),
+    ),
+    (
+        2,
+        "event chunks lz4",
+        include_str!("../../../migrations/sqlite/0002_event_chunks_lz4.sql"),
+    ),
+];
 
 /// The newest schema version this build knows.
 fn known_schema_version() -> i64 {
@@ -137,7 +141,11 @@ const WRITER_CHECKPOINT_PAGES: i64 = 4 * WAL_RESTART_PAGES;
 const WAL_SIZE_LIMIT: i64 = 64 << 20;
 /// Read-only connections beside the writer: enough for the machine's cores
 /// to read while one writes, few enough to keep their caches small.
-const READERS: u32 = 4;
+const READERS: usize = 4;
+/// Prepared statement lists the writer keeps: one per shape of commit (by
+/// its number of steps and messages, events, run and end) and fixed list,
+/// each in four places in a group (first, last, both or neither).
+const WRITER_STATEMENTS: usize = 512;
 
 /// Settings of the store that tests change. `pub(crate)`: not a public knob.
 #[derive(Clone, Debug, Default)]
@@ -423,20 +431,20 @@ fn check_path(path: &Path) -> Result<(), OpenError> {
 
 /// Refuses a database whose `_sqlx_migrations` holds a version this build
 /// does not know. Reads only: such a database is left as it was.
-async fn check_schema_version(writer: &SqlitePool, path: &Path) -> Result<(), OpenError> {
+async fn check_schema_version(writer: &mut SqliteConnection, path: &Path) -> Result<(), OpenError> {
     let sqlite_error = |source| sqlite_open_error(path, "cannot read its schema version", source);
     let has_migrations: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM sqlite_master \
          WHERE type = 'table' AND name = '_sqlx_migrations')",
     )
-    .fetch_one(writer)
+    .fetch_one(&mut *writer)
     .await
     .map_err(sqlite_error)?;
     if !has_migrations {
         return Ok(());
     }
     let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
-        .fetch_one(writer)
+        .fetch_one(&mut *writer)
         .await
         .map_err(sqlite_error)?;
     let known = known_schema_version();
@@ -452,8 +460,8 @@ async fn check_schema_version(writer: &SqlitePool, path: &Path) -> Result<(), Op
 
 /// Checks the schema version, then applies the migrations this database
 /// lacks.
-async fn migrate(writer: &SqlitePool, path: &Path) -> Result<(), OpenError> {
-    check_schema_version(writer, path).await?;
+async fn migrate(writer: &mut SqliteConnection, path: &Path) -> Result<(), OpenError> {
+    check_schema_version(&mut *writer, path).await?;
     migrator().run(writer).await.map_err(|source| match source {
         MigrateError::Execute(source) if primary_code(&source) == Some(SQLITE_NOTADB) => {
             OpenError::NotADatabase {
@@ -481,47 +489,168 @@ fn sqlite_open_error(path: &Path, doing: &'static str, source: sqlx::Error) -> O
     }
 }
 
-/// The writer connection while a statement list that holds its own
-/// `BEGIN IMMEDIATE ... COMMIT` runs on it: [`Writing::committed`] when the
-/// list ran through, [`Writing::rollback`] when it failed part-way. Dropped
-/// with a transaction maybe open (its future cancelled, or a rollback that
-/// failed), it closes the connection, which rolls back for certain, and the
-/// pool opens a fresh one.
-struct Writing {
-    conn: PoolConnection<Sqlite>,
-    open: bool,
+/// Assistants as the store last read or wrote them, so that a run does not
+/// read its assistant again: an app runs a few assistants many times. The
+/// store is the only writer of its file (the lock), so the cache is right
+/// as long as every write of an assistant goes through [`wrote`]; a read
+/// that raced with a write (begun before it, done after it) is not kept,
+/// since it may hold what the write replaced. Bounded: past
+/// [`ASSISTANT_CACHE`] assistants it starts afresh.
+///
+/// [`wrote`]: AssistantCache::wrote
+#[derive(Debug, Default)]
+struct AssistantCache {
+    state: std::sync::Mutex<CachedAssistants>,
 }
 
-impl Writing {
-    async fn acquire(writer: &SqlitePool) -> Result<Self, sqlx::Error> {
-        Ok(Writing {
-            conn: writer.acquire().await?,
-            open: true,
-        })
+#[derive(Debug, Default)]
+struct CachedAssistants {
+    by_id: std::collections::HashMap<String, Assistant>,
+    /// Counts the writes, so that a read knows whether one came during it.
+    generation: u64,
+}
+
+/// The most assistants [`AssistantCache`] holds.
+const ASSISTANT_CACHE: usize = 1024;
+
+impl AssistantCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CachedAssistants> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn conn(&mut self) -> &mut SqliteConnection {
-        &mut self.conn
+    /// The assistant if cached, and the generation a read from the
+    /// database starts at.
+    fn get(&self, id: &str) -> (Option<Assistant>, u64) {
+        let state = self.lock();
+        (state.by_id.get(id).cloned(), state.generation)
     }
 
-    /// The transaction was committed.
-    fn committed(&mut self) {
-        self.open = false;
+    /// An assistant read from the database by a read that started at
+    /// `generation`: kept unless an assistant was written meanwhile.
+    fn read(&self, assistant: &Assistant, generation: u64) {
+        let mut state = self.lock();
+        if state.generation == generation {
+            state.keep(assistant);
+        }
     }
 
-    async fn rollback(&mut self) {
-        // A failed ROLLBACK (SQLite may have rolled back already) leaves
-        // `open` set: the drop closes the connection, to be sure.
-        if sqlx::query("ROLLBACK").execute(self.conn()).await.is_ok() {
-            self.open = false;
+    /// The assistant `id` was written (or its write failed, or it was
+    /// deleted: `None`): the cache holds what the file now holds, or
+    /// nothing for it.
+    fn wrote(&self, id: &str, now: Option<&Assistant>) {
+        let mut state = self.lock();
+        state.generation += 1;
+        match now {
+            Some(assistant) => state.keep(assistant),
+            None => {
+                state.by_id.remove(id);
+            }
         }
     }
 }
 
-impl Drop for Writing {
+impl CachedAssistants {
+    fn keep(&mut self, assistant: &Assistant) {
+        if self.by_id.len() >= ASSISTANT_CACHE && !self.by_id.contains_key(&assistant.id) {
+            self.by_id.clear();
+        }
+        self.by_id.insert(assistant.id.clone(), assistant.clone());
+    }
+}
+
+/// The read-only connections, lent one read at a time: at most
+/// [`READERS`], opened as needed and kept.
+///
+/// Not sqlx's `Pool`: a pool connection pings its connection's thread
+/// whenever it goes back to the pool (a round trip, from a task spawned for
+/// it, before the connection can be lent again), which made a store read
+/// cost twice the round trips it needs. A read whose future is dropped
+/// half-way leaves nothing open: sqlx resets the statement when it stops
+/// reading it, so the connection goes back as it is.
+#[derive(Debug)]
+struct Readers {
+    connect: SqliteConnectOptions,
+    idle: std::sync::Mutex<Vec<SqliteConnection>>,
+    permits: Semaphore,
+}
+
+/// A read-only connection lent by [`Readers`]; it goes back when dropped.
+struct Reading<'a> {
+    conn: Option<SqliteConnection>,
+    readers: &'a Readers,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Readers {
+    /// Opens the first connection now, so that a database that cannot be
+    /// read fails the store's opening.
+    async fn open(connect: SqliteConnectOptions) -> Result<Self, sqlx::Error> {
+        let first = SqliteConnection::connect_with(&connect).await?;
+        Ok(Readers {
+            connect,
+            idle: std::sync::Mutex::new(vec![first]),
+            permits: Semaphore::new(READERS),
+        })
+    }
+
+    async fn get(&self) -> Result<Reading<'_>, sqlx::Error> {
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| sqlx::Error::PoolClosed)?;
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => SqliteConnection::connect_with(&self.connect).await?,
+        };
+        Ok(Reading {
+            conn: Some(conn),
+            readers: self,
+            _permit: permit,
+        })
+    }
+
+    /// Closes the idle connections, and lends no more.
+    async fn close(&self) {
+        self.permits.close();
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(PoisonError::into_inner));
+        for conn in idle {
+            let _ = conn.close().await;
+        }
+    }
+}
+
+impl std::ops::Deref for Reading<'_> {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        self.conn
+            .as_ref()
+            .expect("a lent connection until it is dropped")
+    }
+}
+
+impl std::ops::DerefMut for Reading<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        self.conn
+            .as_mut()
+            .expect("a lent connection until it is dropped")
+    }
+}
+
+impl Drop for Reading<'_> {
     fn drop(&mut self) {
-        if self.open {
-            self.conn.close_on_drop();
+        if let Some(conn) = self.conn.take() {
+            self.readers
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(conn);
         }
     }
 }
@@ -554,12 +683,6 @@ impl Checkpointer {
             let _ = conn.close().await;
         });
         Ok(Checkpointer { wrote, task })
-    }
-
-    /// Something was written: a checkpoint is due.
-    fn wrote(&self) {
-        // Full: a checkpoint is due already.
-        let _ = self.wrote.try_send(());
     }
 
     async fn stop(self) {
@@ -676,16 +799,16 @@ fn run_record(object: &str, progress: &str, run_id: &str) -> StoreResult<RunReco
 /// The SQLite store. See the [module docs](self).
 #[derive(Debug)]
 pub(crate) struct SqliteStore {
-    /// The one connection that writes.
-    writer: SqlitePool,
+    /// Owns the one connection that writes, and writes in groups.
+    writer: Writer,
     /// Read-only connections.
-    readers: SqlitePool,
+    readers: Readers,
     checkpointer: Checkpointer,
-    /// Writes the commits, in groups.
-    committer: Committer,
     /// Dropped last (fields drop in order): the database is ours until its
     /// connections are let go.
     _lock: DatabaseLock,
+    /// Assistants lately read or written, since every run reads its own.
+    assistants: AssistantCache,
 }
 
 impl SqliteStore {
@@ -721,38 +844,24 @@ impl SqliteStore {
         if let Some(pages) = options.max_page_count {
             connect = connect.pragma("max_page_count", pages.to_string());
         }
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .acquire_timeout(WRITE_QUEUE_TIMEOUT)
-            // A file connection does not go stale: a ping per acquire would
-            // only add a round trip to every write.
-            .test_before_acquire(false)
-            // Keep the connection and its prepared statements.
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(
-                connect
-                    .clone()
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    // The checkpointer folds the WAL in; the writer does it
-                    // only if the checkpointer falls far behind.
-                    .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES.to_string())
-                    // The WAL file shrinks back to this after a restart.
-                    .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string()),
-            )
+        let writer_connect = connect
+            .clone()
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            // The checkpointer folds the WAL in; the writer does it only if
+            // the checkpointer falls far behind.
+            .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES.to_string())
+            // The WAL file shrinks back to this after a restart.
+            .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string())
+            // Each shape of commit is a statement list of its own, four
+            // ways (first, last, both or neither of its group).
+            .statement_cache_capacity(WRITER_STATEMENTS);
+        let mut writer = SqliteConnection::connect_with(&writer_connect)
             .await
             .map_err(|source| sqlite_open_error(path, "cannot open it for writing", source))?;
         let rest = async {
-            migrate(&writer, path).await?;
-            let readers = SqlitePoolOptions::new()
-                .max_connections(READERS)
-                .min_connections(1)
-                .test_before_acquire(false)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_with(connect.clone().read_only(true))
+            migrate(&mut writer, path).await?;
+            let readers = Readers::open(connect.clone().read_only(true))
                 .await
                 .map_err(|source| sqlite_open_error(path, "cannot open it for reading", source))?;
             let checkpointer = Checkpointer::start(&connect).await.map_err(|source| {
@@ -771,17 +880,17 @@ impl SqliteStore {
             Ok(rest) => rest,
             Err(error) => {
                 // Let the connection go before the lock.
-                writer.close().await;
+                let _ = writer.close().await;
                 return Err(error);
             }
         };
-        let committer = Committer::start(writer.clone(), checkpointer.wrote.clone());
+        let writer = Writer::start(writer, writer_connect, checkpointer.wrote.clone());
         Ok(SqliteStore {
             writer,
             readers,
             checkpointer,
-            committer,
             _lock: lock,
+            assistants: AssistantCache::default(),
         })
     }
 
@@ -790,83 +899,85 @@ impl SqliteStore {
     /// store lets the connections close in the background instead.
     #[cfg_attr(not(test), allow(dead_code))] // For the server's shutdown.
     pub(crate) async fn close(self) {
-        self.committer.stop().await;
+        let writer = self.writer.stop().await;
         self.checkpointer.stop().await;
         self.readers.close().await;
-        self.writer.close().await;
+        if let Some(writer) = writer {
+            // The last connection to close folds the WAL into the file.
+            let _ = writer.close().await;
+        }
     }
 
-    /// The writer connection's pool, for a write: a checkpoint will follow.
-    fn writer(&self) -> &SqlitePool {
-        self.checkpointer.wrote();
-        &self.writer
-    }
-
-    /// Runs one statement that writes the row of `object` `id` (its own
-    /// transaction); `NotFound` when it matched no row.
-    async fn write_row(
+    /// Writes a fixed statement list (its `BEGIN` and `COMMIT` left to the
+    /// writer), built as `query` with its values bound; the rows of its
+    /// `SELECT`s and `RETURNING`s.
+    async fn write_rows<'q>(
         &self,
-        query: sqlx::query::Query<'_, Sqlite, <Sqlite as sqlx::Database>::Arguments>,
+        mut query: impl Execute<'q, Sqlite>,
+        action: impl Fn() -> String,
+    ) -> StoreResult<Vec<SqliteRow>> {
+        let args = query
+            .take_arguments()
+            .map_err(|error| StoreError::database(action(), error))?
+            .unwrap_or_default();
+        self.writer
+            .write(WriteList::Fixed(query.sql()), args)
+            .await
+            .map_err(|failure| failure.into_store_error(action()))
+    }
+
+    /// [`write_rows`](Self::write_rows), each row as `O`.
+    async fn write<'q, O>(
+        &self,
+        query: impl Execute<'q, Sqlite>,
+        action: impl Fn() -> String,
+    ) -> StoreResult<Vec<O>>
+    where
+        O: for<'r> FromRow<'r, SqliteRow>,
+    {
+        let rows = self.write_rows(query, &action).await?;
+        rows.iter()
+            .map(O::from_row)
+            .collect::<Result<_, _>>()
+            .map_err(|error| fault(action(), error))
+    }
+
+    /// Writes the row of `object` `id` with one statement that says what it
+    /// wrote (`RETURNING 1`); `NotFound` when it matched no row.
+    async fn write_row<'q>(
+        &self,
+        query: impl Execute<'q, Sqlite>,
         object: &'static str,
         id: &str,
-        action: String,
+        action: impl Fn() -> String,
     ) -> StoreResult<()> {
-        let done = query
-            .execute(self.writer())
-            .await
-            .map_err(|error| fault(action, error))?;
-        if done.rows_affected() == 0 {
+        let rows: Vec<(i64,)> = self.write(query, action).await?;
+        if rows.is_empty() {
             return Err(StoreError::not_found(object, id));
         }
         Ok(())
     }
 
-    async fn reader(&self, action: impl FnOnce() -> String) -> StoreResult<PoolConnection<Sqlite>> {
+    async fn reader(&self, action: impl FnOnce() -> String) -> StoreResult<Reading<'_>> {
         self.readers
-            .acquire()
+            .get()
             .await
             .map_err(|error| fault(action(), error))
-    }
-
-    /// Runs a statement list that holds its own `BEGIN IMMEDIATE ... COMMIT`
-    /// on the writer, in one round trip; returns the rows of its `SELECT`s.
-    async fn write_list<O>(
-        &self,
-        list: QueryAs<'_, Sqlite, O, SqliteArguments>,
-        action: impl FnOnce() -> String,
-    ) -> StoreResult<Vec<O>>
-    where
-        O: Send + Unpin + for<'r> FromRow<'r, SqliteRow>,
-    {
-        let mut writing = match Writing::acquire(self.writer()).await {
-            Ok(writing) => writing,
-            Err(error) => return Err(fault(action(), error)),
-        };
-        // All of it: `fetch_one` would stop before the `COMMIT`.
-        match list.fetch_all(writing.conn()).await {
-            Ok(rows) => {
-                writing.committed();
-                Ok(rows)
-            }
-            Err(error) => {
-                writing.rollback().await;
-                Err(fault(action(), error))
-            }
-        }
     }
 
     /// Whether the thread exists, and whether the run `run_id` exists on it
     /// (`false` without one).
     async fn found(&self, thread_id: &str, run_id: Option<&str>) -> StoreResult<(bool, bool)> {
+        let action = || format!("reading thread {thread_id}");
         sqlx::query_as(
             "SELECT EXISTS (SELECT 1 FROM threads WHERE id = ?1), \
              EXISTS (SELECT 1 FROM runs WHERE id = ?2 AND thread_id = ?1)",
         )
         .bind(thread_id)
         .bind(run_id)
-        .fetch_one(&self.readers)
+        .fetch_one(&mut *self.reader(action).await?)
         .await
-        .map_err(|error| fault(format!("reading thread {thread_id}"), error))
+        .map_err(|error| fault(action(), error))
     }
 
     /// Which of the thread, its run `run_id` and the object `id` is missing,
@@ -947,14 +1058,14 @@ fn commit_sql(shape: CommitShape, begin: bool, commit: bool) -> String {
             "INSERT INTO messages (id, thread_id, run_id, object) SELECT ?, ?, ?, ? WHERE ",
         );
         sql.push_str(RUN_EXISTS);
-        sql.push_str(
-            " ON CONFLICT (id) DO UPDATE SET run_id = excluded.run_id, object = excluded.object;\n",
-        );
+        // Not `run_id`: a run writes only its own messages, and assigning an
+        // indexed column rewrites its index entry (a WAL page more).
+        sql.push_str(" ON CONFLICT (id) DO UPDATE SET object = excluded.object;\n");
     }
     if events {
         sql.push_str(
-            "INSERT INTO run_event_chunks (run_id, first_seq, last_seq, events, body) \
-             SELECT ?, ?, ?, ?, ? WHERE ",
+            "INSERT INTO run_event_chunks (run_id, first_seq, last_seq, events, body, body_lz4) \
+             SELECT ?, ?, ?, ?, '', ? WHERE ",
         );
         sql.push_str(RUN_EXISTS);
         sql.push_str(";\n");
@@ -992,41 +1103,121 @@ struct CommitShape {
     ends: bool,
 }
 
-/// The most batches one group commit writes.
+/// The most writes one group commit holds.
 const GROUP_MAX: usize = 256;
 
-/// What a commit's final `SELECT` says (whether its thread, and its run on
-/// it, exist), or why its group failed.
-type CommitReply = Result<Option<(bool, bool)>, Arc<sqlx::Error>>;
-
-/// A batch waiting for the group committer: its statement list's shape and
-/// values, and where its result goes.
-struct CommitJob {
-    shape: CommitShape,
-    args: Option<SqliteArguments>,
-    reply: oneshot::Sender<CommitReply>,
-}
-
-/// Group commit: the commits queue for a task that takes all those waiting
-/// (up to [`GROUP_MAX`]) and writes them in one transaction, so that under
-/// load the fixed cost of a transaction (the WAL's locks and commit, and the
-/// WAL pages that several batches share, written once) is paid once per
-/// group. Each batch's statement list runs as it would alone (the first
-/// opens the transaction, the last commits it: no round trip of their
-/// own); its writes are conditional on its run, so a batch whose thread or
-/// run is gone writes nothing and gets its own `NotFound`. A database
-/// error rolls the group back and fails each of its batches with it. A
-/// batch gets its reply only once its group committed.
+/// A write's statement list, without the `BEGIN IMMEDIATE` and `COMMIT`
+/// that the [`Writer`] puts around its group.
 #[derive(Debug)]
-struct Committer {
-    jobs: mpsc::UnboundedSender<CommitJob>,
-    task: JoinHandle<()>,
+enum WriteList {
+    /// A fixed list ([`INSERT_RUN`], an `UPDATE`, ...).
+    Fixed(SqlStr),
+    /// A run's commit, of this shape ([`commit_sql`]).
+    Commit(CommitShape),
 }
 
-impl Committer {
-    fn start(writer: SqlitePool, wrote: mpsc::Sender<()>) -> Self {
-        let (jobs, mut queue) = mpsc::unbounded_channel::<CommitJob>();
+impl WriteList {
+    /// The list as it runs: opening the group's transaction if it comes
+    /// first, committing it if it comes last.
+    fn sql(&self, begin: bool, commit: bool) -> String {
+        match self {
+            WriteList::Commit(shape) => commit_sql(*shape, begin, commit),
+            WriteList::Fixed(list) => {
+                let list = list.as_str();
+                let mut sql = String::with_capacity(list.len() + 32);
+                if begin {
+                    sql.push_str("BEGIN IMMEDIATE;\n");
+                }
+                sql.push_str(list);
+                if commit {
+                    if !list.trim_end().ends_with(';') {
+                        sql.push(';');
+                    }
+                    sql.push_str("\nCOMMIT;");
+                }
+                sql
+            }
+        }
+    }
+}
+
+/// Why a write was not made.
+#[derive(Debug)]
+enum WriteFailure {
+    /// SQLite failed it, or the group it was in.
+    Sqlite(Arc<sqlx::Error>),
+    /// It waited [`WRITE_QUEUE_TIMEOUT`] for the writer (stuck on the
+    /// file's lock, say) and was dropped unwritten.
+    Expired,
+    /// The store is closing.
+    Stopped,
+}
+
+impl WriteFailure {
+    fn into_store_error(self, action: String) -> StoreError {
+        match self {
+            WriteFailure::Sqlite(error) => fault(action, error),
+            WriteFailure::Expired => StoreError::database(
+                action,
+                format!(
+                    "the write waited {} s for the database's writer and was not made",
+                    WRITE_QUEUE_TIMEOUT.as_secs()
+                ),
+            ),
+            WriteFailure::Stopped => StoreError::database(action, "the store is closing"),
+        }
+    }
+}
+
+/// What a write's `SELECT`s (or `RETURNING`s) returned.
+type WriteReply = Result<Vec<SqliteRow>, WriteFailure>;
+
+/// A write waiting for the [`Writer`]: its statement list and values, and
+/// where its rows go.
+struct WriteJob {
+    list: WriteList,
+    args: SqliteArguments,
+    /// When the write stops waiting and fails unwritten.
+    deadline: Instant,
+    reply: oneshot::Sender<WriteReply>,
+}
+
+/// Every write of the store goes through one task that owns the one
+/// connection that writes (SQLite has one writer at a time anyway). It
+/// takes all the writes waiting (up to [`GROUP_MAX`]) and writes them in
+/// one transaction, so that under load the fixed cost of a transaction (the
+/// WAL's locks and commit, and the WAL pages several writes share, written
+/// once) is paid once per group.
+///
+/// Each write's statement list runs as it would alone: the first opens
+/// the group's transaction and the last commits it, so a write costs no
+/// round trip of its own to the connection's thread. Every list is made so
+/// that it cannot fail short of a database fault: each writes only if
+/// what it writes under still exists, and says with a `SELECT` what it
+/// found. A fault rolls the group back and fails each of its writes with
+/// it; a write gets its rows only once its group committed.
+///
+/// The task is never cancelled half-way through a group (a request whose
+/// client goes away only drops its wait for the reply), so a transaction
+/// is never left open. Should a rollback fail, the connection is closed,
+/// which rolls back for certain, and a fresh one is opened for the next
+/// group.
+#[derive(Debug)]
+struct Writer {
+    jobs: mpsc::UnboundedSender<WriteJob>,
+    /// Ends with the connection, once every job is written.
+    task: JoinHandle<Option<SqliteConnection>>,
+}
+
+impl Writer {
+    fn start(
+        conn: SqliteConnection,
+        connect: SqliteConnectOptions,
+        wrote: mpsc::Sender<()>,
+    ) -> Self {
+        let (jobs, mut queue) = mpsc::unbounded_channel::<WriteJob>();
         let task = tokio::spawn(async move {
+            let mut conn = Some(conn);
             let mut group = Vec::new();
             while let Some(first) = queue.recv().await {
                 group.push(first);
@@ -1036,57 +1227,100 @@ impl Committer {
                         Err(_) => break,
                     }
                 }
+                let now = Instant::now();
+                for job in group.extract_if(.., |job| job.deadline <= now) {
+                    let _ = job.reply.send(Err(WriteFailure::Expired));
+                }
+                if group.is_empty() {
+                    continue;
+                }
                 // A checkpoint will follow.
                 let _ = wrote.try_send(());
-                match write_group(&writer, &mut group).await {
+                let result = match conn.as_mut() {
+                    Some(conn) => write_group(conn, &mut group).await,
+                    None => match SqliteConnection::connect_with(&connect).await {
+                        Ok(fresh) => write_group(conn.insert(fresh), &mut group).await,
+                        Err(error) => Err(GroupFailure {
+                            error,
+                            rolled_back: true,
+                        }),
+                    },
+                };
+                match result {
                     Ok(rows) => {
-                        for (job, row) in group.drain(..).zip(rows) {
-                            let _ = job.reply.send(Ok(row));
+                        for (job, rows) in group.drain(..).zip(rows) {
+                            let _ = job.reply.send(Ok(rows));
                         }
                     }
-                    Err(error) => {
+                    Err(GroupFailure { error, rolled_back }) => {
+                        if !rolled_back && let Some(broken) = conn.take() {
+                            let _ = broken.close_hard().await;
+                        }
                         let error = Arc::new(error);
                         for job in group.drain(..) {
-                            let _ = job.reply.send(Err(Arc::clone(&error)));
+                            let _ = job
+                                .reply
+                                .send(Err(WriteFailure::Sqlite(Arc::clone(&error))));
                         }
                     }
                 }
             }
+            conn
         });
-        Committer { jobs, task }
+        Writer { jobs, task }
     }
 
-    async fn stop(self) {
+    /// Writes `list` with `args` (in its group's transaction); its rows.
+    async fn write(&self, list: WriteList, args: SqliteArguments) -> WriteReply {
+        let (reply, replied) = oneshot::channel();
+        let job = WriteJob {
+            list,
+            args,
+            deadline: Instant::now() + WRITE_QUEUE_TIMEOUT,
+            reply,
+        };
+        self.jobs.send(job).map_err(|_| WriteFailure::Stopped)?;
+        replied.await.map_err(|_| WriteFailure::Stopped)?
+    }
+
+    /// Writes what was queued, and stops; the connection, to close.
+    async fn stop(self) -> Option<SqliteConnection> {
         drop(self.jobs);
-        let _ = self.task.await;
+        self.task.await.ok().flatten()
     }
 }
 
-/// Writes a group of commits in one transaction; returns each one's final
-/// row.
+/// A group that failed, and whether its transaction is known to be rolled
+/// back (if not, the connection is closed).
+struct GroupFailure {
+    error: sqlx::Error,
+    rolled_back: bool,
+}
+
+/// Writes a group in one transaction; returns each write's rows.
 async fn write_group(
-    writer: &SqlitePool,
-    group: &mut [CommitJob],
-) -> Result<Vec<Option<(bool, bool)>>, sqlx::Error> {
-    let mut writing = Writing::acquire(writer).await?;
+    conn: &mut SqliteConnection,
+    group: &mut [WriteJob],
+) -> Result<Vec<Vec<SqliteRow>>, GroupFailure> {
     let last = group.len() - 1;
     let mut rows = Vec::with_capacity(group.len());
     for (at, job) in group.iter_mut().enumerate() {
-        let sql = commit_sql(job.shape, at == 0, at == last);
-        let args = job.args.take().unwrap_or_default();
+        let sql = job.list.sql(at == 0, at == last);
+        let args = std::mem::take(&mut job.args);
         // All of it: `fetch_one` would stop before the `COMMIT`.
-        match sqlx::query_as_with::<_, (bool, bool), _>(sqlx::AssertSqlSafe(sql), args)
-            .fetch_all(writing.conn())
+        match sqlx::query_with(sqlx::AssertSqlSafe(sql), args)
+            .fetch_all(&mut *conn)
             .await
         {
-            Ok(found) => rows.push(found.last().copied()),
+            Ok(found) => rows.push(found),
             Err(error) => {
-                writing.rollback().await;
-                return Err(error);
+                // SQLite may have rolled back on its own (`SQLITE_FULL` can),
+                // and then this fails: the connection is closed, to be sure.
+                let rolled_back = sqlx::query("ROLLBACK").execute(&mut *conn).await.is_ok();
+                return Err(GroupFailure { error, rolled_back });
             }
         }
     }
-    writing.committed();
     Ok(rows)
 }
 
@@ -1112,6 +1346,28 @@ fn pack_events(events: &[StoredEvent]) -> String {
         body.push_str(&event.data);
     }
     body
+}
+
+/// A commit's events as `run_event_chunks.body_lz4` holds them: packed
+/// ([`pack_events`]), then compressed as an LZ4 block with its size first.
+fn compress_events(events: &[StoredEvent]) -> Vec<u8> {
+    lz4_flex::block::compress_prepend_size(pack_events(events).as_bytes())
+}
+
+/// The largest chunk [`decompress_events`] unpacks: a chunk holds at most
+/// the events of one commit of a run (a few hundred), so a size past this
+/// is a corrupt one, not a reason to allocate.
+const MAX_CHUNK_BYTES: usize = 1 << 30;
+
+/// The packed events of a `body_lz4` ([`compress_events`]); `None` if it is
+/// not one that function wrote.
+fn decompress_events(compressed: &[u8]) -> Option<String> {
+    let (size, block) = lz4_flex::block::uncompressed_size(compressed).ok()?;
+    if size > MAX_CHUNK_BYTES {
+        return None;
+    }
+    let packed = lz4_flex::block::decompress(block, size).ok()?;
+    String::from_utf8(packed).ok()
 }
 
 /// The events of a chunk's `body` ([`pack_events`]) with a sequence number
@@ -1147,32 +1403,29 @@ fn unpack_events(body: &str, after: u64, limit: usize, out: &mut Vec<StoredEvent
 /// leaves the rest `NULL`). Anonymous `?`s, as [`commit_sql`] has, are
 /// bound in order across the list.
 const INSERT_THREAD: &str = "\
-BEGIN IMMEDIATE;
 WITH t (id, object, messages) AS (SELECT ?1, ?2, ?3)
     INSERT INTO threads (id, object) SELECT id, object FROM t;
 WITH t (id, object, messages) AS (SELECT ?1, ?2, ?3)
     INSERT INTO messages (id, thread_id, run_id, object)
     SELECT m.value ->> 0, t.id, m.value ->> 1, m.value ->> 2
-    FROM t, jsonb_each(t.messages) m ORDER BY m.key;
-COMMIT;";
+    FROM t, jsonb_each(t.messages) m ORDER BY m.key;";
 
 /// A new message on an unlocked thread, in one round trip. It is written
 /// only if the thread exists without an active run; the `SELECT` says what
 /// the thread was.
 const INSERT_MESSAGE: &str = "\
-BEGIN IMMEDIATE;
 WITH m (thread_id, id, run_id, object) AS (SELECT ?1, ?2, ?3, ?4)
     INSERT INTO messages (id, thread_id, run_id, object)
     SELECT id, thread_id, run_id, object FROM m
     WHERE EXISTS (SELECT 1 FROM threads WHERE id = m.thread_id AND active_run_id IS NULL);
 WITH m (thread_id, id, run_id, object) AS (SELECT ?1, ?2, ?3, ?4)
     SELECT EXISTS (SELECT 1 FROM threads WHERE id = m.thread_id),
-    (SELECT active_run_id FROM threads WHERE id = m.thread_id) FROM m;
-COMMIT;";
+    (SELECT active_run_id FROM threads WHERE id = m.thread_id) FROM m;";
 
 /// A new run with the messages it adds (`?7`), locking its thread, in one
 /// round trip. The first `SELECT` says what the thread was; everything after
-/// it is written only if the thread existed without an active run.
+/// it is written only if the thread existed without an active run. The
+/// last reads the thread's messages back, for the run's first turn.
 macro_rules! with_run {
     ($statement:literal) => {
         concat!(
@@ -1184,7 +1437,6 @@ macro_rules! with_run {
     };
 }
 const INSERT_RUN: &str = concat!(
-    "BEGIN IMMEDIATE;\n",
     with_run!(
         "SELECT EXISTS (SELECT 1 FROM threads WHERE id = r.thread_id), \
          (SELECT active_run_id FROM threads WHERE id = r.thread_id) FROM r"
@@ -1205,7 +1457,13 @@ const INSERT_RUN: &str = concat!(
         "UPDATE threads SET active_run_id = r.run_id FROM r \
          WHERE threads.id = r.thread_id AND threads.active_run_id IS NULL"
     ),
-    "COMMIT;"
+    // What the run's first turn shows the model (read only if the run is
+    // this one: a refused run reads nothing).
+    with_run!(
+        "SELECT m.object FROM r JOIN messages m ON m.thread_id = r.thread_id \
+         WHERE EXISTS (SELECT 1 FROM threads WHERE id = r.thread_id AND active_run_id = r.run_id) \
+         ORDER BY m.seq"
+    ),
 );
 
 /// `Ok` if the thread was there without an active run (`state`: whether it
@@ -1249,42 +1507,59 @@ fn encode_messages(messages: &[Message], action: impl Fn() -> String) -> StoreRe
 impl Store for SqliteStore {
     async fn insert_assistant(&self, assistant: &Assistant) -> StoreResult<()> {
         let action = || format!("writing assistant {}", assistant.id);
-        sqlx::query("INSERT INTO assistants (id, object) VALUES (?1, ?2)")
+        let query = sqlx::query("INSERT INTO assistants (id, object) VALUES (?1, ?2)")
             .bind(&assistant.id)
-            .bind(encode(assistant, action)?)
-            .execute(self.writer())
-            .await
-            .map_err(|error| fault(action(), error))?;
-        Ok(())
+            .bind(encode(assistant, action)?);
+        let written = self.write::<()>(query, action).await.map(drop);
+        self.assistants
+            .wrote(&assistant.id, written.is_ok().then_some(assistant));
+        written
     }
 
     async fn assistant(&self, id: &str) -> StoreResult<Assistant> {
+        let (cached, generation) = self.assistants.get(id);
+        if let Some(assistant) = cached {
+            return Ok(assistant);
+        }
         let action = || format!("reading assistant {id}");
         let object: Option<String> =
             sqlx::query_scalar("SELECT object FROM assistants WHERE id = ?1")
                 .bind(id)
-                .fetch_optional(&self.readers)
+                .fetch_optional(&mut *self.reader(action).await?)
                 .await
                 .map_err(|error| fault(action(), error))?;
         match object {
-            Some(object) => decode(&object, action),
+            Some(object) => {
+                let assistant: Assistant = decode(&object, action)?;
+                self.assistants.read(&assistant, generation);
+                Ok(assistant)
+            }
             None => Err(StoreError::not_found("assistant", id)),
         }
     }
 
     async fn update_assistant(&self, assistant: &Assistant) -> StoreResult<()> {
         let action = || format!("writing assistant {}", assistant.id);
-        let query = sqlx::query("UPDATE assistants SET object = ?2 WHERE id = ?1")
+        let query = sqlx::query("UPDATE assistants SET object = ?2 WHERE id = ?1 RETURNING 1")
             .bind(&assistant.id)
             .bind(encode(assistant, action)?);
-        self.write_row(query, "assistant", &assistant.id, action())
-            .await
+        let written = self
+            .write_row(query, "assistant", &assistant.id, action)
+            .await;
+        self.assistants
+            .wrote(&assistant.id, written.is_ok().then_some(assistant));
+        written
     }
 
     async fn delete_assistant(&self, id: &str) -> StoreResult<()> {
-        let query = sqlx::query("DELETE FROM assistants WHERE id = ?1").bind(id);
-        self.write_row(query, "assistant", id, format!("deleting assistant {id}"))
-            .await
+        let query = sqlx::query("DELETE FROM assistants WHERE id = ?1 RETURNING 1").bind(id);
+        let written = self
+            .write_row(query, "assistant", id, || {
+                format!("deleting assistant {id}")
+            })
+            .await;
+        self.assistants.wrote(id, None);
+        written
     }
 
     async fn list_assistants(&self, page: &PageQuery) -> StoreResult<Page<Assistant>> {
@@ -1315,11 +1590,11 @@ impl Store for SqliteStore {
 
     async fn insert_thread(&self, thread: &Thread, messages: &[Message]) -> StoreResult<()> {
         let action = || format!("writing thread {}", thread.id);
-        let list = sqlx::query_as::<_, (i64,)>(INSERT_THREAD)
+        let list = sqlx::query(INSERT_THREAD)
             .bind(&thread.id)
             .bind(encode(thread, action)?)
             .bind(encode_messages(messages, action)?);
-        self.write_list(list, action).await?;
+        self.write::<()>(list, action).await?;
         Ok(())
     }
 
@@ -1328,7 +1603,7 @@ impl Store for SqliteStore {
         let row: Option<(String, Option<String>)> =
             sqlx::query_as("SELECT object, active_run_id FROM threads WHERE id = ?1")
                 .bind(id)
-                .fetch_optional(&self.readers)
+                .fetch_optional(&mut *self.reader(action).await?)
                 .await
                 .map_err(|error| fault(action(), error))?;
         match row {
@@ -1342,28 +1617,28 @@ impl Store for SqliteStore {
 
     async fn update_thread(&self, thread: &Thread) -> StoreResult<()> {
         let action = || format!("writing thread {}", thread.id);
-        let query = sqlx::query("UPDATE threads SET object = ?2 WHERE id = ?1")
+        let query = sqlx::query("UPDATE threads SET object = ?2 WHERE id = ?1 RETURNING 1")
             .bind(&thread.id)
             .bind(encode(thread, action)?);
-        self.write_row(query, "thread", &thread.id, action()).await
+        self.write_row(query, "thread", &thread.id, action).await
     }
 
     async fn delete_thread(&self, id: &str) -> StoreResult<()> {
         // The foreign keys delete its messages, runs, steps and events, in
         // the statement's own transaction.
-        let query = sqlx::query("DELETE FROM threads WHERE id = ?1").bind(id);
-        self.write_row(query, "thread", id, format!("deleting thread {id}"))
+        let query = sqlx::query("DELETE FROM threads WHERE id = ?1 RETURNING 1").bind(id);
+        self.write_row(query, "thread", id, || format!("deleting thread {id}"))
             .await
     }
 
     async fn insert_message(&self, message: &Message) -> StoreResult<()> {
         let action = || format!("writing message {}", message.id);
-        let list = sqlx::query_as::<_, (bool, Option<String>)>(INSERT_MESSAGE)
+        let list = sqlx::query(INSERT_MESSAGE)
             .bind(&message.thread_id)
             .bind(&message.id)
             .bind(&message.run_id)
             .bind(encode(message, action)?);
-        let state = self.write_list(list, action).await?;
+        let state: Vec<(bool, Option<String>)> = self.write(list, action).await?;
         unlocked(state.last(), &message.thread_id, action)
     }
 
@@ -1373,7 +1648,7 @@ impl Store for SqliteStore {
             sqlx::query_scalar("SELECT object FROM messages WHERE id = ?2 AND thread_id = ?1")
                 .bind(thread_id)
                 .bind(id)
-                .fetch_optional(&self.readers)
+                .fetch_optional(&mut *self.reader(action).await?)
                 .await
                 .map_err(|error| fault(action(), error))?;
         match object {
@@ -1384,17 +1659,16 @@ impl Store for SqliteStore {
 
     async fn update_message(&self, message: &Message) -> StoreResult<()> {
         let action = || format!("writing message {}", message.id);
-        let done = sqlx::query(
-            "UPDATE messages SET run_id = ?3, object = ?4 WHERE id = ?2 AND thread_id = ?1",
+        let query = sqlx::query(
+            "UPDATE messages SET run_id = ?3, object = ?4 WHERE id = ?2 AND thread_id = ?1 \
+             RETURNING 1",
         )
         .bind(&message.thread_id)
         .bind(&message.id)
         .bind(&message.run_id)
-        .bind(encode(message, action)?)
-        .execute(self.writer())
-        .await
-        .map_err(|error| fault(action(), error))?;
-        if done.rows_affected() == 0 {
+        .bind(encode(message, action)?);
+        let done: Vec<(i64,)> = self.write(query, action).await?;
+        if done.is_empty() {
             return Err(self
                 .missing(&message.thread_id, None, "message", &message.id)
                 .await);
@@ -1403,13 +1677,14 @@ impl Store for SqliteStore {
     }
 
     async fn delete_message(&self, thread_id: &str, id: &str) -> StoreResult<()> {
-        let done = sqlx::query("DELETE FROM messages WHERE id = ?2 AND thread_id = ?1")
-            .bind(thread_id)
-            .bind(id)
-            .execute(self.writer())
-            .await
-            .map_err(|error| fault(format!("deleting message {id}"), error))?;
-        if done.rows_affected() == 0 {
+        let query =
+            sqlx::query("DELETE FROM messages WHERE id = ?2 AND thread_id = ?1 RETURNING 1")
+                .bind(thread_id)
+                .bind(id);
+        let done: Vec<(i64,)> = self
+            .write(query, || format!("deleting message {id}"))
+            .await?;
+        if done.is_empty() {
             return Err(self.missing(thread_id, None, "message", id).await);
         }
         Ok(())
@@ -1478,7 +1753,7 @@ impl Store for SqliteStore {
         let rows: Vec<String> =
             sqlx::query_scalar("SELECT object FROM messages WHERE thread_id = ?1 ORDER BY seq")
                 .bind(thread_id)
-                .fetch_all(&self.readers)
+                .fetch_all(&mut *self.reader(action).await?)
                 .await
                 .map_err(|error| fault(action(), error))?;
         if rows.is_empty() {
@@ -1488,9 +1763,9 @@ impl Store for SqliteStore {
         rows.iter().map(|row| decode(row, action)).collect()
     }
 
-    async fn insert_run(&self, run: &RunRecord, messages: &[Message]) -> StoreResult<()> {
+    async fn insert_run(&self, run: &RunRecord, messages: &[Message]) -> StoreResult<Vec<Message>> {
         let action = || format!("writing run {}", run.run.id);
-        let list = sqlx::query_as::<_, (bool, Option<String>)>(INSERT_RUN)
+        let list = sqlx::query(INSERT_RUN)
             .bind(&run.run.thread_id)
             .bind(&run.run.id)
             .bind(run.run.status.as_str())
@@ -1498,8 +1773,21 @@ impl Store for SqliteStore {
             .bind(encode(&run.progress, action)?)
             .bind(encode(&run.run, action)?)
             .bind(encode_messages(messages, action)?);
-        let state = self.write_list(list, action).await?;
-        unlocked(state.first(), &run.run.thread_id, action)
+        let rows = self.write_rows(list, action).await?;
+        // The thread's state, then its messages' objects.
+        let state: Option<(bool, Option<String>)> = match rows.first() {
+            Some(row) => Some(FromRow::from_row(row).map_err(|error| fault(action(), error))?),
+            None => None,
+        };
+        unlocked(state.as_ref(), &run.run.thread_id, action)?;
+        rows.iter()
+            .skip(1)
+            .map(|row| {
+                let (object,): (String,) =
+                    FromRow::from_row(row).map_err(|error| fault(action(), error))?;
+                decode(&object, action)
+            })
+            .collect()
     }
 
     async fn run(&self, thread_id: &str, run_id: &str) -> StoreResult<RunRecord> {
@@ -1508,7 +1796,7 @@ impl Store for SqliteStore {
             sqlx::query_as("SELECT object, progress FROM runs WHERE id = ?2 AND thread_id = ?1")
                 .bind(thread_id)
                 .bind(run_id)
-                .fetch_optional(&self.readers)
+                .fetch_optional(&mut *self.reader(action).await?)
                 .await
                 .map_err(|error| fault(action(), error))?;
         match row {
@@ -1560,7 +1848,7 @@ impl Store for SqliteStore {
         .bind(thread_id)
         .bind(run_id)
         .bind(step_id)
-        .fetch_optional(&self.readers)
+        .fetch_optional(&mut *self.reader(action).await?)
         .await
         .map_err(|error| fault(action(), error))?;
         match object {
@@ -1624,7 +1912,7 @@ impl Store for SqliteStore {
         )
         .bind(thread_id)
         .bind(run_id)
-        .fetch_all(&self.readers)
+        .fetch_all(&mut *self.reader(action).await?)
         .await
         .map_err(|error| fault(action(), error))?;
         if rows.is_empty() {
@@ -1698,7 +1986,7 @@ impl Store for SqliteStore {
                 to_i64(first.seq, action)?,
                 to_i64(last.seq, action)?,
                 to_i64(batch.events.len() as u64, action)?,
-                pack_events(&batch.events),
+                compress_events(&batch.events),
                 run_id,
                 thread_id,
             );
@@ -1710,17 +1998,14 @@ impl Store for SqliteStore {
             bind!(status, progress, object, ends_at, run_id, thread_id);
         }
         bind!(thread_id, run_id, thread_id);
-        let (reply, replied) = oneshot::channel();
-        let job = CommitJob {
-            shape,
-            args: Some(args),
-            reply,
-        };
-        let gone = || StoreError::database(action(), "the store's writer task has stopped");
-        self.committer.jobs.send(job).map_err(|_| gone())?;
-        let row = match replied.await.map_err(|_| gone())? {
-            Ok(row) => row,
-            Err(error) => return Err(fault(action(), error)),
+        let rows = self
+            .writer
+            .write(WriteList::Commit(shape), args)
+            .await
+            .map_err(|failure| failure.into_store_error(action()))?;
+        let row: Option<(bool, bool)> = match rows.last() {
+            Some(row) => Some(FromRow::from_row(row).map_err(|error| fault(action(), error))?),
+            None => None,
         };
         match row {
             Some((true, true)) => Ok(()),
@@ -1740,7 +2025,7 @@ impl Store for SqliteStore {
             terminal_statuses!(),
             ") ORDER BY created_at, seq"
         ))
-        .fetch_all(&self.readers)
+        .fetch_all(&mut *self.reader(action).await?)
         .await
         .map_err(|error| fault(action(), error))?;
         rows.iter()
@@ -1756,8 +2041,8 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<StoredEvent>> {
         let action = || format!("reading the events of run {run_id}");
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT c.body FROM run_event_chunks c JOIN runs r ON r.id = c.run_id \
+        let rows: Vec<(String, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT c.body, c.body_lz4 FROM run_event_chunks c JOIN runs r ON r.id = c.run_id \
              WHERE c.run_id = ?2 AND r.thread_id = ?1 AND c.last_seq > ?3 \
              ORDER BY c.last_seq LIMIT ?4",
         )
@@ -1767,32 +2052,39 @@ impl Store for SqliteStore {
         .bind(i64::try_from(after).unwrap_or(i64::MAX))
         // Each chunk read holds at least one event past `after` (its last).
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.readers)
+        .fetch_all(&mut *self.reader(action).await?)
         .await
         .map_err(|error| fault(action(), error))?;
         if rows.is_empty() {
             self.check_run(thread_id, run_id).await?;
         }
         let mut events = Vec::new();
-        for (body,) in &rows {
+        let corrupt = || StoreError::database(action(), "an event chunk is corrupt");
+        for (body, compressed) in &rows {
             if events.len() >= limit {
                 break;
             }
-            unpack_events(body, after, limit, &mut events)
-                .ok_or_else(|| StoreError::database(action(), "an event chunk is corrupt"))?;
+            match compressed {
+                Some(compressed) => {
+                    let body = decompress_events(compressed).ok_or_else(corrupt)?;
+                    unpack_events(&body, after, limit, &mut events)
+                }
+                None => unpack_events(body, after, limit, &mut events),
+            }
+            .ok_or_else(corrupt)?;
         }
         Ok(events)
     }
 
     async fn prune_events(&self, ended_before: i64) -> StoreResult<u64> {
-        let rows: Vec<(i64,)> = sqlx::query_as(
+        let query = sqlx::query(
             "DELETE FROM run_event_chunks \
              WHERE run_id IN (SELECT id FROM runs WHERE ended_at < ?1) RETURNING events",
         )
-        .bind(ended_before)
-        .fetch_all(self.writer())
-        .await
-        .map_err(|error| fault("pruning the events of ended runs".to_owned(), error))?;
+        .bind(ended_before);
+        let rows: Vec<(i64,)> = self
+            .write(query, || "pruning the events of ended runs".to_owned())
+            .await?;
         Ok(rows.iter().map(|(events,)| events.unsigned_abs()).sum())
     }
 }
@@ -1877,7 +2169,7 @@ mod tests {
                 "runs_by_thread",
             ),
             (
-                "SELECT c.body FROM run_event_chunks c JOIN runs r ON r.id = c.run_id \
+                "SELECT c.body, c.body_lz4 FROM run_event_chunks c JOIN runs r ON r.id = c.run_id \
                  WHERE c.run_id = ?2 AND r.thread_id = ?1 AND c.last_seq > ?3 \
                  ORDER BY c.last_seq LIMIT ?4",
                 "sqlite_autoindex_run_event_chunks_1",
@@ -1899,7 +2191,7 @@ mod tests {
         for (sql, index) in plans {
             let explain = format!("EXPLAIN QUERY PLAN {sql}");
             let rows: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(explain))
-                .fetch_all(&store.readers)
+                .fetch_all(&mut *store.readers.get().await.unwrap())
                 .await
                 .unwrap();
             let plan: Vec<&str> = rows.iter().map(|row| row.3.as_str()).collect();
@@ -1934,6 +2226,145 @@ mod throughput {
 
     const TOKENS: u64 = 200;
     const DELTAS_PER_COMMIT: u64 = 50;
+
+    fn delta(seq: u64) -> StoredEvent {
+        StoredEvent {
+            seq,
+            event: "thread.message.delta".to_owned(),
+            data: format!(
+                r#"{{"id":"msg_1","delta":{{"content":[{{"index":0,"type":"text","text":{{"value":"token{seq} "}}}}]}}}}"#
+            ),
+        }
+    }
+
+    /// A thread `thread_1` with a run `run_1`.
+    async fn thread_and_run(store: &SqliteStore) {
+        store
+            .insert_thread(
+                &serde_json::from_value(json!({"id": "thread_1"})).unwrap(),
+                &[],
+            )
+            .await
+            .unwrap();
+        store
+            .insert_run(&record("thread_1", "run_1", "queued"), &[])
+            .await
+            .unwrap();
+    }
+
+    /// A read of an assistant that a write (or a delete) overtook is not
+    /// cached: it may hold what the write replaced.
+    #[test]
+    fn the_assistant_cache_keeps_no_read_a_write_overtook() {
+        let assistant = |name: &str| -> Assistant {
+            serde_json::from_value(json!({
+                "id": "asst_1", "object": "assistant", "created_at": 1, "name": name,
+                "model": "scripted", "tools": [], "metadata": {},
+            }))
+            .unwrap()
+        };
+        let cache = AssistantCache::default();
+        let (none, generation) = cache.get("asst_1");
+        assert!(none.is_none());
+        // A read starts, a delete overtakes it, the read ends: not kept.
+        cache.wrote("asst_1", None);
+        cache.read(&assistant("old"), generation);
+        assert!(cache.get("asst_1").0.is_none());
+        // The same with an update: the update's value stays.
+        let (_, generation) = cache.get("asst_1");
+        cache.wrote("asst_1", Some(&assistant("new")));
+        cache.read(&assistant("old"), generation);
+        assert_eq!(cache.get("asst_1").0.unwrap().name.as_deref(), Some("new"));
+        // A read nothing overtook is kept.
+        cache.wrote("asst_1", None);
+        let (_, generation) = cache.get("asst_1");
+        cache.read(&assistant("read"), generation);
+        assert_eq!(cache.get("asst_1").0.unwrap().name.as_deref(), Some("read"));
+    }
+
+    /// A chunk as schema version 1 wrote it (the packed events as text in
+    /// `body`) is read as it was, before and after compressed ones.
+    #[tokio::test]
+    async fn chunks_of_schema_version_1_are_read_beside_compressed_ones() {
+        let dir = super::super::conformance::TempDir::new("chunks");
+        let store = SqliteStore::open(&dir.db()).await.unwrap();
+        thread_and_run(&store).await;
+        let old: Vec<StoredEvent> = (1..=3).map(delta).collect();
+        let query = sqlx::query(
+            "INSERT INTO run_event_chunks (run_id, first_seq, last_seq, events, body) \
+             VALUES ('run_1', 1, 3, 3, ?1)",
+        )
+        .bind(pack_events(&old));
+        store.write::<()>(query, String::new).await.unwrap();
+        let mut batch = RunBatch::new("thread_1", "run_1");
+        batch.events = (4..=300).map(delta).collect();
+        store.commit(&batch).await.unwrap();
+
+        let all = store
+            .events_after("thread_1", "run_1", 0, 1000)
+            .await
+            .unwrap();
+        let expected: Vec<StoredEvent> = (1..=300).map(delta).collect();
+        assert_eq!(all, expected);
+        let tail = store.events_after("thread_1", "run_1", 2, 5).await.unwrap();
+        assert_eq!(tail, expected[2..7]);
+
+        // Compressed, the 297 deltas take a small part of their text.
+        let (text, stored): (i64, i64) = sqlx::query_as(
+            "SELECT SUM(LENGTH(body)), SUM(LENGTH(body_lz4)) FROM run_event_chunks \
+             WHERE body_lz4 IS NOT NULL",
+        )
+        .fetch_one(&mut *store.readers.get().await.unwrap())
+        .await
+        .unwrap();
+        let packed = pack_events(&expected[3..]).len() as i64;
+        assert_eq!(text, 0);
+        assert!(stored * 5 < packed, "{stored} bytes for {packed}");
+        store.close().await;
+    }
+
+    /// A compressed chunk that does not decompress (cut short, or a size
+    /// past what a chunk can hold) is an error that names it, not a panic
+    /// or a huge allocation.
+    #[tokio::test]
+    async fn a_corrupt_compressed_chunk_is_an_error() {
+        let dir = super::super::conformance::TempDir::new("corrupt-chunk");
+        let store = SqliteStore::open(&dir.db()).await.unwrap();
+        thread_and_run(&store).await;
+        let good = compress_events(&(1..=50).map(delta).collect::<Vec<_>>());
+        let mut huge = good.clone();
+        huge[..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        for body in [
+            good[..good.len() / 2].to_vec(),
+            huge,
+            vec![1, 2],
+            Vec::new(),
+        ] {
+            let query =
+                sqlx::query("UPDATE run_event_chunks SET body_lz4 = ?1 RETURNING 1").bind(&body);
+            let updated: Vec<(i64,)> = store.write(query, String::new).await.unwrap();
+            if updated.is_empty() {
+                let query = sqlx::query(
+                    "INSERT INTO run_event_chunks (run_id, first_seq, last_seq, events, body, body_lz4) \
+                     VALUES ('run_1', 1, 50, 50, '', ?1)",
+                )
+                .bind(&body);
+                store.write::<()>(query, String::new).await.unwrap();
+            }
+            let error = store
+                .events_after("thread_1", "run_1", 0, 100)
+                .await
+                .unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                "the database failed reading the events of run run_1",
+                "{body:?}"
+            );
+            let source = std::error::Error::source(&error).map(ToString::to_string);
+            assert_eq!(source.as_deref(), Some("an event chunk is corrupt"));
+        }
+        store.close().await;
+    }
 
     fn message(thread_id: &str, run_id: &str, text: &str) -> Message {
         serde_json::from_value(json!({
