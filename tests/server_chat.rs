@@ -922,6 +922,35 @@ async fn openai_python_sees_the_same_text_and_calls() {
     {
         return;
     }
+    let python = std::process::Command::new(third_party::path(".venv/bin/python"));
+    official_sdk_sees_the_same_text_and_calls(python, "tests/python/test_chat_backend.py").await;
+}
+
+/// The same with openai-node's `AssistantStream` (its step snapshot is
+/// built the same way). Needs `tests/node/node_modules`
+/// (`tests/node/setup.sh`) and `node`; skipped without them unless `CI` is
+/// set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_node_sees_the_same_text_and_calls() {
+    use crate::third_party;
+    if !chat_fixtures().exists()
+        || !third_party::installed("tests/node/node_modules/openai", "tests/node/setup.sh")
+    {
+        return;
+    }
+    let mut node = std::process::Command::new("node");
+    node.current_dir(third_party::path("tests/node"));
+    official_sdk_sees_the_same_text_and_calls(node, "tests/node/test_chat_backend.mjs").await;
+}
+
+/// Runs an official SDK's script (`program script`) on every recording
+/// through a server on the test backend, and checks what its stream
+/// handler saw against the recordings.
+async fn official_sdk_sees_the_same_text_and_calls(
+    mut program: std::process::Command,
+    script: &str,
+) {
+    use crate::third_party;
     let (h, backend) = setup(|b| b).await;
     let mut list = String::new();
     for (name, status) in RECORDINGS {
@@ -931,22 +960,21 @@ async fn openai_python_sees_the_same_text_and_calls() {
         }
         list.push_str(&format!("{name} {status}\n"));
     }
-    let mut python = std::process::Command::new(third_party::path(".venv/bin/python"));
-    python
-        .arg(third_party::path("tests/python/test_chat_backend.py"))
+    program
+        .arg(third_party::path(script))
         .env("OPENAI_BASE_URL", &h.base)
         .env("OPENAI_API_KEY", "sk-any")
         .env("CHAT_RECORDINGS", list)
         .env_remove("OPENAI_ORG_ID")
         .env_remove("OPENAI_PROJECT_ID");
-    let output = tokio::task::spawn_blocking(move || python.output())
+    let output = tokio::task::spawn_blocking(move || program.output())
         .await
         .unwrap()
-        .expect("python starts");
+        .expect("the SDK's script starts");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
-        "{stdout}\n{}",
+        "{script}: {stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("chat backend test passed"), "{stdout}");
