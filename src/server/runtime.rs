@@ -9,7 +9,10 @@
 //! ([`RunState::commit`]): status changes and new steps and messages are
 //! committed before their event goes out, token deltas go out at once and
 //! are written in batches (at most [`WRITE_INTERVAL`] late, and at the
-//! next status change or step).
+//! next status change or step). A batch of deltas alone leaves the run's
+//! record as stored (its number of the last event lags; a restart reads it
+//! from the stored events), which spares rewriting the run a few times a
+//! second while it streams.
 //!
 //! The feed is the run's event log in memory, for as long as the run is
 //! live: every streaming client (the response of the POST that started a
@@ -274,7 +277,6 @@ impl RunState {
     pub(crate) fn stage_event(&mut self, event: &AssistantEvent) {
         let seq = self.record.progress.last_event + 1;
         self.record.progress.last_event = seq;
-        self.run_dirty = true;
         let data = event_data(event);
         let frame = frame(event.name(), seq, &data);
         self.unpublished
@@ -291,7 +293,6 @@ impl RunState {
     pub(crate) fn stage_raw_event(&mut self, name: &str, data: &str) {
         let seq = self.record.progress.last_event + 1;
         self.record.progress.last_event = seq;
-        self.run_dirty = true;
         let frame = frame(name, seq, data);
         let is_done = name == AssistantEvent::Done.name();
         self.unpublished.push((seq, is_done, frame));

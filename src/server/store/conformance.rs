@@ -1053,6 +1053,35 @@ async fn unfinished_runs(store: &dyn Store) {
         unfinished,
         expected.map(|(id, status)| (id.to_owned(), status.to_owned()))
     );
+
+    // A run's record says event 2 was its last; batches of events alone
+    // (token deltas) came after it, up to event 7: a restart starts after 7.
+    let mut update = batch("thread_run_e", "run_e");
+    let mut record = run("thread_run_e", "run_e", "in_progress", 20);
+    record.progress.last_event = 2;
+    update.run = Some(record);
+    update.events = (1..=2).map(event).collect();
+    store.commit(&update).await.unwrap();
+    for seqs in [3..=5, 6..=7] {
+        let mut deltas = batch("thread_run_e", "run_e");
+        deltas.events = seqs.map(event).collect();
+        store.commit(&deltas).await.unwrap();
+    }
+    let last_events: Vec<(String, u64)> = store
+        .unfinished_runs()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.run.id, r.progress.last_event))
+        .collect();
+    assert!(
+        last_events.contains(&("run_e".to_owned(), 7)),
+        "{last_events:?}"
+    );
+    assert!(
+        last_events.contains(&("run_a".to_owned(), 0)),
+        "{last_events:?}"
+    );
 }
 
 /// 200 tasks commit at once, each to its own run: all succeed and all is

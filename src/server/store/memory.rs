@@ -437,7 +437,13 @@ impl Store for MemoryStore {
             .values()
             .flat_map(|t| t.runs.values())
             .filter(|r| !r.record.run.status.is_terminal())
-            .map(|r| r.record.clone())
+            .map(|r| {
+                let mut record = r.record.clone();
+                if let Some(last) = r.events.last() {
+                    record.progress.last_event = record.progress.last_event.max(last.seq);
+                }
+                record
+            })
             .collect();
         runs.sort_by_key(|r| r.run.created_at);
         Ok(runs)

@@ -172,7 +172,11 @@ pub(crate) struct RunProgress {
     /// usage: the run then ends with `usage: null`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub(crate) usage_unreported: bool,
-    /// The sequence number of the run's last event.
+    /// The sequence number of the run's last event. A batch of events alone
+    /// (token deltas) does not rewrite the run, so while the run is live
+    /// the stored record may lag its stored events; [`Store::unfinished_runs`]
+    /// reports the last stored event, and a run's last batch (its status
+    /// change) always holds the run.
     #[serde(default)]
     pub(crate) last_event: u64,
 }
@@ -285,7 +289,8 @@ pub(crate) trait Store: Send + Sync + 'static {
     /// gone (deleted meanwhile): nothing is written then.
     async fn commit(&self, batch: &RunBatch) -> StoreResult<()>;
     /// Runs that are not in a terminal status, oldest first: what a restart
-    /// finds.
+    /// finds, each with `progress.last_event` at least its last stored
+    /// event's number.
     async fn unfinished_runs(&self) -> StoreResult<Vec<RunRecord>>;
 
     // ---- events ----

@@ -2020,8 +2020,10 @@ impl Store for SqliteStore {
 
     async fn unfinished_runs(&self) -> StoreResult<Vec<RunRecord>> {
         let action = || "reading the unfinished runs".to_owned();
-        let rows: Vec<(String, String, String)> = sqlx::query_as(concat!(
-            "SELECT id, object, progress FROM runs WHERE status NOT IN (",
+        let rows: Vec<(String, String, String, Option<i64>)> = sqlx::query_as(concat!(
+            "SELECT id, object, progress, \
+             (SELECT MAX(last_seq) FROM run_event_chunks WHERE run_id = runs.id) \
+             FROM runs WHERE status NOT IN (",
             terminal_statuses!(),
             ") ORDER BY created_at, seq"
         ))
@@ -2029,7 +2031,12 @@ impl Store for SqliteStore {
         .await
         .map_err(|error| fault(action(), error))?;
         rows.iter()
-            .map(|(id, object, progress)| run_record(object, progress, id))
+            .map(|(id, object, progress, last_stored)| {
+                let mut record = run_record(object, progress, id)?;
+                let last_stored = last_stored.map_or(0, i64::unsigned_abs);
+                record.progress.last_event = record.progress.last_event.max(last_stored);
+                Ok(record)
+            })
             .collect()
     }
 
@@ -2176,7 +2183,9 @@ mod tests {
             ),
             (
                 concat!(
-                    "SELECT id, object, progress FROM runs WHERE status NOT IN (",
+                    "SELECT id, object, progress, \
+                     (SELECT MAX(last_seq) FROM run_event_chunks WHERE run_id = runs.id) \
+                     FROM runs WHERE status NOT IN (",
                     terminal_statuses!(),
                     ") ORDER BY created_at, seq"
                 ),
