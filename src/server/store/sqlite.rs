@@ -704,6 +704,29 @@ async fn checkpoint(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// The `seq`s of a page's cursors among a thread's rows, read with `sql`
+/// (which binds the thread's id, then the `after` and `before` ids, and
+/// says first whether the thread exists): `NotFound` without the thread.
+async fn thread_cursors(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    thread_id: &str,
+    page: &PageQuery,
+    action: impl FnOnce() -> String,
+) -> StoreResult<(Option<i64>, Option<i64>)> {
+    let (thread_exists, after, before): (bool, Option<i64>, Option<i64>) = sqlx::query_as(sql)
+        .bind(thread_id)
+        .bind(page.after.as_deref())
+        .bind(page.before.as_deref())
+        .fetch_one(conn)
+        .await
+        .map_err(|error| fault(action(), error))?;
+    if !thread_exists {
+        return Err(StoreError::not_found("thread", thread_id));
+    }
+    Ok((after, before))
+}
+
 /// The `seq` window of a list page and the direction it is read in, picked
 /// as the memory store's `Collection::page` picks them.
 struct Window {
@@ -1699,20 +1722,16 @@ impl Store for SqliteStore {
         let action = || format!("listing the messages of thread {thread_id}");
         let mut conn = self.reader(action).await?;
         // The cursors need not pass the run filter (as in the memory store).
-        let (thread_exists, after, before): (bool, Option<i64>, Option<i64>) = sqlx::query_as(
+        let (after, before) = thread_cursors(
+            &mut conn,
             "SELECT EXISTS (SELECT 1 FROM threads WHERE id = ?1), \
              (SELECT seq FROM messages WHERE thread_id = ?1 AND id = ?2), \
              (SELECT seq FROM messages WHERE thread_id = ?1 AND id = ?3)",
+            thread_id,
+            page,
+            action,
         )
-        .bind(thread_id)
-        .bind(page.after.as_deref())
-        .bind(page.before.as_deref())
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|error| fault(action(), error))?;
-        if !thread_exists {
-            return Err(StoreError::not_found("thread", thread_id));
-        }
+        .await?;
         let window = Window::new(page, after, before)?;
         let query = match run_id {
             None => sqlx::query_scalar(window.sql(
@@ -1808,20 +1827,16 @@ impl Store for SqliteStore {
     async fn list_runs(&self, thread_id: &str, page: &PageQuery) -> StoreResult<Page<Run>> {
         let action = || format!("listing the runs of thread {thread_id}");
         let mut conn = self.reader(action).await?;
-        let (thread_exists, after, before): (bool, Option<i64>, Option<i64>) = sqlx::query_as(
+        let (after, before) = thread_cursors(
+            &mut conn,
             "SELECT EXISTS (SELECT 1 FROM threads WHERE id = ?1), \
              (SELECT seq FROM runs WHERE thread_id = ?1 AND id = ?2), \
              (SELECT seq FROM runs WHERE thread_id = ?1 AND id = ?3)",
+            thread_id,
+            page,
+            action,
         )
-        .bind(thread_id)
-        .bind(page.after.as_deref())
-        .bind(page.before.as_deref())
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|error| fault(action(), error))?;
-        if !thread_exists {
-            return Err(StoreError::not_found("thread", thread_id));
-        }
+        .await?;
         let window = Window::new(page, after, before)?;
         let rows: Vec<String> = sqlx::query_scalar(window.sql(
             "SELECT object FROM runs WHERE thread_id = ?1 AND seq > ?2 AND seq < ?3 \
