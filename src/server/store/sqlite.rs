@@ -778,6 +778,35 @@ impl Window {
     }
 
     /// The page, from the rows fetched (`fetch()` at most, in the order read).
+    /// Reads the page with `ascending` or `descending` (as [`sql`]):
+    /// queries that bind `key` first if there is one (the thread's or run's
+    /// id), then the window's bounds and how many rows to fetch, then
+    /// `filter` if there is one.
+    ///
+    /// [`sql`]: Self::sql
+    async fn read<T: DeserializeOwned>(
+        &self,
+        conn: &mut SqliteConnection,
+        (ascending, descending): (&'static str, &'static str),
+        key: Option<&str>,
+        filter: Option<&str>,
+        action: impl Fn() -> String,
+    ) -> StoreResult<Page<T>> {
+        let mut query = sqlx::query_scalar(self.sql(ascending, descending));
+        if let Some(key) = key {
+            query = query.bind(key);
+        }
+        query = query.bind(self.lower).bind(self.upper).bind(self.fetch());
+        if let Some(filter) = filter {
+            query = query.bind(filter);
+        }
+        let rows: Vec<String> = query
+            .fetch_all(conn)
+            .await
+            .map_err(|error| fault(action(), error))?;
+        self.page(rows, |row| decode(row, &action))
+    }
+
     fn page<T>(
         &self,
         mut rows: Vec<String>,
@@ -1598,17 +1627,11 @@ impl Store for SqliteStore {
         .await
         .map_err(|error| fault(action(), error))?;
         let window = Window::new(page, after, before)?;
-        let rows: Vec<String> = sqlx::query_scalar(window.sql(
+        let sql = (
             "SELECT object FROM assistants WHERE seq > ?1 AND seq < ?2 ORDER BY seq ASC LIMIT ?3",
             "SELECT object FROM assistants WHERE seq > ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3",
-        ))
-        .bind(window.lower)
-        .bind(window.upper)
-        .bind(window.fetch())
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|error| fault(action(), error))?;
-        window.page(rows, |row| decode(row, action))
+        );
+        window.read(&mut conn, sql, None, None, action).await
     }
 
     async fn insert_thread(&self, thread: &Thread, messages: &[Message]) -> StoreResult<()> {
@@ -1733,38 +1756,27 @@ impl Store for SqliteStore {
         )
         .await?;
         let window = Window::new(page, after, before)?;
-        let query = match run_id {
-            None => sqlx::query_scalar(window.sql(
+        let sql = match run_id {
+            None => (
                 "SELECT object FROM messages WHERE thread_id = ?1 AND seq > ?2 AND seq < ?3 \
                  ORDER BY seq ASC LIMIT ?4",
                 "SELECT object FROM messages WHERE thread_id = ?1 AND seq > ?2 AND seq < ?3 \
                  ORDER BY seq DESC LIMIT ?4",
-            )),
+            ),
             // Without statistics SQLite would walk all of the thread's
             // messages in the window (`messages_by_thread`) to find the run's.
-            Some(_) => sqlx::query_scalar(window.sql(
+            Some(_) => (
                 "SELECT object FROM messages INDEXED BY messages_by_run \
                  WHERE thread_id = ?1 AND seq > ?2 AND seq < ?3 \
                  AND run_id = ?5 ORDER BY seq ASC LIMIT ?4",
                 "SELECT object FROM messages INDEXED BY messages_by_run \
                  WHERE thread_id = ?1 AND seq > ?2 AND seq < ?3 \
                  AND run_id = ?5 ORDER BY seq DESC LIMIT ?4",
-            )),
+            ),
         };
-        let query = query
-            .bind(thread_id)
-            .bind(window.lower)
-            .bind(window.upper)
-            .bind(window.fetch());
-        let query = match run_id {
-            Some(run_id) => query.bind(run_id),
-            None => query,
-        };
-        let rows: Vec<String> = query
-            .fetch_all(&mut *conn)
+        window
+            .read(&mut conn, sql, Some(thread_id), run_id, action)
             .await
-            .map_err(|error| fault(action(), error))?;
-        window.page(rows, |row| decode(row, action))
     }
 
     async fn thread_messages(&self, thread_id: &str) -> StoreResult<Vec<Message>> {
@@ -1838,20 +1850,15 @@ impl Store for SqliteStore {
         )
         .await?;
         let window = Window::new(page, after, before)?;
-        let rows: Vec<String> = sqlx::query_scalar(window.sql(
+        let sql = (
             "SELECT object FROM runs WHERE thread_id = ?1 AND seq > ?2 AND seq < ?3 \
              ORDER BY seq ASC LIMIT ?4",
             "SELECT object FROM runs WHERE thread_id = ?1 AND seq > ?2 AND seq < ?3 \
              ORDER BY seq DESC LIMIT ?4",
-        ))
-        .bind(thread_id)
-        .bind(window.lower)
-        .bind(window.upper)
-        .bind(window.fetch())
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|error| fault(action(), error))?;
-        window.page(rows, |row| decode(row, action))
+        );
+        window
+            .read(&mut conn, sql, Some(thread_id), None, action)
+            .await
     }
 
     async fn step(&self, thread_id: &str, run_id: &str, step_id: &str) -> StoreResult<RunStep> {
@@ -1903,20 +1910,15 @@ impl Store for SqliteStore {
             return Err(StoreError::not_found("run", run_id));
         }
         let window = Window::new(page, after, before)?;
-        let rows: Vec<String> = sqlx::query_scalar(window.sql(
+        let sql = (
             "SELECT object FROM run_steps WHERE run_id = ?1 AND seq > ?2 AND seq < ?3 \
              ORDER BY seq ASC LIMIT ?4",
             "SELECT object FROM run_steps WHERE run_id = ?1 AND seq > ?2 AND seq < ?3 \
              ORDER BY seq DESC LIMIT ?4",
-        ))
-        .bind(run_id)
-        .bind(window.lower)
-        .bind(window.upper)
-        .bind(window.fetch())
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|error| fault(action(), error))?;
-        window.page(rows, |row| decode(row, action))
+        );
+        window
+            .read(&mut conn, sql, Some(run_id), None, action)
+            .await
     }
 
     async fn run_steps(&self, thread_id: &str, run_id: &str) -> StoreResult<Vec<RunStep>> {
