@@ -83,6 +83,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "event chunks lz4",
         include_str!("../../../migrations/sqlite/0002_event_chunks_lz4.sql"),
     ),
+    (
+        3,
+        "messages one index",
+        include_str!("../../../migrations/sqlite/0003_messages_one_index.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -1756,6 +1761,8 @@ impl Store for SqliteStore {
         )
         .await?;
         let window = Window::new(page, after, before)?;
+        // `messages_by_thread` holds the run id: a list filtered by run
+        // tests it in the index, and reads only the rows it returns.
         let sql = match run_id {
             None => (
                 "SELECT object FROM messages WHERE thread_id = ?1 AND seq > ?2 AND seq < ?3 \
@@ -1763,14 +1770,10 @@ impl Store for SqliteStore {
                 "SELECT object FROM messages WHERE thread_id = ?1 AND seq > ?2 AND seq < ?3 \
                  ORDER BY seq DESC LIMIT ?4",
             ),
-            // Without statistics SQLite would walk all of the thread's
-            // messages in the window (`messages_by_thread`) to find the run's.
             Some(_) => (
-                "SELECT object FROM messages INDEXED BY messages_by_run \
-                 WHERE thread_id = ?1 AND seq > ?2 AND seq < ?3 \
+                "SELECT object FROM messages WHERE thread_id = ?1 AND seq > ?2 AND seq < ?3 \
                  AND run_id = ?5 ORDER BY seq ASC LIMIT ?4",
-                "SELECT object FROM messages INDEXED BY messages_by_run \
-                 WHERE thread_id = ?1 AND seq > ?2 AND seq < ?3 \
+                "SELECT object FROM messages WHERE thread_id = ?1 AND seq > ?2 AND seq < ?3 \
                  AND run_id = ?5 ORDER BY seq DESC LIMIT ?4",
             ),
         };
@@ -2172,10 +2175,9 @@ mod tests {
         let store = SqliteStore::open(&dir.db()).await.unwrap();
         let plans = [
             (
-                "SELECT object FROM messages INDEXED BY messages_by_run \
-                 WHERE thread_id = ?1 AND seq > ?2 AND seq < ?3 \
+                "SELECT object FROM messages WHERE thread_id = ?1 AND seq > ?2 AND seq < ?3 \
                  AND run_id = ?5 ORDER BY seq ASC LIMIT ?4",
-                "messages_by_run",
+                "messages_by_thread",
             ),
             (
                 "SELECT object FROM messages WHERE thread_id = ?1 AND seq > ?2 AND seq < ?3 \
