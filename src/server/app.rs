@@ -21,6 +21,9 @@ pub(crate) struct Config {
     pub(crate) cors: bool,
     /// How long the events of an ended run are kept for resuming.
     pub(crate) event_retention: Duration,
+    /// On a shared store: how long an instance not heard of keeps its runs
+    /// before another takes them over (`server::cluster`).
+    pub(crate) lease: Duration,
 }
 
 /// The server's state.
@@ -36,6 +39,8 @@ pub(crate) struct App {
     pub(crate) config: Config,
     /// Unix time at which the server was built (the `created` of its models).
     pub(crate) started_at: i64,
+    /// This instance's name among those sharing the store (new each start).
+    pub(crate) instance: String,
 }
 
 impl App {
@@ -52,6 +57,7 @@ impl App {
             replay,
             config,
             started_at: super::ids::now(),
+            instance: super::ids::new_id("instance"),
         }
     }
 }

@@ -107,6 +107,15 @@ impl From<super::store::StoreError> for ApiError {
             StoreError::ThreadLocked { thread_id, run_id } => ApiError::invalid(format!(
                 "Thread {thread_id} already has an active run {run_id}."
             )),
+            // A request's own change of a run that another instance took
+            // over meanwhile: it may be tried again, and goes to the new one.
+            StoreError::Lost { run_id } => ApiError::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                format!(
+                    "Run {run_id} moved to another server instance while this request changed it; try again."
+                ),
+            ),
             StoreError::Database { action, source } => {
                 tracing::error!(%action, %source, "a request failed on the database");
                 ApiError::new(

@@ -26,6 +26,7 @@
 //! to its log, so a client resuming its stream sees how it ended.
 
 use super::app::App;
+use super::cluster;
 use super::error::{ApiError, ApiResult};
 use super::ids::now;
 use super::runner::{self, Start};
@@ -244,6 +245,10 @@ pub(crate) async fn start(
     stream: bool,
 ) -> ApiResult<(Run, Option<Follow>)> {
     let permit = app.runtime.try_slot().ok_or_else(|| no_slot(app))?;
+    let mut record = record;
+    if app.store.is_shared() {
+        record.owner = Some(app.instance.clone());
+    }
     let thread_messages = app.store.insert_run(&record, &messages).await?;
     let run = record.run.clone();
     let live = LiveRun::new(record);
@@ -314,6 +319,10 @@ pub(crate) async fn end_turn(
             // The turn is over once its client can see it: outputs may come
             // before the driver task has ended.
             state.driven = false;
+            if app.store.is_shared() {
+                // Any instance may take the outputs (`cluster`).
+                state.stage_release();
+            }
         }
     }
     state.stage_event(&AssistantEvent::Done);
@@ -327,7 +336,8 @@ pub(crate) async fn commit_and_finish(
     state: &mut RunState,
 ) -> LifecycleResult<()> {
     state.commit(&*app.store, &live.feed).await?;
-    if state.record.run.status.is_terminal() {
+    let released = app.store.is_shared() && state.record.owner.is_none();
+    if state.record.run.status.is_terminal() || released {
         live.stop_expiry();
         app.runtime.remove(&live.run_id);
         live.feed.close();
@@ -477,12 +487,26 @@ fn live_run(app: &App, thread_id: &str, run_id: &str) -> Option<Arc<LiveRun>> {
 /// waits for tool outputs), so that `cancelling` is seen first, as with the
 /// real API.
 pub(crate) async fn cancel(app: &Arc<App>, thread_id: &str, run_id: &str) -> ApiResult<Run> {
-    let Some(live) = live_run(app, thread_id, run_id) else {
-        let record = app.store.run(thread_id, run_id).await?;
-        return Err(ApiError::invalid(format!(
-            "Cannot cancel run with status '{}'.",
-            record.run.status
-        )));
+    let live = match live_run(app, thread_id, run_id) {
+        Some(live) => live,
+        None if app.store.is_shared() => {
+            // Held by nobody (or a lapsed instance): take it and cancel it
+            // here; held by another instance: ask that one.
+            match cluster::claim(app, thread_id, run_id).await? {
+                Some(record) => cluster::adopt(app, record),
+                None => {
+                    let record = app.store.run(thread_id, run_id).await?;
+                    if record.run.status.is_terminal() {
+                        return Err(cannot_cancel(&record.run.status));
+                    }
+                    return cluster::request_cancel(app, thread_id, run_id).await;
+                }
+            }
+        }
+        None => {
+            let record = app.store.run(thread_id, run_id).await?;
+            return Err(cannot_cancel(&record.run.status));
+        }
     };
     let mut state = live.state.lock().await;
     let status = state.record.run.status.clone();
@@ -490,9 +514,7 @@ pub(crate) async fn cancel(app: &Arc<App>, thread_id: &str, run_id: &str) -> Api
         return Ok(state.record.run.clone());
     }
     if status.is_terminal() {
-        return Err(ApiError::invalid(format!(
-            "Cannot cancel run with status '{status}'."
-        )));
+        return Err(cannot_cancel(&status));
     }
     announce(&mut state, RunStatus::Cancelling, now())?;
     state.commit(&*app.store, &live.feed).await?;
@@ -510,6 +532,10 @@ pub(crate) async fn cancel(app: &Arc<App>, thread_id: &str, run_id: &str) -> Api
         });
     }
     Ok(run)
+}
+
+fn cannot_cancel(status: &RunStatus) -> ApiError {
+    ApiError::invalid(format!("Cannot cancel run with status '{status}'."))
 }
 
 /// Logs what a background lifecycle operation could not do.
@@ -572,9 +598,30 @@ pub(crate) async fn submit_tool_outputs(
             "Runs in status \"{status}\" do not accept tool outputs."
         ))
     };
-    let Some(live) = live_run(app, thread_id, run_id) else {
-        let record = app.store.run(thread_id, run_id).await?;
-        return Err(not_accepting(&record.run.status));
+    let live = match live_run(app, thread_id, run_id) {
+        Some(live) => live,
+        // A run waiting for outputs is held by nobody: this instance takes it.
+        None if app.store.is_shared() => match cluster::claim(app, thread_id, run_id).await? {
+            Some(record) if record.run.status == RunStatus::RequiresAction => {
+                let live = cluster::adopt(app, record.clone());
+                arm_expiry(app, &live, &record.run);
+                live
+            }
+            Some(record) => {
+                // A lapsed instance's run, taken: settle it as the others would.
+                let status = record.run.status.clone();
+                report(take_over(app, record).await);
+                return Err(not_accepting(&status));
+            }
+            None => {
+                let record = app.store.run(thread_id, run_id).await?;
+                return Err(not_accepting(&record.run.status));
+            }
+        },
+        None => {
+            let record = app.store.run(thread_id, run_id).await?;
+            return Err(not_accepting(&record.run.status));
+        }
     };
     let mut state = live.state.lock().await;
     if state.record.run.status != RunStatus::RequiresAction || state.driven {
@@ -667,6 +714,40 @@ pub(crate) fn add_usage(total: &mut Usage, more: &Usage) {
     total.total_tokens += more.total_tokens;
 }
 
+/// Settles a run found unfinished with nobody driving it (after a restart,
+/// or taken from a lapsed instance): a driven run fails with `why`, one
+/// being cancelled ends `cancelled`, one waiting for tool outputs waits on
+/// (on a shared store, held by nobody again) unless past its expiry.
+async fn settle_found(app: &Arc<App>, record: RunRecord, why: &str) -> LifecycleResult<()> {
+    let run = record.run.clone();
+    let live = LiveRun::new(record);
+    app.runtime.insert(Arc::clone(&live));
+    let mut state = live.state.lock().await;
+    match run.status {
+        RunStatus::RequiresAction if run.expires_at.is_some_and(|at| at <= now()) => {
+            settle(app, &live, &mut state, Control::Expire).await
+        }
+        RunStatus::RequiresAction if app.store.is_shared() => {
+            state.stage_release();
+            commit_and_finish(app, &live, &mut state).await
+        }
+        RunStatus::RequiresAction => {
+            arm_expiry(app, &live, &run);
+            Ok(())
+        }
+        RunStatus::Cancelling => settle(app, &live, &mut state, Control::Cancel).await,
+        _ => {
+            let error = LastError::new(LastErrorCode::ServerError, why);
+            fail(app, &live, &mut state, error).await
+        }
+    }
+}
+
+/// Settles a run this instance took from a lapsed one (`cluster`).
+pub(crate) async fn take_over(app: &Arc<App>, record: RunRecord) -> LifecycleResult<()> {
+    settle_found(app, record, "The server instance running this run stopped.").await
+}
+
 /// Settles what a restart finds (see the [module docs](self)). Runs before
 /// the server accepts requests.
 pub(crate) async fn recover(app: &Arc<App>) -> Result<usize, StoreError> {
@@ -674,27 +755,7 @@ pub(crate) async fn recover(app: &Arc<App>) -> Result<usize, StoreError> {
     let count = unfinished.len();
     for record in unfinished {
         let run = record.run.clone();
-        let live = LiveRun::new(record);
-        app.runtime.insert(Arc::clone(&live));
-        let mut state = live.state.lock().await;
-        let result = match run.status {
-            RunStatus::RequiresAction if run.expires_at.is_some_and(|at| at <= now()) => {
-                settle(app, &live, &mut state, Control::Expire).await
-            }
-            RunStatus::RequiresAction => {
-                arm_expiry(app, &live, &run);
-                Ok(())
-            }
-            RunStatus::Cancelling => settle(app, &live, &mut state, Control::Cancel).await,
-            _ => {
-                let error = LastError::new(
-                    LastErrorCode::ServerError,
-                    "The server restarted during this run.",
-                );
-                fail(app, &live, &mut state, error).await
-            }
-        };
-        drop(state);
+        let result = settle_found(app, record, "The server restarted during this run.").await;
         match result {
             Ok(()) => {
                 tracing::info!(run = %run.id, from = %run.status, "a run was recovered after a restart")
@@ -731,6 +792,7 @@ mod tests {
                 ..Run::default()
             },
             progress: Default::default(),
+            owner: None,
         }
     }
 

@@ -228,6 +228,7 @@
 //! limit, a path that does not decode) come in the same envelope.
 
 mod app;
+mod cluster;
 mod database;
 mod error;
 mod extract;
@@ -256,6 +257,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use store::Store;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -295,6 +297,9 @@ pub struct ServerBuilder {
     recordings: Option<Arc<Replay>>,
     database: Database,
     config: Config,
+    /// A store given as it is, instead of opening `database` (the tests of
+    /// several instances share one memory store).
+    store: Option<Arc<dyn Store>>,
 }
 
 impl Default for ServerBuilder {
@@ -314,7 +319,9 @@ impl Default for ServerBuilder {
                 poll_after: Duration::from_millis(25),
                 cors: true,
                 event_retention: Duration::from_secs(3600),
+                lease: cluster::DEFAULT_LEASE,
             },
+            store: None,
         }
     }
 }
@@ -335,6 +342,7 @@ impl fmt::Debug for ServerBuilder {
             .field("poll_after", &self.config.poll_after)
             .field("cors", &self.config.cors)
             .field("event_retention", &self.config.event_retention)
+            .field("instance_lease", &self.config.lease)
             .finish()
     }
 }
@@ -432,6 +440,19 @@ impl ServerBuilder {
         self
     }
 
+    /// On a database that several server instances share: how long an
+    /// instance that stops answering (killed, cut off, stalled) keeps its
+    /// runs before another instance takes them over. Default 10 seconds.
+    /// Each instance says it is alive every quarter of this; runs that
+    /// wait for tool outputs past their expiry are expired as often. A
+    /// shorter lease settles a dead instance's runs sooner, and costs a
+    /// write a quarter-lease for each instance. Unused on stores one
+    /// process owns (memory, SQLite).
+    pub fn instance_lease(mut self, lease: Duration) -> Self {
+        self.config.lease = lease.max(Duration::from_millis(100));
+        self
+    }
+
     /// Whether to answer browsers' CORS preflights and add CORS headers
     /// (any origin; default on), for browser clients.
     pub fn cors(mut self, enabled: bool) -> Self {
@@ -454,10 +475,27 @@ impl ServerBuilder {
         if self.config.api_key.is_none() {
             tracing::warn!("the server has no API key: it accepts requests with any key or none");
         }
-        let store = store::open(&self.database).await.map_err(|err| {
-            Error::new(Kind::Builder, "the server's database could not be opened").with_source(err)
-        })?;
+        let store = match self.store {
+            Some(store) => store,
+            None => store::open(&self.database).await.map_err(|err| {
+                Error::new(Kind::Builder, "the server's database could not be opened")
+                    .with_source(err)
+            })?,
+        };
         let app = Arc::new(App::new(store, model, replay, self.config));
+        if app.store.is_shared() {
+            // Other instances may be running: the runs of those that died
+            // are taken over when their lease lapses, not at start.
+            cluster::start(&app).await.map_err(|err| {
+                Error::new(
+                    Kind::Builder,
+                    format!("this instance could not join {}", self.database),
+                )
+                .with_source(err)
+            })?;
+            runtime::spawn_pruner(&app);
+            return Ok((app, self.addr));
+        }
         let recovered = lifecycle::recover(&app).await.map_err(|err| {
             Error::new(
                 Kind::Builder,
@@ -473,6 +511,13 @@ impl ServerBuilder {
         }
         runtime::spawn_pruner(&app);
         Ok((app, self.addr))
+    }
+
+    /// Serves from `store` instead of opening the database (tests only).
+    #[cfg(test)]
+    pub(crate) fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
     }
 
     /// The server's routes, to serve yourself (they live under `/v1`).

@@ -174,6 +174,24 @@ impl Driver {
     /// can still be written; else its clients are told, and a restart
     /// settles it.
     async fn failed(&mut self, err: LifecycleError) {
+        if let LifecycleError::Store(store) = &err
+            && super::cluster::is_lost(store)
+        {
+            // Another instance took the run (this one stalled past its
+            // lease): it is that one's now. Nothing more is written here.
+            tracing::warn!(run = %self.live.run_id, "a run was taken over by another instance");
+            let mut state = self.live.state.lock().await;
+            let error = ErrorObject::new(
+                "server_error",
+                "This run moved to another server instance; follow it from its events route.",
+            );
+            state.stage_event(&AssistantEvent::Error(error));
+            state.publish(&self.live.feed);
+            self.live.control.send_replace(Control::Gone);
+            self.app.runtime.remove(&self.live.run_id);
+            self.live.feed.close();
+            return;
+        }
         lifecycle::report(Err(err));
         let mut state = self.live.state.lock().await;
         let error = LastError::new(

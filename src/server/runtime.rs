@@ -215,7 +215,9 @@ pub(crate) struct RunState {
 
 impl RunState {
     fn new(record: RunRecord) -> Self {
-        let batch = RunBatch::new(&record.run.thread_id, &record.run.id);
+        let mut batch = RunBatch::new(&record.run.thread_id, &record.run.id);
+        // On a shared store, every write is fenced by the run's holder.
+        batch.owner.clone_from(&record.owner);
         RunState {
             record,
             driven: false,
@@ -269,6 +271,14 @@ impl RunState {
     /// the batch when the batch is written, not at every token.
     pub(crate) fn stage_open(&mut self) {
         self.open_dirty = true;
+        self.touch();
+    }
+
+    /// Lets go of the run with the next commit (on a shared store: a run
+    /// that waits for tool outputs is held by nobody).
+    pub(crate) fn stage_release(&mut self) {
+        self.batch.release = true;
+        self.record.owner = None;
         self.touch();
     }
 
@@ -349,6 +359,7 @@ impl RunState {
             self.batch.steps.clear();
             self.batch.messages.clear();
             self.batch.events.clear();
+            self.batch.release = false;
         }
         self.run_dirty = false;
         self.staged_since = None;

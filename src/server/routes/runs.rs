@@ -3,6 +3,7 @@
 use super::list_response;
 use super::threads::{check_thread, insert_thread};
 use crate::server::app::App;
+use crate::server::cluster;
 use crate::server::error::{ApiError, ApiResult};
 use crate::server::extract::{JsonBody, ListParams};
 use crate::server::ids::{new_id, now};
@@ -167,6 +168,7 @@ fn new_run(
     let record = RunRecord {
         run: options.into_run(app, assistant, thread_id),
         progress: RunProgress::default(),
+        owner: None,
     };
     Ok((record, messages))
 }
@@ -405,6 +407,10 @@ pub(crate) async fn events(
     };
     let body: Follow = match follow {
         Some(follow) => Box::pin(stored.chain_until_done(follow)),
+        // Driven by another instance, or between instances: follow the store.
+        None if app.store.is_shared() => {
+            cluster::follow_stored(app, stored.thread_id, stored.run_id, after)
+        }
         None => Box::pin(stored.into_stream()),
     };
     Ok(event_stream(body))

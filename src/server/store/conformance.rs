@@ -84,6 +84,7 @@ fn run(thread_id: &str, id: &str, status: &str, created_at: i64) -> RunRecord {
         }))
         .unwrap(),
         progress: RunProgress::default(),
+        owner: None,
     }
 }
 

@@ -3,13 +3,15 @@
 //! benchmarks), and the reference semantics of [`Store`].
 
 use super::{
-    Page, PageQuery, RunBatch, RunRecord, Store, StoreError, StoreResult, StoredEvent, ThreadRecord,
+    Page, PageQuery, RunBatch, RunRecord, Store, StoreError, StoreResult, StoredEvent,
+    ThreadRecord, Wakeup,
 };
 use crate::server::ids::now;
 use crate::types::{Assistant, Message, Order, Run, RunStep, Thread};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::sync::{Mutex, MutexGuard};
+use tokio::sync::broadcast;
 
 /// Objects in insertion order, found by id.
 #[derive(Debug)]
@@ -146,6 +148,8 @@ struct ThreadData {
 struct Data {
     assistants: Collection<Assistant>,
     threads: HashMap<String, ThreadData>,
+    /// When each instance sharing the store was last heard of (Unix ms).
+    instances: HashMap<String, i64>,
 }
 
 impl Data {
@@ -173,11 +177,35 @@ impl Data {
 #[derive(Debug, Default)]
 pub(crate) struct MemoryStore {
     data: Mutex<Data>,
+    /// Set when several servers in this process share the store.
+    wakeups: Option<broadcast::Sender<Wakeup>>,
 }
+
+/// Wake-ups kept for a receiver that is behind; past this it lags, and
+/// rereads the store.
+const WAKEUP_BACKLOG: usize = 4096;
 
 impl MemoryStore {
     pub(crate) fn new() -> Self {
         MemoryStore::default()
+    }
+
+    /// A memory store that several servers in one process share, as
+    /// instances share a PostgreSQL database: runs have owners, leases and
+    /// wake-ups. For the tests of several instances.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn shared() -> Self {
+        MemoryStore {
+            data: Mutex::default(),
+            wakeups: Some(broadcast::channel(WAKEUP_BACKLOG).0),
+        }
+    }
+
+    fn wake(&self, wakeup: Wakeup) {
+        if let Some(wakeups) = &self.wakeups {
+            // Nobody listening is fine.
+            let _ = wakeups.send(wakeup);
+        }
     }
 
     /// The data. Never held across an `.await`.
@@ -409,13 +437,23 @@ impl Store for MemoryStore {
         let Some(run) = thread.runs.get_mut(&batch.run_id) else {
             return Err(StoreError::not_found("run", &batch.run_id));
         };
+        if let Some(owner) = &batch.owner
+            && run.record.owner.as_ref() != Some(owner)
+        {
+            return Err(StoreError::Lost {
+                run_id: batch.run_id.clone(),
+            });
+        }
         for step in &batch.steps {
             upsert(&mut run.steps, &step.id, step.clone());
         }
         run.events.extend(batch.events.iter().cloned());
         let mut ended = false;
         if let Some(record) = &batch.run {
+            // The holder changes only by insert, claim and release.
+            let owner = run.record.owner.take();
             run.record = record.clone();
+            run.record.owner = owner;
             if record.run.status.is_terminal() && run.ended_at.is_none() {
                 run.ended_at = Some(now());
                 ended = true;
@@ -424,8 +462,18 @@ impl Store for MemoryStore {
         for message in &batch.messages {
             upsert(&mut thread.messages, &message.id, message.clone());
         }
+        if batch.release || ended {
+            run.record.owner = None;
+        }
         if ended && thread.active_run.as_deref() == Some(batch.run_id.as_str()) {
             thread.active_run = None;
+        }
+        drop(data);
+        if let Some(last) = batch.events.last() {
+            self.wake(Wakeup::Events {
+                run_id: batch.run_id.clone(),
+                last_seq: last.seq,
+            });
         }
         Ok(())
     }
@@ -475,6 +523,108 @@ impl Store for MemoryStore {
         }
         Ok(pruned)
     }
+
+    fn is_shared(&self) -> bool {
+        self.wakeups.is_some()
+    }
+
+    async fn heartbeat(&self, instance: &str) -> StoreResult<()> {
+        self.data()
+            .instances
+            .insert(instance.to_owned(), now_millis());
+        Ok(())
+    }
+
+    async fn claim_run(
+        &self,
+        thread_id: &str,
+        run_id: &str,
+        instance: &str,
+        lapsed_before: i64,
+    ) -> StoreResult<Option<RunRecord>> {
+        let mut data = self.data();
+        let Data {
+            threads, instances, ..
+        } = &mut *data;
+        let run = threads
+            .get_mut(thread_id)
+            .ok_or_else(|| StoreError::not_found("thread", thread_id))?
+            .runs
+            .get_mut(run_id)
+            .ok_or_else(|| StoreError::not_found("run", run_id))?;
+        let free = run.ended_at.is_none()
+            && match &run.record.owner {
+                None => true,
+                Some(owner) => lapsed(instances, owner, lapsed_before),
+            };
+        Ok(free.then(|| claim(run, instance)))
+    }
+
+    async fn claim_lapsed_runs(
+        &self,
+        instance: &str,
+        lapsed_before: i64,
+        now: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<RunRecord>> {
+        let mut data = self.data();
+        let Data {
+            threads, instances, ..
+        } = &mut *data;
+        let mut claimed = Vec::new();
+        for run in threads.values_mut().flat_map(|t| t.runs.values_mut()) {
+            if claimed.len() == limit {
+                break;
+            }
+            let needs_someone = run.ended_at.is_none()
+                && match &run.record.owner {
+                    Some(owner) => lapsed(instances, owner, lapsed_before),
+                    None => run.record.run.expires_at.is_some_and(|at| at <= now),
+                };
+            if needs_someone {
+                claimed.push(claim(run, instance));
+            }
+        }
+        claimed.sort_by_key(|r| r.run.created_at);
+        Ok(claimed)
+    }
+
+    async fn request_cancel(&self, thread_id: &str, run_id: &str) -> StoreResult<()> {
+        self.data().run(thread_id, run_id)?;
+        self.wake(Wakeup::Cancel {
+            run_id: run_id.to_owned(),
+        });
+        Ok(())
+    }
+
+    fn wakeups(&self) -> Option<broadcast::Receiver<Wakeup>> {
+        self.wakeups.as_ref().map(broadcast::Sender::subscribe)
+    }
+}
+
+/// Unix time in milliseconds.
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Whether `owner` was last heard of before `lapsed_before` (or never).
+fn lapsed(instances: &HashMap<String, i64>, owner: &str, lapsed_before: i64) -> bool {
+    instances
+        .get(owner)
+        .is_none_or(|&seen| seen < lapsed_before)
+}
+
+/// Gives a run to `instance`; the record as a claim returns it, with the
+/// number of its last stored event.
+fn claim(run: &mut RunData, instance: &str) -> RunRecord {
+    run.record.owner = Some(instance.to_owned());
+    let mut record = run.record.clone();
+    if let Some(last) = run.events.last() {
+        record.progress.last_event = record.progress.last_event.max(last.seq);
+    }
+    record
 }
 
 #[cfg(test)]

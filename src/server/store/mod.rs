@@ -67,6 +67,9 @@ pub(crate) enum StoreError {
     BadCursor { param: &'static str, id: String },
     /// The thread has an active run, which refuses new messages and runs.
     ThreadLocked { thread_id: String, run_id: String },
+    /// Another instance took the run over (this one let its lease lapse):
+    /// nothing was written.
+    Lost { run_id: String },
     /// The database failed: `action` says what was being done.
     Database {
         action: String,
@@ -102,6 +105,9 @@ impl fmt::Display for StoreError {
             }
             StoreError::ThreadLocked { thread_id, run_id } => {
                 write!(f, "thread {thread_id} has an active run {run_id}")
+            }
+            StoreError::Lost { run_id } => {
+                write!(f, "run {run_id} is now run by another server instance")
             }
             StoreError::Database { action, .. } => write!(f, "the database failed {action}"),
         }
@@ -152,6 +158,23 @@ pub(crate) struct ThreadRecord {
 pub(crate) struct RunRecord {
     pub(crate) run: Run,
     pub(crate) progress: RunProgress,
+    /// The server instance that runs it, on a store several instances
+    /// share ([`Store::is_shared`]); `None` on other stores, and while
+    /// nobody holds it (a run waiting for tool outputs). Written by
+    /// [`Store::insert_run`] and the claims, never by a commit.
+    pub(crate) owner: Option<String>,
+}
+
+/// What one instance of the server tells the others through a shared
+/// store ([`Store::wakeups`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Wakeup {
+    /// A run's events up to `last_seq` are committed: whoever follows the
+    /// run from the store reads them.
+    Events { run_id: String, last_seq: u64 },
+    /// A client asked for a run to be cancelled: the instance running it
+    /// does it.
+    Cancel { run_id: String },
 }
 
 /// The server's own bookkeeping of a run, kept with it so that a run
@@ -206,6 +229,14 @@ pub(crate) struct RunBatch {
     pub(crate) messages: Vec<Message>,
     /// Events to append, in order.
     pub(crate) events: Vec<StoredEvent>,
+    /// On a shared store, the instance that writes: the batch is written
+    /// only if that instance still holds the run ([`StoreError::Lost`]
+    /// otherwise), so that an instance that paused past its lease cannot
+    /// write over the one that took the run over.
+    pub(crate) owner: Option<String>,
+    /// Lets go of the run in the same transaction (a run that waits for
+    /// tool outputs is held by nobody: any instance may take the outputs).
+    pub(crate) release: bool,
 }
 
 impl RunBatch {
@@ -219,7 +250,8 @@ impl RunBatch {
 
     /// Whether there is nothing to write.
     pub(crate) fn is_empty(&self) -> bool {
-        self.run.is_none()
+        !self.release
+            && self.run.is_none()
             && self.steps.is_empty()
             && self.messages.is_empty()
             && self.events.is_empty()
@@ -307,4 +339,63 @@ pub(crate) trait Store: Send + Sync + 'static {
     /// Deletes the events of runs that ended before `ended_before` (Unix
     /// seconds); returns how many events went.
     async fn prune_events(&self, ended_before: i64) -> StoreResult<u64>;
+
+    // ---- several instances (see `server::cluster`) ----
+
+    /// Whether several server instances may share this store. If not (the
+    /// defaults below), every run not ended is live in this process and the
+    /// methods below are not called.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
+    /// Says that `instance` is alive, now. An instance not heard of for
+    /// longer than the lease has lapsed: its runs may be taken over.
+    async fn heartbeat(&self, instance: &str) -> StoreResult<()> {
+        let _ = instance;
+        Ok(())
+    }
+
+    /// Takes a run for `instance` if it is not ended and nobody holds it:
+    /// its holder's lease lapsed (not heard of since `lapsed_before`, Unix
+    /// milliseconds), or nobody was (a run waiting for tool outputs).
+    /// `None` if it is held, or ended.
+    async fn claim_run(
+        &self,
+        thread_id: &str,
+        run_id: &str,
+        instance: &str,
+        lapsed_before: i64,
+    ) -> StoreResult<Option<RunRecord>> {
+        let _ = (thread_id, run_id, instance, lapsed_before);
+        Ok(None)
+    }
+
+    /// Takes for `instance` up to `limit` runs that need someone: those
+    /// whose holder's lease lapsed, and those held by nobody past their
+    /// `expires_at` (`now`, Unix seconds). Two instances never take the
+    /// same run.
+    async fn claim_lapsed_runs(
+        &self,
+        instance: &str,
+        lapsed_before: i64,
+        now: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<RunRecord>> {
+        let _ = (instance, lapsed_before, now, limit);
+        Ok(Vec::new())
+    }
+
+    /// Asks whichever instance runs a run to cancel it
+    /// ([`Wakeup::Cancel`]).
+    async fn request_cancel(&self, thread_id: &str, run_id: &str) -> StoreResult<()> {
+        let _ = (thread_id, run_id);
+        Ok(())
+    }
+
+    /// The wake-ups of the instances sharing the store, this one's too.
+    /// A receiver that lags has missed some: its reader rereads the store.
+    fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<Wakeup>> {
+        None
+    }
 }

@@ -845,6 +845,7 @@ fn run_record(object: &str, progress: &str, run_id: &str) -> StoreResult<RunReco
     Ok(RunRecord {
         run: decode(object, || format!("reading run {run_id}"))?,
         progress: decode(progress, || format!("reading the progress of run {run_id}"))?,
+        owner: None,
     })
 }
 
@@ -2364,6 +2365,7 @@ mod throughput {
             }))
             .unwrap(),
             progress: RunProgress::default(),
+            owner: None,
         }
     }
 
