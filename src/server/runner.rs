@@ -181,15 +181,10 @@ impl Driver {
             // lease): it is that one's now. Nothing more is written here.
             tracing::warn!(run = %self.live.run_id, "a run was taken over by another instance");
             let mut state = self.live.state.lock().await;
-            let error = ErrorObject::new(
-                "server_error",
+            self.abandon(
+                &mut state,
                 "This run moved to another server instance; follow it from its events route.",
             );
-            state.stage_event(&AssistantEvent::Error(error));
-            state.publish(&self.live.feed);
-            self.live.control.send_replace(Control::Gone);
-            self.app.runtime.remove(&self.live.run_id);
-            self.live.feed.close();
             return;
         }
         lifecycle::report(Err(err));
@@ -200,16 +195,24 @@ impl Driver {
         );
         if let Err(err) = lifecycle::fail(&self.app, &self.live, &mut state, error).await {
             lifecycle::report(Err(err));
-            let error = ErrorObject::new(
-                "server_error",
+            self.abandon(
+                &mut state,
                 "The server could not save this run; it is settled when the server restarts.",
             );
-            state.stage_event(&AssistantEvent::Error(error));
-            state.publish(&self.live.feed);
-            self.live.control.send_replace(Control::Gone);
-            self.app.runtime.remove(&self.live.run_id);
-            self.live.feed.close();
         }
+    }
+
+    /// Lets go of a run this process can no longer write: its clients get
+    /// an `error` event saying why, and it leaves the runtime.
+    fn abandon(&self, state: &mut RunState, why: &str) {
+        state.stage_event(&AssistantEvent::Error(ErrorObject::new(
+            "server_error",
+            why,
+        )));
+        state.publish(&self.live.feed);
+        self.live.control.send_replace(Control::Gone);
+        self.app.runtime.remove(&self.live.run_id);
+        self.live.feed.close();
     }
 
     // ---- the run's state ----

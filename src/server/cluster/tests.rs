@@ -106,6 +106,19 @@ impl Pair {
         )
     }
 
+    /// Starts a run of `assistant` on `thread`, on `on`; its id.
+    async fn run(&self, on: &RunningServer, thread: &str, assistant: &str) -> String {
+        let (status, run) = self
+            .post(
+                on,
+                &format!("/threads/{thread}/runs"),
+                json!({"assistant_id": assistant}),
+            )
+            .await;
+        assert_eq!(status, 200, "{run}");
+        run["id"].as_str().unwrap().to_owned()
+    }
+
     /// Polls the run on `on` until its status is `status`.
     async fn wait_status(
         &self,
@@ -146,15 +159,7 @@ fn events(body: &str) -> Vec<(u64, String)> {
 async fn a_run_made_on_one_instance_streams_from_the_other() {
     let pair = Pair::new(Some(400.0)).await;
     let (assistant, thread) = pair.thread("/long 60").await;
-    let (status, run) = pair
-        .post(
-            &pair.a,
-            &format!("/threads/{thread}/runs"),
-            json!({"assistant_id": assistant}),
-        )
-        .await;
-    assert_eq!(status, 200, "{run}");
-    let run_id = run["id"].as_str().unwrap();
+    let run_id = &pair.run(&pair.a, &thread, &assistant).await;
     // While `a` drives it, `b` follows it from the store, to its end.
     let on_b = pair
         .stream(
@@ -224,14 +229,7 @@ async fn a_thread_has_one_active_run_across_instances() {
 async fn a_run_is_cancelled_from_the_instance_not_running_it() {
     let pair = Pair::new(Some(50.0)).await;
     let (assistant, thread) = pair.thread("/long 200").await;
-    let (_, run) = pair
-        .post(
-            &pair.a,
-            &format!("/threads/{thread}/runs"),
-            json!({"assistant_id": assistant}),
-        )
-        .await;
-    let run_id = run["id"].as_str().unwrap();
+    let run_id = &pair.run(&pair.a, &thread, &assistant).await;
     pair.wait_status(&pair.b, &thread, run_id, "in_progress")
         .await;
     let (status, cancelled) = pair
@@ -265,14 +263,7 @@ async fn a_run_is_cancelled_from_the_instance_not_running_it() {
 async fn tool_outputs_are_taken_by_the_other_instance() {
     let pair = Pair::new(None).await;
     let (assistant, thread) = pair.thread("/tool add {\"a\": 1}").await;
-    let (_, run) = pair
-        .post(
-            &pair.a,
-            &format!("/threads/{thread}/runs"),
-            json!({"assistant_id": assistant}),
-        )
-        .await;
-    let run_id = run["id"].as_str().unwrap();
+    let run_id = &pair.run(&pair.a, &thread, &assistant).await;
     let waiting = pair
         .wait_status(&pair.b, &thread, run_id, "requires_action")
         .await;
