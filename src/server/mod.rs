@@ -240,7 +240,7 @@ mod runtime;
 mod store;
 mod validate;
 
-pub use database::{Database, ParseDatabaseError};
+pub use database::{Database, ParseDatabaseError, PostgresUrl};
 
 #[cfg(feature = "client")]
 pub use model::chat;
