@@ -102,9 +102,7 @@ impl FromStr for PostgresUrl {
                     url: url.to_owned(),
                 })
             }
-            _ => Err(ParseDatabaseError {
-                url: redact(url),
-            }),
+            _ => Err(ParseDatabaseError { url: redact(url) }),
         }
     }
 }

@@ -147,10 +147,7 @@ pub(crate) enum OpenError {
     /// The URL is not one PostgreSQL takes (`url` is redacted).
     BadUrl { url: String, source: sqlx::Error },
     /// The server could not be reached, or refused the connection.
-    Connect {
-        target: Target,
-        source: sqlx::Error,
-    },
+    Connect { target: Target, source: sqlx::Error },
     /// The server did not answer within [`CONNECT_TIMEOUT`].
     Timeout { target: Target },
     /// The database's schema is newer than this build knows.
@@ -433,16 +430,13 @@ impl PostgresStore {
             })?
             .application_name("assistant-stream");
         let target = Target::of(&options);
-        let mut conn = match tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            PgConnection::connect_with(&options),
-        )
-        .await
-        {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(source)) => return Err(OpenError::Connect { target, source }),
-            Err(_) => return Err(OpenError::Timeout { target }),
-        };
+        let mut conn =
+            match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await
+            {
+                Ok(Ok(conn)) => conn,
+                Ok(Err(source)) => return Err(OpenError::Connect { target, source }),
+                Err(_) => return Err(OpenError::Timeout { target }),
+            };
         let migrated = async {
             check_schema_version(&mut conn, &target).await?;
             migrator()
@@ -534,14 +528,13 @@ impl PostgresStore {
         page: &PageQuery,
         action: impl FnOnce() -> String,
     ) -> StoreResult<(Option<i64>, Option<i64>)> {
-        let (thread_exists, after, before): (bool, Option<i64>, Option<i64>) =
-            sqlx::query_as(sql)
-                .bind(thread_id)
-                .bind(page.after.as_deref())
-                .bind(page.before.as_deref())
-                .fetch_one(&self.pool)
-                .await
-                .map_err(|error| fault(action(), error))?;
+        let (thread_exists, after, before): (bool, Option<i64>, Option<i64>) = sqlx::query_as(sql)
+            .bind(thread_id)
+            .bind(page.after.as_deref())
+            .bind(page.before.as_deref())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|error| fault(action(), error))?;
         if !thread_exists {
             return Err(StoreError::not_found("thread", thread_id));
         }
