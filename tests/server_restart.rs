@@ -473,7 +473,10 @@ async fn serve_on_postgres_keeps_the_data_across_a_kill() {
     let second = Serve::start_on(&db.url, &[]);
     let api = Api::new(&second.base);
     let kept = api
-        .get(&format!("/assistants/{}", assistant["id"].as_str().unwrap()))
+        .get(&format!(
+            "/assistants/{}",
+            assistant["id"].as_str().unwrap()
+        ))
         .await;
     assert_eq!(kept["name"], "kept", "{kept}");
     assert_eq!(api.thread_dump(&thread_id).await, before);

@@ -86,14 +86,18 @@ fn test_database() -> Option<TestDatabase> {
     }
 }
 
-/// A fresh PostgreSQL database on the server `ASSISTANT_STREAM_TEST_POSTGRES`
-/// names, made and dropped with `psql` (which the PostgreSQL packages
-/// install; the tests need no client library of their own), dropped with
-/// any connection left to it.
+/// A fresh PostgreSQL schema on the server `ASSISTANT_STREAM_TEST_POSTGRES`
+/// names, for one server: its URL sets `search_path` to it, so the store
+/// makes its tables (and its migrations' table) there. A schema, not a
+/// database: `CREATE DATABASE` copies a template and takes a quarter of a
+/// second, and the server tests make a hundred of them. Made and dropped
+/// with `psql` (which the PostgreSQL packages install; the tests need no
+/// client library of their own).
 pub struct PostgresDatabase {
     admin: String,
-    name: String,
-    /// The database's URL, with the admin URL's role and password.
+    schema: String,
+    /// The URL the server opens: the admin URL's role, password and
+    /// database, with `search_path` set to the schema.
     pub url: String,
 }
 
@@ -107,24 +111,31 @@ impl PostgresDatabase {
                  whose role may create databases (scripts/postgres.sh start prints one)"
             )
         });
-        let name = format!(
+        let schema = format!(
             "h_{}_{}",
             std::process::id(),
             NEXT.fetch_add(1, Ordering::SeqCst)
         );
-        psql(&admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-        psql(&admin, &format!("CREATE DATABASE {name}"));
-        let url = with_database(&admin, &name);
-        PostgresDatabase { admin, name, url }
+        psql(
+            &admin,
+            &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"),
+        );
+        let separator = if admin.contains('?') { '&' } else { '?' };
+        let url = format!("{admin}{separator}options[search_path]={schema}");
+        PostgresDatabase { admin, schema, url }
     }
 }
 
 impl Drop for PostgresDatabase {
     fn drop(&mut self) {
-        psql(
-            &self.admin,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-        );
+        // The server is gone (it drops first): its connections hold no
+        // locks on the schema's tables.
+        let _ = std::panic::catch_unwind(|| {
+            psql(
+                &self.admin,
+                &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema),
+            )
+        });
     }
 }
 
@@ -132,9 +143,22 @@ impl Drop for PostgresDatabase {
 /// with what psql said if it fails.
 pub fn psql(url: &str, sql: &str) -> String {
     let output = std::process::Command::new("psql")
-        .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url, "-c", sql])
+        .args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            url,
+            "-c",
+            sql,
+        ])
         .output()
-        .unwrap_or_else(|error| panic!("cannot run psql (is PostgreSQL's client installed?): {error}"));
+        .unwrap_or_else(|error| {
+            panic!("cannot run psql (is PostgreSQL's client installed?): {error}")
+        });
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -142,22 +166,6 @@ pub fn psql(url: &str, sql: &str) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
-}
-
-/// `url` with its database (the URL's path) replaced by `name`.
-pub fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((base, query)) => (base, Some(query)),
-        None => (url, None),
-    };
-    let (scheme, rest) = base.split_once("://").unwrap_or(("postgres", base));
-    let authority = rest.split('/').next().unwrap_or("");
-    let mut out = format!("{scheme}://{authority}/{name}");
-    if let Some(query) = query {
-        out.push('?');
-        out.push_str(query);
-    }
-    out
 }
 
 /// What a streamed call gave: the events in order and the stream (for its snapshots).
