@@ -18,9 +18,11 @@
 //!
 //! - **The thread lock** is the thread row's `active_run_id`, read and
 //!   changed only under the row's lock (`SELECT ... FOR NO KEY UPDATE`):
-//!   [`Store::insert_run`] locks the row, checks the column and sets it in
-//!   one transaction, and [`Store::insert_message`] checks it under the same
-//!   lock in one statement. Two processes (or two pools) racing for one
+//!   [`Store::insert_run`] locks the row, checks the column, sets it and
+//!   reads the thread's messages in one call of the schema's `insert_run`
+//!   function (one transaction, one round trip), and
+//!   [`Store::insert_message`] checks it under the same lock in one
+//!   statement. Two processes (or two pools) racing for one
 //!   thread queue on the row; the second sees the first's run. No lock of
 //!   this process is involved.
 //! - **A commit** ([`Store::commit`]) is one statement, so one transaction
@@ -34,9 +36,12 @@
 //! - **Retention**: `runs.ended_at` (set once, in the commit that ends the
 //!   run) starts the window; [`Store::prune_events`] deletes the events of
 //!   runs that ended before its bound.
-//! - **Events** are rows of `run_events` (one per event, keyed by run and
-//!   sequence number): the source of truth for resuming a stream, written
-//!   with one `INSERT ... SELECT FROM UNNEST` per commit.
+//! - **Events** are rows of `run_event_batches`, the source of truth for
+//!   resuming a stream: one row per commit that had events, holding them as
+//!   arrays (sequence numbers, names, data), keyed by the run and its last
+//!   sequence number. A row per event cost five times as much to write
+//!   (its foreign key checked for each), see the migration;
+//!   [`Store::events_after`] unnests the rows past a sequence number.
 //!
 //! # Layout
 //!
@@ -428,7 +433,8 @@ impl PostgresStore {
                 url: url.to_string(),
                 source,
             })?
-            .application_name("assistant-stream");
+            .application_name("assistant-stream")
+            .options([("plan_cache_mode", "force_generic_plan")]);
         let target = Target::of(&options);
         let mut conn =
             match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await
@@ -563,26 +569,19 @@ written AS (
 )
 SELECT EXISTS (SELECT 1 FROM t), (SELECT active_run_id FROM t)";
 
-/// A new run's writes, once its thread's row is locked and found unlocked
-/// (in the same transaction): the messages it adds (`$6` to `$8`), the run,
-/// and the thread's lock.
+/// A new run with the messages it adds (`$7` to `$9`), locking its thread,
+/// in one round trip: the schema's `insert_run` function (see the
+/// migration for why a function). Its first row says what the thread was;
+/// the rest, if the run went in, are the thread's messages in order.
 const INSERT_RUN: &str = "\
-WITH added AS (
-    INSERT INTO messages (id, thread_id, run_id, object)
-    SELECT m.id, $1, m.run_id, m.object::json
-    FROM UNNEST($6::text[], $7::text[], $8::text[]) WITH ORDINALITY AS m (id, run_id, object, ord)
-    ORDER BY m.ord
-),
-run AS (
-    INSERT INTO runs (id, thread_id, status, created_at, progress, object)
-    VALUES ($2, $1, $3, $4, $5::json, $9::json)
-)
-UPDATE threads SET active_run_id = $2 WHERE id = $1";
+SELECT o_found, o_active_run_id, o_object FROM insert_run(
+    $1, $2, $3, $4, $5::json, $6::json, $7::text[], $8::text[], $9::text[])";
 
 /// A run's commit, in one statement (see the [module docs](self)). Binds
 /// the run's id and its thread's; the steps' ids and objects (`$3`, `$4`);
 /// the messages' ids, run ids and objects (`$5` to `$7`); the events'
-/// sequence numbers, names and data (`$8` to `$10`); the run's status,
+/// sequence numbers, names and data (`$8` to `$10`, one row of
+/// `run_event_batches` if there are any); the run's status,
 /// progress and object (`$11` to `$13`, `NULL` if the batch has no run);
 /// and the time the run ends (`$14`, `NULL` unless its new status is
 /// terminal).
@@ -614,9 +613,9 @@ messages AS (
     ON CONFLICT (id) DO UPDATE SET object = excluded.object
 ),
 events AS (
-    INSERT INTO run_events (run_id, seq, event, data)
-    SELECT r.id, e.seq, e.event, e.data
-    FROM r, UNNEST($8::bigint[], $9::text[], $10::bytea[]) AS e (seq, event, data)
+    INSERT INTO run_event_batches (run_id, first_seq, last_seq, seqs, events, data)
+    SELECT r.id, $8[1], $8[cardinality($8)], $8, $9, $10
+    FROM r WHERE cardinality($8::bigint[]) > 0
 ),
 unlock AS (
     UPDATE threads SET active_run_id = NULL FROM r
@@ -893,58 +892,45 @@ impl Store for PostgresStore {
         let thread_id = run.run.thread_id.as_str();
         let messages: Vec<&Message> = messages.iter().collect();
         let (ids, run_ids, objects) = message_columns(&messages, action)?;
-        let progress = encode(&run.progress, action)?;
-        let object = encode(&run.run, action)?;
-        // Dropped without `commit` (an error, or the caller going away), it
-        // rolls back.
-        let mut tx = self
-            .pool
-            .begin()
+        // The thread's row is locked while its lock is read and set (the
+        // function's first statement): another `insert_run` or
+        // `insert_message` on the thread, from any process, waits for it,
+        // then sees this run's lock.
+        let rows: Vec<(bool, Option<String>, Option<String>)> = sqlx::query_as(INSERT_RUN)
+            .bind(thread_id)
+            .bind(&run.run.id)
+            .bind(run.run.status.as_str())
+            .bind(run.run.created_at)
+            .bind(encode(&run.progress, action)?)
+            .bind(encode(&run.run, action)?)
+            .bind(ids)
+            .bind(run_ids)
+            .bind(objects)
+            .fetch_all(&self.pool)
             .await
             .map_err(|error| fault(action(), error))?;
-        // The thread's row, locked until the transaction ends: another
-        // `insert_run` or `insert_message` on the thread (from any process)
-        // waits here, and then sees this run's lock.
-        let state: Option<(Option<String>,)> =
-            sqlx::query_as("SELECT active_run_id FROM threads WHERE id = $1 FOR NO KEY UPDATE")
-                .bind(thread_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(|error| fault(action(), error))?;
-        match state {
-            None => return Err(StoreError::not_found("thread", thread_id)),
-            Some((Some(active),)) => {
+        let mut rows = rows.into_iter();
+        match rows.next() {
+            Some((true, None, _)) => {}
+            Some((true, Some(active), _)) => {
                 return Err(StoreError::ThreadLocked {
                     thread_id: thread_id.to_owned(),
                     run_id: active,
                 });
             }
-            Some((None,)) => {}
+            Some((false, _, _)) => return Err(StoreError::not_found("thread", thread_id)),
+            None => {
+                return Err(StoreError::database(
+                    action(),
+                    "insert_run returned no row",
+                ));
+            }
         }
-        sqlx::query(INSERT_RUN)
-            .bind(thread_id)
-            .bind(&run.run.id)
-            .bind(run.run.status.as_str())
-            .bind(run.run.created_at)
-            .bind(progress)
-            .bind(ids)
-            .bind(run_ids)
-            .bind(objects)
-            .bind(object)
-            .execute(&mut *tx)
-            .await
-            .map_err(|error| fault(action(), error))?;
-        // What the run's first turn shows the model, read under the lock:
-        // no message can come between.
-        let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT object::text FROM messages WHERE thread_id = $1 ORDER BY seq",
-        )
-        .bind(thread_id)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(|error| fault(action(), error))?;
-        tx.commit().await.map_err(|error| fault(action(), error))?;
-        rows.iter().map(|row| decode(row, action)).collect()
+        rows.map(|(_, _, object)| match object {
+            Some(object) => decode(&object, action),
+            None => Err(StoreError::database(action(), "a message without its object")),
+        })
+        .collect()
     }
 
     async fn run(&self, thread_id: &str, run_id: &str) -> StoreResult<RunRecord> {
@@ -1122,7 +1108,7 @@ impl Store for PostgresStore {
         let action = || "reading the unfinished runs".to_owned();
         let rows: Vec<(String, String, String, Option<i64>)> = sqlx::query_as(concat!(
             "SELECT id, object::text, progress::text, \
-             (SELECT MAX(seq) FROM run_events WHERE run_id = runs.id) \
+             (SELECT MAX(last_seq) FROM run_event_batches WHERE run_id = runs.id) \
              FROM runs WHERE status NOT IN (",
             terminal_statuses!(),
             ") ORDER BY created_at, seq"
@@ -1148,10 +1134,14 @@ impl Store for PostgresStore {
         limit: usize,
     ) -> StoreResult<Vec<StoredEvent>> {
         let action = || format!("reading the events of run {run_id}");
+        // The batches past `after` (each holds at least its last event past
+        // it), unnested, in the order they were written.
         let rows: Vec<(i64, String, Vec<u8>)> = sqlx::query_as(
-            "SELECT e.seq, e.event, e.data FROM run_events e JOIN runs r ON r.id = e.run_id \
-             WHERE e.run_id = $2 AND r.thread_id = $1 AND e.seq > $3 \
-             ORDER BY e.seq LIMIT $4",
+            "SELECT e.seq, e.event, e.data \
+             FROM run_event_batches b JOIN runs r ON r.id = b.run_id, \
+             UNNEST(b.seqs, b.events, b.data) WITH ORDINALITY AS e (seq, event, data, ord) \
+             WHERE b.run_id = $2 AND r.thread_id = $1 AND b.last_seq > $3 AND e.seq > $3 \
+             ORDER BY b.last_seq, e.ord LIMIT $4",
         )
         .bind(thread_id)
         .bind(run_id)
@@ -1181,15 +1171,17 @@ impl Store for PostgresStore {
     }
 
     async fn prune_events(&self, ended_before: i64) -> StoreResult<u64> {
-        let done = sqlx::query(
-            "DELETE FROM run_events \
-             WHERE run_id IN (SELECT id FROM runs WHERE ended_at < $1)",
+        let pruned: Option<i64> = sqlx::query_scalar(
+            "WITH gone AS (DELETE FROM run_event_batches \
+             WHERE run_id IN (SELECT id FROM runs WHERE ended_at < $1) \
+             RETURNING cardinality(seqs) AS events) \
+             SELECT SUM(events)::bigint FROM gone",
         )
         .bind(ended_before)
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await
         .map_err(|error| fault("pruning the events of ended runs".to_owned(), error))?;
-        Ok(done.rows_affected())
+        Ok(pruned.map_or(0, i64::unsigned_abs))
     }
 }
 

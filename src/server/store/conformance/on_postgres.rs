@@ -515,3 +515,30 @@ async fn nul_characters_round_trip() {
     assert_eq!(store.message("thread_1", "msg_n").await.unwrap(), with_nul);
     store.close().await;
 }
+
+/// Events per second of commits shaped like streamed runs' (the SQLite
+/// store's `commit_throughput`), SQLite against PostgreSQL, at 1, 64 and
+/// 500 runs at once. A measurement, not a check: `cargo test --release
+/// --lib --features postgres postgres_commit_throughput -- --ignored
+/// --nocapture` (with `ASSISTANT_STREAM_TEST_POSTGRES`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run it in release, by hand"]
+async fn postgres_commit_throughput() {
+    use super::super::sqlite::throughput::events_per_second;
+    let Some(db) = TestDatabase::new("throughput").await else {
+        return;
+    };
+    let dir = TempDir::new("pg-throughput");
+    let sqlite: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.db()).await.unwrap());
+    let postgres: Arc<dyn Store> = Arc::new(db.open().await);
+    for concurrent in [1, 64, 500] {
+        let label = format!("c{concurrent}");
+        let on_sqlite = events_per_second(Arc::clone(&sqlite), concurrent, &label).await;
+        let on_postgres = events_per_second(Arc::clone(&postgres), concurrent, &label).await;
+        println!(
+            "{concurrent:>3} runs at once: sqlite {on_sqlite:>9.0} events/s, \
+             postgres {on_postgres:>9.0} events/s (postgres ÷ sqlite {:.2})",
+            on_postgres / on_sqlite
+        );
+    }
+}
