@@ -62,9 +62,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Connection, SqlSafeStr};
+use sqlx::{Connection, Row, SqlSafeStr};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// The schema's migrations, oldest first: (version, description, SQL). A
@@ -577,57 +578,106 @@ const INSERT_RUN: &str = "\
 SELECT o_found, o_active_run_id, o_object FROM insert_run(
     $1, $2, $3, $4, $5::json, $6::json, $7::text[], $8::text[], $9::text[])";
 
-/// A run's commit, in one statement (see the [module docs](self)). Binds
-/// the run's id and its thread's; the steps' ids and objects (`$3`, `$4`);
-/// the messages' ids, run ids and objects (`$5` to `$7`); the events'
-/// sequence numbers, names and data (`$8` to `$10`, one row of
-/// `run_event_batches` if there are any); the run's status,
-/// progress and object (`$11` to `$13`, `NULL` if the batch has no run);
-/// and the time the run ends (`$14`, `NULL` unless its new status is
-/// terminal).
+/// What a commit holds, which picks its statement ([`commit_sql`]).
+#[derive(Clone, Copy, Debug)]
+struct CommitShape {
+    steps: bool,
+    messages: bool,
+    events: bool,
+    run: bool,
+}
+
+impl CommitShape {
+    /// Its place among the sixteen shapes.
+    fn index(self) -> usize {
+        usize::from(self.steps)
+            | usize::from(self.messages) << 1
+            | usize::from(self.events) << 2
+            | usize::from(self.run) << 3
+    }
+}
+
+/// The statement of a commit of this shape (built once per shape, and
+/// prepared once per connection): only the parts the batch needs, since
+/// PostgreSQL sets up every part of a statement each time it runs it, even
+/// one that writes nothing. Every shape binds the same parameters: the
+/// run's id and its thread's; the steps' ids and objects (`$3`, `$4`); the
+/// messages' ids, run ids and objects (`$5` to `$7`); the events' sequence
+/// numbers, names and data (`$8` to `$10`, one row of `run_event_batches`);
+/// the run's status, progress and object (`$11` to `$13`); and the time the
+/// run ends (`$14`, `NULL` unless its new status is terminal).
 ///
-/// The thread's row is locked first, then the run's: `DELETE FROM threads`
-/// takes them in that order. Every write reads the locked run (`r`), so
-/// without it nothing is written; the final `SELECT` says which was missing.
-/// The upserts keep a replaced step's or message's `seq`. The thread is
-/// unlocked only by the commit that ends the run (`r.ended_at`, as locked,
-/// is still `NULL` then), and only if this run holds it.
-const COMMIT: &str = "\
-WITH t AS (SELECT id FROM threads WHERE id = $2 FOR NO KEY UPDATE),
-r AS (
-    SELECT id, thread_id, ended_at FROM runs
-    WHERE id = $1 AND thread_id = (SELECT id FROM t) FOR NO KEY UPDATE
-),
-steps AS (
-    INSERT INTO run_steps (id, run_id, thread_id, object)
-    SELECT s.id, r.id, r.thread_id, s.object::json
-    FROM r, UNNEST($3::text[], $4::text[]) WITH ORDINALITY AS s (id, object, ord)
-    ORDER BY s.ord
-    ON CONFLICT (id) DO UPDATE SET object = excluded.object
-),
-messages AS (
-    INSERT INTO messages (id, thread_id, run_id, object)
-    SELECT m.id, r.thread_id, m.run_id, m.object::json
-    FROM r, UNNEST($5::text[], $6::text[], $7::text[]) WITH ORDINALITY AS m (id, run_id, object, ord)
-    ORDER BY m.ord
-    ON CONFLICT (id) DO UPDATE SET object = excluded.object
-),
-events AS (
-    INSERT INTO run_event_batches (run_id, first_seq, last_seq, seqs, events, data)
-    SELECT r.id, $8[1], $8[cardinality($8)], $8, $9, $10
-    FROM r WHERE cardinality($8::bigint[]) > 0
-),
-unlock AS (
-    UPDATE threads SET active_run_id = NULL FROM r
-    WHERE $14::bigint IS NOT NULL AND r.ended_at IS NULL
-      AND threads.id = r.thread_id AND threads.active_run_id = r.id
-),
-run AS (
-    UPDATE runs SET status = $11::text, progress = $12::json, object = $13::json,
-        ended_at = COALESCE(runs.ended_at, $14::bigint)
-    FROM r WHERE $11::text IS NOT NULL AND runs.id = r.id
-)
-SELECT EXISTS (SELECT 1 FROM t), EXISTS (SELECT 1 FROM r)";
+/// The thread's row is locked first (`FOR KEY SHARE`, which only
+/// `DELETE FROM threads` waits for, and which makes a commit wait for the
+/// thread's deletion rather than deadlock with it: the deletion locks the
+/// thread, then the run). Every write reads the run (`r`), so without it
+/// nothing is written; the final `SELECT` says which was missing. The
+/// upserts keep a replaced step's or message's `seq`. The thread is unlocked
+/// only by the commit that ends the run (`r.ended_at` still `NULL`), and
+/// only if this run holds it (checked on the thread's row as it is when
+/// updated).
+fn commit_sql(shape: CommitShape) -> &'static str {
+    static SHAPES: OnceLock<Vec<String>> = OnceLock::new();
+    let shapes = SHAPES.get_or_init(|| {
+        (0..16)
+            .map(|index| {
+                build_commit_sql(CommitShape {
+                    steps: index & 1 != 0,
+                    messages: index & 2 != 0,
+                    events: index & 4 != 0,
+                    run: index & 8 != 0,
+                })
+            })
+            .collect()
+    });
+    &shapes[shape.index()]
+}
+
+fn build_commit_sql(shape: CommitShape) -> String {
+    let mut sql = String::from(
+        "WITH t AS (SELECT id FROM threads WHERE id = $2 FOR KEY SHARE),\n\
+         r AS (SELECT id, thread_id, ended_at FROM runs \
+         WHERE id = $1 AND thread_id = (SELECT id FROM t))",
+    );
+    if shape.steps {
+        sql.push_str(
+            ",\nsteps AS (INSERT INTO run_steps (id, run_id, thread_id, object) \
+             SELECT s.id, r.id, r.thread_id, s.object::json \
+             FROM r, UNNEST($3::text[], $4::text[]) WITH ORDINALITY AS s (id, object, ord) \
+             ORDER BY s.ord ON CONFLICT (id) DO UPDATE SET object = excluded.object)",
+        );
+    }
+    if shape.messages {
+        sql.push_str(
+            ",\nmessages AS (INSERT INTO messages (id, thread_id, run_id, object) \
+             SELECT m.id, r.thread_id, m.run_id, m.object::json \
+             FROM r, UNNEST($5::text[], $6::text[], $7::text[]) \
+             WITH ORDINALITY AS m (id, run_id, object, ord) \
+             ORDER BY m.ord ON CONFLICT (id) DO UPDATE SET object = excluded.object)",
+        );
+    }
+    if shape.events {
+        sql.push_str(
+            ",\nevents AS (INSERT INTO run_event_batches \
+             (run_id, first_seq, last_seq, seqs, events, data) \
+             SELECT r.id, $8[1], $8[cardinality($8)], $8, $9, $10 FROM r)",
+        );
+    }
+    if shape.run {
+        sql.push_str(
+            ",\nunlock AS (UPDATE threads SET active_run_id = NULL FROM r \
+             WHERE $14::bigint IS NOT NULL AND r.ended_at IS NULL \
+             AND threads.id = r.thread_id AND threads.active_run_id = r.id),\n\
+             run AS (UPDATE runs SET status = $11::text, progress = $12::json, \
+             object = $13::json, ended_at = COALESCE(runs.ended_at, $14::bigint) \
+             FROM r WHERE runs.id = r.id)",
+        );
+    }
+    // The parameters a shape leaves out are still bound (sqlx declares
+    // every parameter's type, so PostgreSQL takes them unused).
+    sql.push_str("\nSELECT EXISTS (SELECT 1 FROM t), EXISTS (SELECT 1 FROM r)");
+    sql
+}
 
 #[async_trait::async_trait]
 impl Store for PostgresStore {
@@ -920,15 +970,15 @@ impl Store for PostgresStore {
             }
             Some((false, _, _)) => return Err(StoreError::not_found("thread", thread_id)),
             None => {
-                return Err(StoreError::database(
-                    action(),
-                    "insert_run returned no row",
-                ));
+                return Err(StoreError::database(action(), "insert_run returned no row"));
             }
         }
         rows.map(|(_, _, object)| match object {
             Some(object) => decode(&object, action),
-            None => Err(StoreError::database(action(), "a message without its object")),
+            None => Err(StoreError::database(
+                action(),
+                "a message without its object",
+            )),
         })
         .collect()
     }
@@ -1079,7 +1129,13 @@ impl Store for PostgresStore {
             .as_ref()
             .is_some_and(|record| record.run.status.is_terminal())
             .then(now);
-        let (thread_exists, run_exists): (bool, bool) = sqlx::query_as(COMMIT)
+        let shape = CommitShape {
+            steps: !step_ids.is_empty(),
+            messages: !message_ids.is_empty(),
+            events: !event_seqs.is_empty(),
+            run: status.is_some(),
+        };
+        let row = sqlx::query(commit_sql(shape))
             .bind(&batch.run_id)
             .bind(&batch.thread_id)
             .bind(step_ids)
@@ -1097,7 +1153,11 @@ impl Store for PostgresStore {
             .fetch_one(&self.pool)
             .await
             .map_err(|error| fault(action(), error))?;
-        match (thread_exists, run_exists) {
+        let found = |column: usize| {
+            row.try_get::<bool, _>(column)
+                .map_err(|error| fault(action(), error))
+        };
+        match (found(0)?, found(1)?) {
             (true, true) => Ok(()),
             (true, false) => Err(StoreError::not_found("run", &batch.run_id)),
             (false, _) => Err(StoreError::not_found("thread", &batch.thread_id)),

@@ -2473,7 +2473,11 @@ pub(super) mod throughput {
         seq
     }
 
-    pub(crate) async fn events_per_second(store: Arc<dyn Store>, concurrent: usize, label: &str) -> f64 {
+    pub(crate) async fn events_per_second(
+        store: Arc<dyn Store>,
+        concurrent: usize,
+        label: &str,
+    ) -> f64 {
         let runs_each = (256 / concurrent).max(1);
         let start = Instant::now();
         let tasks: Vec<_> = (0..concurrent)
