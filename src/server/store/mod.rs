@@ -1,5 +1,6 @@
 //! Where the server's data lives: the [`Store`] trait and its
-//! implementations, [`memory`] and [`sqlite`].
+//! implementations, [`memory`], [`sqlite`] and `postgres` (with the
+//! `postgres` feature).
 //!
 //! A store keeps assistants, threads, messages, runs, run steps and the
 //! events of runs (for resumable streams), and answers the list endpoints'

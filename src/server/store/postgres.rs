@@ -250,7 +250,7 @@ fn to_i64(value: u64, action: impl FnOnce() -> String) -> StoreResult<i64> {
 /// The items of a batch with one entry per id: the first place an id has,
 /// with its last value, as upserting them one by one would leave them (one
 /// `INSERT ... ON CONFLICT` cannot touch a row twice).
-fn last_of_each<'a, T>(items: &'a [T], id: impl Fn(&T) -> &str) -> Vec<&'a T> {
+fn last_of_each<T>(items: &[T], id: impl Fn(&T) -> &str) -> Vec<&T> {
     let mut out: Vec<&T> = Vec::with_capacity(items.len());
     for item in items {
         match out.iter_mut().find(|kept| id(kept) == id(item)) {
