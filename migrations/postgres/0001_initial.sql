@@ -13,7 +13,14 @@
 -- refuses `\u0000`). PostgreSQL's JSON operators still read it, for
 -- whoever queries the database by hand.
 --
--- Deleting a thread deletes everything under it through the foreign keys.
+-- Deleting a thread deletes everything under it, through the foreign keys
+-- and, for the events, `delete_thread`.
+--
+-- Threads, messages and runs are rewritten in place many times (a run's
+-- message with every batch of tokens, the run with every status, the thread
+-- when a run locks and unlocks it), none of them in a column an index
+-- holds: with room left on their pages (`fillfactor`), PostgreSQL writes
+-- the new version beside the old one and touches no index (a HOT update).
 --
 -- Made for several server processes on one database (not yet done: see the
 -- store's module docs): the thread lock is a column the store changes only
@@ -35,7 +42,7 @@ CREATE TABLE threads (
     -- The run that locks the thread (it refuses new messages and runs), if any.
     active_run_id TEXT,
     object JSON NOT NULL
-);
+) WITH (fillfactor = 70);
 
 CREATE TABLE messages (
     seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -44,7 +51,7 @@ CREATE TABLE messages (
     -- The run that wrote the message, if any (lists filter by it).
     run_id TEXT,
     object JSON NOT NULL
-);
+) WITH (fillfactor = 70);
 -- A thread's messages in order, with the run id to filter by in the index;
 -- also what the cascade from threads deletes by.
 CREATE INDEX messages_by_thread ON messages (thread_id, seq) INCLUDE (run_id);
@@ -62,7 +69,7 @@ CREATE TABLE runs (
     -- The server's own bookkeeping of the run.
     progress JSON NOT NULL,
     object JSON NOT NULL
-);
+) WITH (fillfactor = 70);
 CREATE INDEX runs_by_thread ON runs (thread_id, seq);
 -- The runs whose events a prune may delete.
 CREATE INDEX runs_by_end ON runs (ended_at) WHERE ended_at IS NOT NULL;
@@ -91,8 +98,14 @@ CREATE INDEX run_steps_by_run ON run_steps (run_id, seq);
 -- rows. `data` is each event's data as sent, as bytes: PostgreSQL's text
 -- cannot hold a NUL character, and a replayed stream's data is whatever the
 -- recording held.
+--
+-- No foreign key to `runs`: its check is a query of its own for every row
+-- written (a commit with events writes one), the largest cost of a commit
+-- after its own statement. The store writes a batch only for a run it has
+-- just found on a thread whose row it holds locked, and `delete_thread`
+-- (below) deletes a thread's batches before the thread.
 CREATE TABLE run_event_batches (
-    run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    run_id TEXT NOT NULL,
     -- The sequence numbers (the SSE `id`s, from 1) of the batch's first and
     -- last events.
     first_seq BIGINT NOT NULL,
@@ -163,5 +176,25 @@ BEGIN
     RETURN QUERY SELECT TRUE, NULL::TEXT, NULL::TEXT;
     RETURN QUERY SELECT TRUE, NULL::TEXT, m.object::TEXT
         FROM messages m WHERE m.thread_id = p_thread_id ORDER BY m.seq;
+END
+$$;
+
+-- Deletes a thread with everything under it: its messages, runs and steps
+-- through the foreign keys, and first its runs' events (which have no
+-- foreign key). The thread's row is locked before the events are deleted:
+-- a commit holds it (`FOR KEY SHARE`) while it writes a batch, so a batch
+-- is either written before (and deleted here) or finds no thread. Returns
+-- whether the thread existed.
+CREATE FUNCTION delete_thread(p_thread_id TEXT) RETURNS BOOLEAN
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    PERFORM 1 FROM threads WHERE id = p_thread_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN FALSE;
+    END IF;
+    DELETE FROM run_event_batches
+        WHERE run_id IN (SELECT id FROM runs WHERE thread_id = p_thread_id);
+    DELETE FROM threads WHERE id = p_thread_id;
+    RETURN TRUE;
 END
 $$;

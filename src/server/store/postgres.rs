@@ -26,13 +26,15 @@
 //!   thread queue on the row; the second sees the first's run. No lock of
 //!   this process is involved.
 //! - **A commit** ([`Store::commit`]) is one statement, so one transaction
-//!   and one round trip, whatever the batch holds: it locks the thread's row
-//!   then the run's (the order `DELETE FROM threads` takes them in, so a
-//!   commit and a thread's deletion never deadlock), then upserts the steps
-//!   and messages, appends the events, writes the run and, if the run
-//!   becomes terminal now, unlocks the thread and sets `ended_at`. Each
-//!   write is conditional on the locked run, so a batch for a deleted thread
-//!   or run writes nothing.
+//!   and one round trip, whatever the batch holds (its parts only: a
+//!   statement per shape of batch): it locks the thread's row for key share
+//!   (what the thread's deletion waits for, which then deletes what the
+//!   commit wrote; the schema's `delete_thread` takes the thread's row
+//!   before anything under it, so the two never deadlock), finds the run,
+//!   then upserts the steps and messages, appends the events, writes the
+//!   run and, if the run becomes terminal now, unlocks the thread and sets
+//!   `ended_at`. Each write is conditional on the run, so a batch for a
+//!   deleted thread or run writes nothing.
 //! - **Retention**: `runs.ended_at` (set once, in the commit that ends the
 //!   run) starts the window; [`Store::prune_events`] deletes the events of
 //!   runs that ended before its bound.
@@ -607,10 +609,11 @@ impl CommitShape {
 /// the run's status, progress and object (`$11` to `$13`); and the time the
 /// run ends (`$14`, `NULL` unless its new status is terminal).
 ///
-/// The thread's row is locked first (`FOR KEY SHARE`, which only
-/// `DELETE FROM threads` waits for, and which makes a commit wait for the
-/// thread's deletion rather than deadlock with it: the deletion locks the
-/// thread, then the run). Every write reads the run (`r`), so without it
+/// The thread's row is locked first (`FOR KEY SHARE`, which only a
+/// deletion of the thread waits for): a commit and the thread's deletion
+/// take the thread's row before the run's, so they never deadlock, and a
+/// batch of events (which has no foreign key) is never written for a
+/// thread being deleted. Every write reads the run (`r`), so without it
 /// nothing is written; the final `SELECT` says which was missing. The
 /// upserts keep a replaced step's or message's `seq`. The thread is unlocked
 /// only by the commit that ends the run (`r.ended_at` still `NULL`), and
@@ -801,14 +804,15 @@ impl Store for PostgresStore {
     }
 
     async fn delete_thread(&self, id: &str) -> StoreResult<()> {
-        // The foreign keys delete its messages, runs, steps and events, in
-        // the statement's own transaction.
-        let done = sqlx::query("DELETE FROM threads WHERE id = $1")
+        // The schema's `delete_thread`: the runs' events, then the thread
+        // (the foreign keys delete its messages, runs and steps), in one
+        // transaction.
+        let existed: bool = sqlx::query_scalar("SELECT delete_thread($1)")
             .bind(id)
-            .execute(&self.pool)
+            .fetch_one(&self.pool)
             .await
             .map_err(|error| fault(format!("deleting thread {id}"), error))?;
-        if done.rows_affected() == 0 {
+        if !existed {
             return Err(StoreError::not_found("thread", id));
         }
         Ok(())

@@ -542,3 +542,56 @@ async fn postgres_commit_throughput() {
         );
     }
 }
+
+/// A thread deleted while its run commits (from another store): the commit
+/// either lands before the deletion, which then deletes what it wrote, or
+/// finds no thread and writes nothing. No event batch outlives its thread
+/// (they have no foreign key to cascade through), and neither side fails
+/// otherwise or deadlocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thread_deleted_while_its_run_commits_leaves_nothing() {
+    let Some(db) = TestDatabase::new("delete_commit").await else {
+        return;
+    };
+    let (one, two) = (Arc::new(db.open().await), Arc::new(db.open().await));
+    for round in 0..30 {
+        let (thread_id, run_id) = (format!("thread_{round}"), format!("run_{round}"));
+        thread_with_run(&*one, &thread_id, &run_id).await;
+        let committing = {
+            let (store, thread_id, run_id) = (Arc::clone(&one), thread_id.clone(), run_id.clone());
+            tokio::spawn(async move {
+                for n in 0..5u64 {
+                    let mut update = batch(&thread_id, &run_id);
+                    update.events = (n * 10 + 1..=n * 10 + 10).map(event).collect();
+                    update.messages = vec![message(
+                        &thread_id,
+                        &format!("msg_{run_id}"),
+                        Some(&run_id),
+                        "x",
+                    )];
+                    match store.commit(&update).await {
+                        Ok(()) => {}
+                        Err(StoreError::NotFound { .. }) => return,
+                        Err(other) => panic!("{other:?}"),
+                    }
+                }
+            })
+        };
+        let deleting = {
+            let (store, thread_id) = (Arc::clone(&two), thread_id.clone());
+            tokio::spawn(async move { store.delete_thread(&thread_id).await })
+        };
+        committing.await.unwrap();
+        deleting.await.unwrap().unwrap();
+        assert_not_found(one.thread(&thread_id).await, "thread", &thread_id);
+    }
+    let mut conn = connect(&db).await;
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM run_event_batches")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "event batches outlived their threads");
+    let _ = conn.close().await;
+    one.close().await;
+    two.close().await;
+}
