@@ -436,8 +436,7 @@ impl PostgresStore {
                 url: url.to_string(),
                 source,
             })?
-            .application_name("assistant-stream")
-            .options([("plan_cache_mode", "force_generic_plan")]);
+            .application_name("assistant-stream");
         let target = Target::of(&options);
         let mut conn =
             match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&options)).await
@@ -467,6 +466,19 @@ impl PostgresStore {
             // call; a connection the server dropped fails its call (an
             // error, as any other database failure) and is not reused.
             .test_before_acquire(false)
+            // The store's statements are the same few, run again and again
+            // with other values: a generic plan, made once per connection,
+            // spares planning each run (a commit's statement took 1.7 ms to
+            // plan, 0.6 ms to run). Set once a connection is made rather than
+            // as a startup option, which a pooler such as PgBouncer refuses.
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::query("SET plan_cache_mode = force_generic_plan")
+                        .execute(conn)
+                        .await
+                        .map(drop)
+                })
+            })
             .connect_lazy_with(options);
         Ok(PostgresStore { pool, target })
     }
