@@ -1246,6 +1246,23 @@ conformance!(
     unfinished_runs,
 );
 
+/// Built without the `postgres` feature, a PostgreSQL URL still parses, and
+/// opening it says why it cannot be (without the password). (Run by
+/// `cargo test --features server`; `--all-features` has the store.)
+#[cfg(not(feature = "postgres"))]
+#[tokio::test]
+async fn postgres_without_the_feature_is_a_clear_error() {
+    let database: crate::server::Database = "postgres://app:hunter2@127.0.0.1:5432/assistants"
+        .parse()
+        .unwrap();
+    let error = super::open(&database).await.err().unwrap().to_string();
+    assert_eq!(
+        error,
+        "cannot open the database postgres://app:***@127.0.0.1:5432/assistants: \
+         assistant-stream was built without the `postgres` feature"
+    );
+}
+
 // ---- SQLite only ----
 
 /// Everything a store holds, as JSON, to compare two opens of one file.
