@@ -1,7 +1,12 @@
 //! The semantics every [`Store`] keeps, checked on each store: the memory
-//! store (the reference) and SQLite files in temporary directories. Then
-//! what only the SQLite store has: reopening, the one-process lock, schema
-//! versions, bad paths and a database that fills up.
+//! store (the reference), SQLite files in temporary directories and, with
+//! the `postgres` feature, fresh PostgreSQL databases ([`on_postgres`]).
+//! Then what only the SQLite store has: reopening, the one-process lock,
+//! schema versions, bad paths and a database that fills up (and what only
+//! the PostgreSQL store has, in [`on_postgres`]).
+
+#[cfg(feature = "postgres")]
+mod on_postgres;
 
 use super::memory::MemoryStore;
 use super::sqlite::{OpenError, SqliteFault, SqliteOptions, SqliteStore};
@@ -1196,6 +1201,36 @@ macro_rules! conformance {
                 super::concurrent_commits(store).await;
             }
         }
+
+        // A fresh database on the server `ASSISTANT_STREAM_TEST_POSTGRES`
+        // names, per test (skipped with a notice without it, failed under
+        // `CI=true`).
+        #[cfg(feature = "postgres")]
+        mod postgres_store {
+            use super::*;
+            use super::on_postgres::TestDatabase;
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let Some(db) = TestDatabase::new(stringify!($check)).await else {
+                        return;
+                    };
+                    let store = db.open().await;
+                    super::$check(&store).await;
+                    store.close().await;
+                }
+            )*
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn concurrent_commits() {
+                let Some(db) = TestDatabase::new("concurrent").await else {
+                    return;
+                };
+                let store = Arc::new(db.open().await);
+                super::concurrent_commits(Arc::clone(&store) as Arc<dyn Store>).await;
+                store.close().await;
+            }
+        }
     };
 }
 
@@ -1211,6 +1246,23 @@ conformance!(
     delete_thread_cascades,
     unfinished_runs,
 );
+
+/// Built without the `postgres` feature, a PostgreSQL URL still parses, and
+/// opening it says why it cannot be (without the password). (Run by
+/// `cargo test --features server`; `--all-features` has the store.)
+#[cfg(not(feature = "postgres"))]
+#[tokio::test]
+async fn postgres_without_the_feature_is_a_clear_error() {
+    let database: crate::server::Database = "postgres://app:hunter2@127.0.0.1:5432/assistants"
+        .parse()
+        .unwrap();
+    let error = super::open(&database).await.err().unwrap().to_string();
+    assert_eq!(
+        error,
+        "cannot open the database postgres://app:***@127.0.0.1:5432/assistants: \
+         assistant-stream was built without the `postgres` feature"
+    );
+}
 
 // ---- SQLite only ----
 
