@@ -1,8 +1,12 @@
-//! The embedded server's store: memory against SQLite, under concurrent
-//! streamed runs.
+//! The embedded server's store: memory against SQLite (and PostgreSQL, given
+//! a server), under concurrent streamed runs.
 //!
-//! For each store (`Database::Memory`, and `Database::Sqlite` on a fresh file
-//! in a temporary directory) and each number of runs at once, a fresh server
+//! For each store (`Database::Memory`, `Database::Sqlite` on a fresh file
+//! in a temporary directory and, when `BENCH_POSTGRES_URL` or
+//! `ASSISTANT_STREAM_TEST_POSTGRES` names a PostgreSQL server whose role
+//! may create databases, `Database::Postgres` on a fresh database made for
+//! the configuration and dropped after it) and each number of runs at once,
+//! a fresh server
 //! runs the scripted model, and clients run streamed runs against it over
 //! 127.0.0.1. A run is what an app does: `POST /threads` with one user
 //! message `/long 200` (a reply of 200 tokens, 211 events in all), then
@@ -22,7 +26,11 @@
 //!
 //! The memory store is SQLite's peer: the two run in the same process,
 //! interleaved (memory then SQLite at each concurrency), and the table ends
-//! with SQLite ÷ memory for events per second.
+//! with SQLite ÷ memory for events per second. PostgreSQL is SQLite's peer
+//! for a store that survives restarts: PostgreSQL ÷ SQLite follows (the
+//! target is 0.5, within 2× of SQLite). The PostgreSQL server's own
+//! processes are not the server's: their CPU time and writes are not in the
+//! table's server columns, which is what PostgreSQL costs on top.
 //!
 //! **The server runs in a child process**: this bench binary started again
 //! with `--serve-child DATABASE`. So its RSS is its own (not the clients'
@@ -40,6 +48,7 @@
 //! A store the build lacks (the server fails to open it) is reported and
 //! skipped. Results also go to `$BENCH_SERVER_JSON`, by default
 //! `bench-server.json` in the target directory. `BENCH_SERVER_ONLY=sqlite:1`
+//! (or `postgres:64`)
 //! (a store, and optionally runs at once) measures one configuration alone,
 //! to profile it.
 //!
@@ -132,20 +141,32 @@ fn main() {
     let scratch = Scratch::new();
 
     println!(
-        "\nStore: memory against SQLite. Each run: POST /threads with `/long {TOKENS}`, then a streamed run read to `done` by the client; the scripted model, unpaced, over 127.0.0.1\n"
+        "\nStore: memory against SQLite and PostgreSQL. Each run: POST /threads with `/long {TOKENS}`, then a streamed run read to `done` by the client; the scripted model, unpaced, over 127.0.0.1\n"
     );
     let mut rows: Vec<Row> = Vec::new();
     let mut skipped: Vec<(Store, String)> = Vec::new();
     let only = Only::from_env();
+    let postgres = postgres_server();
+    if let Err(reason) = &postgres {
+        println!("PostgreSQL: skipped: {reason}");
+        skipped.push((Store::Postgres, reason.clone()));
+    }
     for load in loads {
-        for store in [Store::Memory, Store::Sqlite] {
+        for store in [Store::Memory, Store::Sqlite, Store::Postgres] {
             if skipped.iter().any(|(s, _)| *s == store) || !only.wants(store, load.at_once) {
                 continue;
             }
             let file = scratch.fresh_file(load.at_once);
-            let database = match store {
-                Store::Memory => Database::Memory,
-                Store::Sqlite => Database::sqlite(&file),
+            // The database as the server child parses it: for PostgreSQL the
+            // URL itself, since a `Database` prints its password as `***`.
+            let (database, pg) = match (store, &postgres) {
+                (Store::Memory, _) => (Database::Memory.to_string(), None),
+                (Store::Sqlite, _) => (Database::sqlite(&file).to_string(), None),
+                (Store::Postgres, Ok(admin)) => {
+                    let db = runtime.block_on(BenchDatabase::create(admin, load.at_once));
+                    (db.url.clone(), Some(db))
+                }
+                (Store::Postgres, Err(_)) => unreachable!("skipped above"),
             };
             match ServerProcess::start(&database) {
                 Ok(server) => {
@@ -153,6 +174,12 @@ fn main() {
                     drop(server);
                     if store == Store::Sqlite {
                         row.file_mb = Some(sqlite_files_mb(&file));
+                    }
+                    if let Some(db) = &pg {
+                        row.file_mb = Some(runtime.block_on(db.size_mb()));
+                    }
+                    if let Some(db) = pg {
+                        runtime.block_on(db.drop_database());
                     }
                     rows.push(row);
                 }
@@ -186,7 +213,7 @@ fn main() {
     }
 
     println!(
-        "\n| runs at once | store | server write calls/run | server KB written/run | SQLite file + WAL MB |\n|---|---|---|---|---|"
+        "\n| runs at once | store | server write calls/run | server KB written/run | SQLite file + WAL, or PostgreSQL database, MB |\n|---|---|---|---|---|"
     );
     for row in &rows {
         println!(
@@ -219,6 +246,27 @@ fn main() {
         }
     }
 
+    let postgres_ratios = postgres_ratios(&rows);
+    if !postgres_ratios.is_empty() {
+        println!(
+            "\n| runs at once | events/s PostgreSQL ÷ SQLite | target ≥ {POSTGRES_TARGET_RATIO} | runs/s PostgreSQL ÷ SQLite | first token p99 PostgreSQL ÷ SQLite |\n|---|---|---|---|---|"
+        );
+        for ratio in &postgres_ratios {
+            println!(
+                "| {} | **{:.2}** | {} | {:.2} | {:.2} |",
+                ratio.at_once,
+                ratio.events_per_second,
+                if ratio.events_per_second >= POSTGRES_TARGET_RATIO {
+                    "met"
+                } else {
+                    "missed"
+                },
+                ratio.runs_per_second,
+                ratio.first_token_p99,
+            );
+        }
+    }
+
     let report = Report {
         unix_time: SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -226,6 +274,7 @@ fn main() {
         tokens_per_run: TOKENS,
         rows,
         sqlite_over_memory: ratios,
+        postgres_over_sqlite: postgres_ratios,
         skipped: skipped
             .into_iter()
             .map(|(store, reason)| Skipped { store, reason })
@@ -242,7 +291,7 @@ fn main() {
     }
 }
 
-/// `BENCH_SERVER_ONLY=STORE[:RUNS_AT_ONCE]` (`sqlite:1`, `memory`) keeps
+/// `BENCH_SERVER_ONLY=STORE[:RUNS_AT_ONCE]` (`sqlite:1`, `memory`, `postgres:64`) keeps
 /// one store, and one concurrency of the table, for a profile.
 struct Only {
     store: Option<Store>,
@@ -261,7 +310,8 @@ impl Only {
         let store = match store {
             "memory" => Store::Memory,
             "sqlite" => Store::Sqlite,
-            other => panic!("BENCH_SERVER_ONLY: `{other}` is neither memory nor sqlite"),
+            "postgres" => Store::Postgres,
+            other => panic!("BENCH_SERVER_ONLY: `{other}` is not memory, sqlite or postgres"),
         };
         let at_once = (!at_once.is_empty()).then(|| {
             at_once
@@ -289,6 +339,7 @@ const TARGET_RATIO: f64 = 0.67;
 enum Store {
     Memory,
     Sqlite,
+    Postgres,
 }
 
 impl Store {
@@ -296,9 +347,14 @@ impl Store {
         match self {
             Store::Memory => "memory",
             Store::Sqlite => "SQLite",
+            Store::Postgres => "PostgreSQL",
         }
     }
 }
+
+/// PostgreSQL's events per second over SQLite's that the store must reach
+/// (within 2× of SQLite, on one server instance).
+const POSTGRES_TARGET_RATIO: f64 = 0.5;
 
 #[derive(Debug, Serialize)]
 struct Row {
@@ -318,7 +374,8 @@ struct Row {
     clients_cpu_ms_per_run: f64,
     server_write_calls_per_run: f64,
     server_kb_written_per_run: f64,
-    /// The SQLite file and its `-wal` after the server stopped.
+    /// The SQLite file and its `-wal` after the server stopped, or the
+    /// PostgreSQL database (`pg_database_size`).
     file_mb: Option<f64>,
 }
 
@@ -328,6 +385,14 @@ struct Ratio {
     events_per_second: f64,
     runs_per_second: f64,
     peak_rss: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct PostgresRatio {
+    at_once: usize,
+    events_per_second: f64,
+    runs_per_second: f64,
+    first_token_p99: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -342,6 +407,7 @@ struct Report {
     tokens_per_run: usize,
     rows: Vec<Row>,
     sqlite_over_memory: Vec<Ratio>,
+    postgres_over_sqlite: Vec<PostgresRatio>,
     skipped: Vec<Skipped>,
 }
 
@@ -362,6 +428,103 @@ fn ratios(rows: &[Row]) -> Vec<Ratio> {
             })
         })
         .collect()
+}
+
+fn postgres_ratios(rows: &[Row]) -> Vec<PostgresRatio> {
+    rows.iter()
+        .filter(|row| row.store == Store::Postgres)
+        .filter_map(|postgres| {
+            let sqlite = rows
+                .iter()
+                .find(|row| row.store == Store::Sqlite && row.at_once == postgres.at_once)?;
+            Some(PostgresRatio {
+                at_once: postgres.at_once,
+                events_per_second: postgres.events_per_second / sqlite.events_per_second,
+                runs_per_second: postgres.runs_per_second / sqlite.runs_per_second,
+                first_token_p99: postgres.first_token_p99_ms / sqlite.first_token_p99_ms,
+            })
+        })
+        .collect()
+}
+
+/// The PostgreSQL server to measure on: `BENCH_POSTGRES_URL`, else
+/// `ASSISTANT_STREAM_TEST_POSTGRES` (what `scripts/postgres.sh start`
+/// prints); why not, without either.
+fn postgres_server() -> Result<String, String> {
+    ["BENCH_POSTGRES_URL", "ASSISTANT_STREAM_TEST_POSTGRES"]
+        .iter()
+        .find_map(|var| std::env::var(var).ok().filter(|url| !url.trim().is_empty()))
+        .ok_or_else(|| {
+            "neither BENCH_POSTGRES_URL nor ASSISTANT_STREAM_TEST_POSTGRES names a server \
+             (scripts/postgres.sh start prints one)"
+                .to_owned()
+        })
+}
+
+/// A database made for one PostgreSQL configuration, on the server
+/// `admin` names; dropped by [`BenchDatabase::drop_database`].
+struct BenchDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl BenchDatabase {
+    async fn create(admin: &str, at_once: usize) -> Self {
+        use sqlx::Connection;
+        let name = format!("bench_{}_{at_once}", std::process::id());
+        let mut conn = sqlx::PgConnection::connect(admin)
+            .await
+            .expect("a connection to the PostgreSQL server");
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .expect("a fresh database");
+        }
+        let _ = conn.close().await;
+        // The admin URL with its path replaced by the new database.
+        let (base, query) = admin.split_once('?').unwrap_or((admin, ""));
+        let (scheme, rest) = base.split_once("://").expect("a URL");
+        let authority = rest.split('/').next().unwrap_or("");
+        let mut url = format!("{scheme}://{authority}/{name}");
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(query);
+        }
+        BenchDatabase {
+            admin: admin.to_owned(),
+            name,
+            url,
+        }
+    }
+
+    async fn size_mb(&self) -> f64 {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&self.url)
+            .await
+            .expect("a connection to the bench's database");
+        let bytes: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+            .fetch_one(&mut conn)
+            .await
+            .expect("the database's size");
+        let _ = conn.close().await;
+        bytes as f64 / 1e6
+    }
+
+    async fn drop_database(self) {
+        use sqlx::Connection;
+        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.admin).await {
+            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+            let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await;
+            let _ = conn.close().await;
+        }
+    }
 }
 
 fn report_path() -> PathBuf {
@@ -545,11 +708,11 @@ struct ServerProcess {
 
 impl ServerProcess {
     /// Starts this binary as a server of `database` and waits for its address.
-    fn start(database: &Database) -> Result<Self, String> {
+    fn start(database: &str) -> Result<Self, String> {
         let exe = std::env::current_exe().map_err(|err| format!("no current exe: {err}"))?;
         let mut child = Command::new(exe)
             .arg(SERVE_CHILD)
-            .arg(database.to_string())
+            .arg(database)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

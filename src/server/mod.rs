@@ -6,7 +6,8 @@
 //! function calls, `submit_tool_outputs`, cancel and expiry) and run steps
 //! under `/v1`, with the shapes, statuses and error envelope
 //! (`{"error": {"message", "type", "param", "code"}}`) of the API. Data is
-//! kept in memory or in a SQLite file ([`Database`]; see
+//! kept in memory, in a SQLite file or in a PostgreSQL database
+//! ([`Database`]; see
 //! [Storage](#storage-and-restarts)), and a dropped run stream can be
 //! resumed ([Resumable streams](#resumable-streams)).
 //!
@@ -124,10 +125,13 @@
 //! # Storage and restarts
 //!
 //! [`ServerBuilder::database`] says where the data lives: [`Database::Memory`]
-//! (the default here) or [`Database::Sqlite`] (the default of
+//! (the default here), [`Database::Sqlite`] (the default of
 //! `assistant-stream serve`), a file made if missing, migrated on start, and
 //! held by one process (a second one is refused with a message naming the
-//! file; so is a file written by a newer version). An object is written
+//! file; so is a file written by a newer version), or [`Database::Postgres`]
+//! (with the `postgres` feature), an existing PostgreSQL database migrated
+//! on start, which enforces the thread lock itself (a database written by a
+//! newer version is refused too). An object is written
 //! before the response that returns it, and a run's status changes, steps
 //! and messages before their events go out; token deltas go out at once and
 //! are written in batches, at most 100 ms behind.
@@ -241,7 +245,7 @@ mod runtime;
 mod store;
 mod validate;
 
-pub use database::{Database, ParseDatabaseError};
+pub use database::{Database, ParseDatabaseError, PostgresUrl};
 
 #[cfg(feature = "client")]
 pub use model::chat;

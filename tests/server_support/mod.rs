@@ -16,39 +16,156 @@ pub struct Harness {
     pub http: reqwest::Client,
     pub base: String,
     pub key: Option<String>,
-    /// The SQLite file of this server, when the tests run on SQLite.
-    database: Option<std::path::PathBuf>,
+    /// The database of this server, when the tests run on SQLite or
+    /// PostgreSQL: removed when the harness is dropped, after the server
+    /// (fields drop in order).
+    database: Option<TestDatabase>,
 }
 
-/// The variable that runs the server tests on SQLite files instead of the
-/// memory store: `ASSISTANT_STREAM_TEST_DATABASE=sqlite` (CI runs them both
-/// ways).
+/// The variable that runs the server tests on another store than the
+/// memory store: `ASSISTANT_STREAM_TEST_DATABASE=sqlite` (a fresh SQLite
+/// file per server) or `postgres` (a fresh database per server, on the
+/// PostgreSQL server `ASSISTANT_STREAM_TEST_POSTGRES` names). CI runs them
+/// all three ways.
 pub const DATABASE_VAR: &str = "ASSISTANT_STREAM_TEST_DATABASE";
 
-/// A fresh SQLite file for one server, if the tests run on SQLite.
-fn test_database() -> Option<std::path::PathBuf> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    match std::env::var(DATABASE_VAR).ok()?.as_str() {
-        "sqlite" => {
-            let dir =
-                std::env::temp_dir().join(format!("assistant-stream-tests-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            Some(dir.join(format!("{}.db", NEXT.fetch_add(1, Ordering::SeqCst))))
-        }
-        "memory" | "" => None,
-        other => panic!("{DATABASE_VAR}={other}: expected sqlite or memory"),
+/// The URL of the PostgreSQL server the tests make their databases on (its
+/// role may create databases): what `scripts/postgres.sh start` prints.
+pub const POSTGRES_VAR: &str = "ASSISTANT_STREAM_TEST_POSTGRES";
+
+/// Which store the server tests run on (`ASSISTANT_STREAM_TEST_DATABASE`).
+pub fn test_store() -> &'static str {
+    match std::env::var(DATABASE_VAR).as_deref() {
+        Ok("sqlite") => "sqlite",
+        Ok("postgres") => "postgres",
+        Ok("memory" | "") | Err(_) => "memory",
+        Ok(other) => panic!("{DATABASE_VAR}={other}: expected sqlite, postgres or memory"),
     }
 }
 
-impl Drop for Harness {
+/// A database made for one server, removed when dropped.
+pub enum TestDatabase {
+    Sqlite(std::path::PathBuf),
+    Postgres(PostgresDatabase),
+}
+
+impl TestDatabase {
+    pub fn database(&self) -> Database {
+        match self {
+            TestDatabase::Sqlite(path) => Database::sqlite(path),
+            TestDatabase::Postgres(db) => Database::postgres(&db.url).unwrap(),
+        }
+    }
+}
+
+impl Drop for TestDatabase {
     fn drop(&mut self) {
-        if let Some(path) = &self.database {
+        if let TestDatabase::Sqlite(path) = self {
             for suffix in ["", "-wal", "-shm", ".lock"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
             }
         }
     }
+}
+
+/// A fresh database for one server, if the tests run on SQLite or
+/// PostgreSQL.
+fn test_database() -> Option<TestDatabase> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    match test_store() {
+        "sqlite" => {
+            let dir =
+                std::env::temp_dir().join(format!("assistant-stream-tests-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join(format!("{}.db", NEXT.fetch_add(1, Ordering::SeqCst)));
+            Some(TestDatabase::Sqlite(path))
+        }
+        "postgres" => Some(TestDatabase::Postgres(PostgresDatabase::create())),
+        _ => None,
+    }
+}
+
+/// A fresh PostgreSQL schema on the server `ASSISTANT_STREAM_TEST_POSTGRES`
+/// names, for one server: its URL sets `search_path` to it, so the store
+/// makes its tables (and its migrations' table) there. A schema, not a
+/// database: `CREATE DATABASE` copies a template and takes a quarter of a
+/// second, and the server tests make a hundred of them. Made and dropped
+/// with `psql` (which the PostgreSQL packages install; the tests need no
+/// client library of their own).
+pub struct PostgresDatabase {
+    admin: String,
+    schema: String,
+    /// The URL the server opens: the admin URL's role, password and
+    /// database, with `search_path` set to the schema.
+    pub url: String,
+}
+
+impl PostgresDatabase {
+    pub fn create() -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let admin = std::env::var(POSTGRES_VAR).unwrap_or_else(|_| {
+            panic!(
+                "{DATABASE_VAR}=postgres needs {POSTGRES_VAR}, the URL of a PostgreSQL server \
+                 whose role may create databases (scripts/postgres.sh start prints one)"
+            )
+        });
+        let schema = format!(
+            "h_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        psql(
+            &admin,
+            &format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"),
+        );
+        let separator = if admin.contains('?') { '&' } else { '?' };
+        let url = format!("{admin}{separator}options[search_path]={schema}");
+        PostgresDatabase { admin, schema, url }
+    }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        // The server is gone (it drops first): its connections hold no
+        // locks on the schema's tables.
+        let _ = std::panic::catch_unwind(|| {
+            psql(
+                &self.admin,
+                &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema),
+            )
+        });
+    }
+}
+
+/// Runs one SQL command with `psql` on the database `url` names; panics
+/// with what psql said if it fails.
+pub fn psql(url: &str, sql: &str) -> String {
+    let output = std::process::Command::new("psql")
+        .args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            url,
+            "-c",
+            sql,
+        ])
+        .output()
+        .unwrap_or_else(|error| {
+            panic!("cannot run psql (is PostgreSQL's client installed?): {error}")
+        });
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "psql `{sql}` failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
 }
 
 /// What a streamed call gave: the events in order and the stream (for its snapshots).
@@ -93,13 +210,12 @@ impl Harness {
     pub async fn with(builder: ServerBuilder) -> Self {
         let database = test_database();
         let builder = match &database {
-            Some(path) => builder.database(Database::sqlite(path)),
+            Some(database) => builder.database(database.database()),
             None => builder,
         };
         let server = builder.spawn().await.expect("the server starts");
         let base = server.base_url();
         Harness {
-            database,
             server,
             http: {
                 assistant_stream::client::install_crypto_provider();
@@ -107,6 +223,7 @@ impl Harness {
             },
             base,
             key: None,
+            database,
         }
     }
 

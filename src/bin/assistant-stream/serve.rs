@@ -58,9 +58,10 @@ pub struct ServeArgs {
     #[arg(long)]
     pub no_cors: bool,
     /// Where to keep assistants, threads, messages, runs and their events:
-    /// `sqlite://PATH` (made if missing, migrated on start, held by this process alone)
-    /// or `memory` (gone when the server stops). Default: `assistants.db` in the
-    /// working directory.
+    /// `sqlite://PATH` (made if missing, migrated on start, held by this process alone),
+    /// `postgres://USER:PASSWORD@HOST:PORT/DB` (an existing PostgreSQL database, migrated
+    /// on start; plain TCP, no TLS) or `memory` (gone when the server stops). Default:
+    /// `assistants.db` in the working directory.
     #[arg(
         long,
         value_name = "URL",

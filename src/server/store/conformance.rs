@@ -1,7 +1,12 @@
 //! The semantics every [`Store`] keeps, checked on each store: the memory
-//! store (the reference) and SQLite files in temporary directories. Then
-//! what only the SQLite store has: reopening, the one-process lock, schema
-//! versions, bad paths and a database that fills up.
+//! store (the reference), SQLite files in temporary directories and, with
+//! the `postgres` feature, fresh PostgreSQL databases ([`on_postgres`]).
+//! Then what only the SQLite store has: reopening, the one-process lock,
+//! schema versions, bad paths and a database that fills up (and what only
+//! the PostgreSQL store has, in [`on_postgres`]).
+
+#[cfg(feature = "postgres")]
+mod on_postgres;
 
 use super::memory::MemoryStore;
 use super::sqlite::{OpenError, SqliteFault, SqliteOptions, SqliteStore};
@@ -1194,6 +1199,36 @@ macro_rules! conformance {
                 let dir = TempDir::new("concurrent");
                 let store = Arc::new(SqliteStore::open(&dir.db()).await.unwrap());
                 super::concurrent_commits(store).await;
+            }
+        }
+
+        // A fresh database on the server `ASSISTANT_STREAM_TEST_POSTGRES`
+        // names, per test (skipped with a notice without it, failed under
+        // `CI=true`).
+        #[cfg(feature = "postgres")]
+        mod postgres_store {
+            use super::*;
+            use super::on_postgres::TestDatabase;
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    let Some(db) = TestDatabase::new(stringify!($check)).await else {
+                        return;
+                    };
+                    let store = db.open().await;
+                    super::$check(&store).await;
+                    store.close().await;
+                }
+            )*
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn concurrent_commits() {
+                let Some(db) = TestDatabase::new("concurrent").await else {
+                    return;
+                };
+                let store = Arc::new(db.open().await);
+                super::concurrent_commits(Arc::clone(&store) as Arc<dyn Store>).await;
+                store.close().await;
             }
         }
     };

@@ -1,5 +1,6 @@
 //! Where the server's data lives: the [`Store`] trait and its
-//! implementations, [`memory`] and [`sqlite`].
+//! implementations, [`memory`], [`sqlite`] and `postgres` (with the
+//! `postgres` feature).
 //!
 //! A store keeps assistants, threads, messages, runs, run steps and the
 //! events of runs (for resumable streams), and answers the list endpoints'
@@ -30,6 +31,8 @@
 //! - deleting a thread deletes its messages, runs, steps and events.
 
 pub(crate) mod memory;
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
 #[cfg(test)]
@@ -44,13 +47,24 @@ use std::sync::Arc;
 pub(crate) use memory::MemoryStore;
 pub(crate) use sqlite::SqliteStore;
 
-/// Opens the store `database` names: a new memory store, or the SQLite
-/// file (see [`SqliteStore::open`] for what opening it does and refuses).
-/// Its error names the file and says what is wrong with it.
-pub(crate) async fn open(database: &Database) -> Result<Arc<dyn Store>, sqlite::OpenError> {
+/// Opens the store `database` names: a new memory store, the SQLite file
+/// (see [`SqliteStore::open`] for what opening it does and refuses) or the
+/// PostgreSQL database (`postgres::PostgresStore::open`). Its error names
+/// the file or database (never a password) and says what is wrong with it.
+pub(crate) async fn open(
+    database: &Database,
+) -> Result<Arc<dyn Store>, Box<dyn std::error::Error + Send + Sync>> {
     match database {
         Database::Memory => Ok(Arc::new(MemoryStore::new())),
         Database::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path).await?)),
+        #[cfg(feature = "postgres")]
+        Database::Postgres(url) => Ok(Arc::new(postgres::PostgresStore::open(url).await?)),
+        #[cfg(not(feature = "postgres"))]
+        Database::Postgres(url) => Err(format!(
+            "cannot open the database {url}: assistant-stream was built without \
+             the `postgres` feature"
+        )
+        .into()),
     }
 }
 

@@ -2195,7 +2195,7 @@ mod tests {
 /// check: `cargo test --release --lib --features server commit_throughput
 /// -- --ignored --nocapture`.
 #[cfg(test)]
-mod throughput {
+pub(super) mod throughput {
     use super::super::memory::MemoryStore;
     use super::super::{RunProgress, Store};
     use super::*;
@@ -2426,7 +2426,11 @@ mod throughput {
         seq
     }
 
-    async fn events_per_second(store: Arc<dyn Store>, concurrent: usize, label: &str) -> f64 {
+    pub(crate) async fn events_per_second(
+        store: Arc<dyn Store>,
+        concurrent: usize,
+        label: &str,
+    ) -> f64 {
         let runs_each = (256 / concurrent).max(1);
         let start = Instant::now();
         let tasks: Vec<_> = (0..concurrent)
