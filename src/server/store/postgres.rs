@@ -395,6 +395,7 @@ fn run_record(object: &str, progress: &str, run_id: &str) -> StoreResult<RunReco
     Ok(RunRecord {
         run: decode(object, || format!("reading run {run_id}"))?,
         progress: decode(progress, || format!("reading the progress of run {run_id}"))?,
+        owner: None,
     })
 }
 
