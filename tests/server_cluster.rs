@@ -22,17 +22,22 @@ use std::time::Duration;
 /// the test's seconds.
 const LEASE: &str = "1";
 
-/// Whether the tests can run (and a notice if not).
+/// A fresh schema for one test, or `None` (with a notice) without a server.
 fn postgres() -> Option<PostgresDatabase> {
+    available().then(PostgresDatabase::create)
+}
+
+/// Whether the PostgreSQL tests can run (a notice if not).
+fn available() -> bool {
     if std::env::var_os(POSTGRES_VAR).is_none() {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
             "{POSTGRES_VAR} is not set, and CI=true: the PostgreSQL tests must run"
         );
         eprintln!("skipping: {POSTGRES_VAR} is not set (scripts/postgres.sh start prints it)");
-        return None;
+        return false;
     }
-    Some(PostgresDatabase::create())
+    true
 }
 
 /// One `serve` process, killed when dropped.
@@ -43,10 +48,15 @@ struct Instance {
 
 impl Instance {
     fn start(db: &PostgresDatabase, backend: &ChatBackend) -> Instance {
+        Instance::start_with(&db.url, backend, &["--backend-timeout", "30"])
+    }
+
+    /// `serve` on the database `url` names, with `extra` options.
+    fn start_with(url: &str, backend: &ChatBackend, extra: &[&str]) -> Instance {
         let mut child = Command::new(env!("CARGO_BIN_EXE_assistant-stream"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--database", &db.url])
+            .args(["serve", "--addr", "127.0.0.1:0", "--database", url])
             .args(["--instance-lease", LEASE, "--backend-url", &backend.url()])
-            .args(["--backend-timeout", "30"])
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -406,4 +416,197 @@ async fn tool_outputs_are_taken_by_the_other_instance() {
     assert_eq!(requests.len(), 2);
     let last = requests[1].body["messages"].as_array().unwrap();
     assert_eq!(last.last().unwrap()["role"], "tool", "{last:?}");
+}
+
+/// A PostgreSQL cluster of the test's own (`scripts/postgres.sh` with a
+/// state file of its own), so that restarting it cuts no other test's
+/// connections; stopped and removed when dropped.
+struct OwnCluster {
+    state: std::path::PathBuf,
+    url: String,
+}
+
+impl OwnCluster {
+    fn script(&self, command: &str) -> String {
+        let output = Command::new("bash")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/postgres.sh"))
+            .arg(command)
+            .env("ASSISTANT_STREAM_PG_STATE", &self.state)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "scripts/postgres.sh {command}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
+    fn start() -> OwnCluster {
+        let mut cluster = OwnCluster {
+            state: std::env::temp_dir().join(format!(
+                "assistant-stream-cluster-restart-{}.dir",
+                std::process::id()
+            )),
+            url: String::new(),
+        };
+        cluster.url = cluster.script("start");
+        cluster
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/postgres.sh"))
+            .arg("stop")
+            .env("ASSISTANT_STREAM_PG_STATE", &self.state)
+            .output();
+    }
+}
+
+/// PostgreSQL restarts (fast: every connection cut) while a run is under
+/// way on A and followed on B: nothing committed is lost, the run still
+/// ends (its model stalls, so it fails on the backend's timeout, after the
+/// restart) and says so on both instances, a stream cut by the restart is
+/// resumed from where it was, and both instances take new runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_restart_loses_nothing_committed() {
+    // Skips as the others do; the database is the test's own cluster's.
+    if !available() {
+        return;
+    }
+    let cluster = OwnCluster::start();
+    let backend = ChatBackend::start().await;
+    let start = |backend: &ChatBackend| {
+        Instance::start_with(&cluster.url, backend, &["--backend-timeout", "2"])
+    };
+    let (a, b) = (start(&backend), start(&backend));
+    let asst = assistant(&a.api, false).await;
+    backend.push(BackendReply::StreamThenStall {
+        body: match long_text(20) {
+            BackendReply::Stream(body) => body,
+            _ => unreachable!(),
+        },
+        frames: 8,
+    });
+    let (thread, run) = thread_and_run(&a.api, &asst, "through a restart").await;
+    a.api.wait_for(&thread, &run, &["in_progress"]).await;
+    let path = format!("/threads/{thread}/runs/{run}/events");
+    // What is committed before the restart.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = b.api.get(&format!("/threads/{thread}/runs/{run}")).await;
+    let stream = tokio::spawn({
+        let (api, path) = (b.api.clone(), path.clone());
+        async move {
+            let response = api
+                .http
+                .get(format!("{}{path}", api.base))
+                .timeout(Duration::from_secs(30))
+                .send()
+                .await
+                .unwrap();
+            // Cut or whole, what came is kept.
+            let mut body = Vec::new();
+            let mut response = response;
+            while let Ok(Some(chunk)) = response.chunk().await {
+                body.extend_from_slice(&chunk);
+            }
+            String::from_utf8_lossy(&body).into_owned()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    cluster.script("restart");
+    let first = events(&stream.await.unwrap());
+    // The run ends, and both instances say the same of it.
+    let ended = wait_ended(&b.api, &thread, &run).await;
+    assert_eq!(wait_ended(&a.api, &thread, &run).await, ended);
+    assert_eq!(before["id"], ended["id"]);
+    // The whole stream, read again on either: what the cut stream had is
+    // its beginning, and it ends with `done`.
+    let whole = events(&retry_stream(&a.api, &path).await);
+    assert_eq!(whole, events(&retry_stream(&b.api, &path).await));
+    assert!(whole.len() >= first.len());
+    assert_eq!(
+        &whole[..first.len()],
+        &first[..],
+        "committed events were lost"
+    );
+    assert_eq!(whole.last().unwrap().1, "done", "{whole:?}");
+    eprintln!(
+        "through the restart: the run ended {} ({}); the followed stream had {} of its {} events",
+        ended["status"],
+        ended["last_error"]["message"],
+        first.len(),
+        whole.len()
+    );
+    // New runs go in on both (the pools reconnect by themselves).
+    for api in [&a.api, &b.api] {
+        let (thread, run) = retry_thread_and_run(api, &asst).await;
+        let value = api.wait_for(&thread, &run, &["completed"]).await;
+        assert_eq!(value["status"], "completed");
+    }
+}
+
+/// Reads a run until it has ended, through the database's errors right
+/// after a restart.
+async fn wait_ended(api: &Api, thread: &str, run: &str) -> Value {
+    for _ in 0..1500 {
+        let response = api
+            .http
+            .get(format!("{}/threads/{thread}/runs/{run}", api.base))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::OK {
+            let value: Value = response.json().await.unwrap();
+            if ["completed", "failed", "cancelled", "expired", "incomplete"]
+                .contains(&value["status"].as_str().unwrap())
+            {
+                return value;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("run {run} never ended");
+}
+
+/// A whole SSE body, trying again while the database is still coming back.
+async fn retry_stream(api: &Api, path: &str) -> String {
+    for _ in 0..100 {
+        let response = api
+            .http
+            .get(format!("{}{path}", api.base))
+            .send()
+            .await
+            .unwrap();
+        if response.status() == StatusCode::OK {
+            return response.text().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("GET {path} kept failing");
+}
+
+/// A new thread and run; a refusal by the database (a connection cut by the
+/// restart) is tried again: no run was made then (its transaction did not
+/// commit). A request that got no answer is not re-sent.
+async fn retry_thread_and_run(api: &Api, asst: &str) -> (String, String) {
+    for _ in 0..50 {
+        let (status, run) = api
+            .post(
+                "/threads/runs",
+                json!({"assistant_id": asst, "thread": {"messages": [{"role": "user", "content": "after"}]}}),
+            )
+            .await;
+        if status == StatusCode::OK {
+            return (
+                run["thread_id"].as_str().unwrap().to_owned(),
+                run["id"].as_str().unwrap().to_owned(),
+            );
+        }
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{run}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no run went in after the restart");
 }
