@@ -325,7 +325,7 @@ async fn cluster(http: &reqwest::Client, admin: &str, full: bool) {
         }]
     };
     println!(
-        "\nSeveral instances on one PostgreSQL database (child processes; clients round robin)\n\n| runs at once | instances | runs | runs/s | events/s | first token p99 ms | instances CPU ms/run | clients CPU ms/run |\n|---|---|---|---|---|---|---|---|"
+        "\nSeveral instances on one PostgreSQL database (child processes; clients round robin)\n\n| runs at once | instances | runs | runs/s | events/s | first token p99 ms | instances CPU ms/run | PostgreSQL backends CPU ms/run | clients CPU ms/run |\n|---|---|---|---|---|---|---|---|---|"
     );
     for load in loads {
         for instances in 1..=3 {
@@ -378,11 +378,13 @@ async fn cluster(http: &reqwest::Client, admin: &str, full: bool) {
                 servers.iter().map(ServerProcess::cpu_seconds).sum::<f64>()
             };
             let (servers_cpu, clients_cpu) = (cpu(&servers), process_cpu_seconds());
+            let database_cpu = backends_cpu_seconds(&db.name);
             let start = Instant::now();
             let outcomes = spread(load.runs_each).await;
             let seconds = start.elapsed().as_secs_f64();
             let servers_cpu = cpu(&servers) - servers_cpu;
             let clients_cpu = process_cpu_seconds() - clients_cpu;
+            let database_cpu = backends_cpu_seconds(&db.name) - database_cpu;
             let runs = outcomes.len();
             let events: u64 = outcomes.iter().map(|run| run.events).sum();
             let mut first_tokens: Vec<f64> = outcomes
@@ -391,18 +393,53 @@ async fn cluster(http: &reqwest::Client, admin: &str, full: bool) {
                 .collect();
             first_tokens.sort_by(f64::total_cmp);
             println!(
-                "| {} | {instances} | {runs} | {:.0} | {:.0} | {:.1} | {:.2} | {:.2} |",
+                "| {} | {instances} | {runs} | {:.0} | {:.0} | {:.1} | {:.2} | {:.2} | {:.2} |",
                 load.at_once,
                 runs as f64 / seconds,
                 events as f64 / seconds,
                 percentile(&first_tokens, 0.99),
                 servers_cpu * 1e3 / runs as f64,
+                database_cpu * 1e3 / runs as f64,
                 clients_cpu * 1e3 / runs as f64,
             );
             drop(servers);
             db.drop_database().await;
         }
     }
+}
+
+/// The CPU time of the PostgreSQL backends serving the database `name`
+/// (each connection's process, titled `postgres: USER DB ...`; not the
+/// server's shared processes, the WAL writer and checkpointer), for those
+/// on this machine that this user may read.
+fn backends_cpu_seconds(name: &str) -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let title = format!(" {name} ");
+    let mut ticks = 0.0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(cmdline) = std::fs::read(path.join("cmdline")) else {
+            continue;
+        };
+        if !String::from_utf8_lossy(&cmdline).starts_with("postgres:")
+            || !String::from_utf8_lossy(&cmdline).contains(&title)
+        {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if let (Some(utime), Some(stime)) = (fields.get(11), fields.get(12)) {
+            ticks += utime.parse::<f64>().unwrap_or(0.0) + stime.parse::<f64>().unwrap_or(0.0);
+        }
+    }
+    ticks / clock_ticks_per_second()
 }
 
 /// `BENCH_SERVER_ONLY=STORE[:RUNS_AT_ONCE]` (`sqlite:1`, `memory`, `postgres:64`) keeps
