@@ -59,8 +59,15 @@ const RECONNECT_DELAY: Duration = Duration::from_millis(250);
 /// thread). If the committer (`$3`, `NULL` for no check) holds it, in the
 /// same statement: lets go of it if `$4`, and queues the notification `$5`
 /// (if not `NULL`), which PostgreSQL sends when the transaction commits.
-/// No row: no such run on the thread (the commit's statement then says
-/// which is missing).
+/// Says first whether the run was found on the thread (if not, the
+/// commit's statement then says which is missing).
+///
+/// It also bounds how long the transaction may sit idle
+/// (`idle_in_transaction_session_timeout`, for this transaction only): a
+/// commit whose future is dropped between its statements (a cancelled
+/// task, a runtime shutting down) or whose process freezes would otherwise
+/// keep the run's row locked, and every claim of the run with it; past the
+/// bound PostgreSQL ends the session and rolls it back.
 const FENCE: &str = "\
 WITH r AS (SELECT id, owner FROM runs \
     WHERE id = $1 AND thread_id = (SELECT id FROM threads WHERE id = $2 FOR KEY SHARE) \
@@ -69,7 +76,9 @@ ok AS (SELECT id FROM r WHERE $3::text IS NULL OR r.owner IS NOT DISTINCT FROM $
 released AS (UPDATE runs SET owner = NULL FROM ok \
     WHERE runs.id = ok.id AND $4::boolean AND runs.owner IS NOT NULL),
 notified AS (SELECT pg_notify('assistant_stream', $5::text) FROM ok WHERE $5::text IS NOT NULL)
-SELECT r.owner, (SELECT count(*) FROM notified) FROM r";
+SELECT r.id IS NOT NULL, r.owner, (SELECT count(*) FROM notified) \
+FROM (SELECT set_config('idle_in_transaction_session_timeout', '5000', true)) cfg \
+LEFT JOIN r ON true";
 
 /// The sequence number of a run's last stored event, as a claim's record
 /// reports it (`runs` in scope).
@@ -216,16 +225,17 @@ pub(super) async fn commit_fenced<'q>(
         .begin()
         .await
         .map_err(|error| fault(action(), error))?;
-    let holder: Option<(Option<String>, i64)> = sqlx::query_as(FENCE)
+    let (found, holder, _): (bool, Option<String>, i64) = sqlx::query_as(FENCE)
         .bind(&batch.run_id)
         .bind(&batch.thread_id)
         .bind(batch.owner.as_deref())
         .bind(batch.release || ends)
         .bind(notify)
-        .fetch_optional(&mut *tx)
+        .fetch_one(&mut *tx)
         .await
         .map_err(|error| fault(action(), error))?;
-    if let (Some(owner), Some((holder, _))) = (&batch.owner, &holder)
+    if let Some(owner) = &batch.owner
+        && found
         && holder.as_ref() != Some(owner)
     {
         // Dropping the transaction rolls it back.
