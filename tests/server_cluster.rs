@@ -48,14 +48,15 @@ struct Instance {
 
 impl Instance {
     fn start(db: &PostgresDatabase, backend: &ChatBackend) -> Instance {
-        Instance::start_with(&db.url, backend, &["--backend-timeout", "30"])
+        Instance::start_with(&db.url, backend, LEASE, &["--backend-timeout", "30"])
     }
 
-    /// `serve` on the database `url` names, with `extra` options.
-    fn start_with(url: &str, backend: &ChatBackend, extra: &[&str]) -> Instance {
+    /// `serve` on the database `url` names, with this lease and `extra`
+    /// options.
+    fn start_with(url: &str, backend: &ChatBackend, lease: &str, extra: &[&str]) -> Instance {
         let mut child = Command::new(env!("CARGO_BIN_EXE_assistant-stream"))
             .args(["serve", "--addr", "127.0.0.1:0", "--database", url])
-            .args(["--instance-lease", LEASE, "--backend-url", &backend.url()])
+            .args(["--instance-lease", lease, "--backend-url", &backend.url()])
             .args(extra)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -250,10 +251,11 @@ async fn a_run_made_on_one_instance_streams_from_the_other() {
 async fn runs_spread_over_two_instances_are_each_executed_once() {
     let Some(db) = postgres() else { return };
     let backend = ChatBackend::start().await;
-    let (a, b) = (
-        Instance::start(&db, &backend),
-        Instance::start(&db, &backend),
-    );
+    // No instance dies here: a lease long enough that a machine loaded by
+    // the other tests never lets one lapse (a lapse fails its runs, which
+    // is the next test's subject).
+    let start = || Instance::start_with(&db.url, &backend, "10", &["--backend-timeout", "30"]);
+    let (a, b) = (start(), start());
     let asst = assistant(&a.api, false).await;
     const RUNS: usize = 300;
     let apis = [a.api.clone(), b.api.clone()];
@@ -479,7 +481,7 @@ async fn a_postgres_restart_loses_nothing_committed() {
     let cluster = OwnCluster::start();
     let backend = ChatBackend::start().await;
     let start = |backend: &ChatBackend| {
-        Instance::start_with(&cluster.url, backend, &["--backend-timeout", "2"])
+        Instance::start_with(&cluster.url, backend, LEASE, &["--backend-timeout", "2"])
     };
     let (a, b) = (start(&backend), start(&backend));
     let asst = assistant(&a.api, false).await;
