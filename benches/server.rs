@@ -143,10 +143,18 @@ fn main() {
     println!(
         "\nStore: memory against SQLite and PostgreSQL. Each run: POST /threads with `/long {TOKENS}`, then a streamed run read to `done` by the client; the scripted model, unpaced, over 127.0.0.1\n"
     );
+    let postgres = postgres_server();
+    // `BENCH_SERVER_ONLY=cluster`: the instances table alone.
+    if std::env::var("BENCH_SERVER_ONLY").as_deref() == Ok("cluster") {
+        match &postgres {
+            Ok(admin) => runtime.block_on(cluster(&http, admin, std::ptr::eq(loads, FULL))),
+            Err(reason) => println!("Several instances: skipped: {reason}"),
+        }
+        return;
+    }
     let mut rows: Vec<Row> = Vec::new();
     let mut skipped: Vec<(Store, String)> = Vec::new();
     let only = Only::from_env();
-    let postgres = postgres_server();
     if let Err(reason) = &postgres {
         println!("PostgreSQL: skipped: {reason}");
         skipped.push((Store::Postgres, reason.clone()));
@@ -289,6 +297,149 @@ fn main() {
         Ok(()) => println!("\nWritten to {}", path.display()),
         Err(err) => println!("\nNot written to {}: {err}", path.display()),
     }
+}
+
+/// Several server instances (child processes) on one PostgreSQL database,
+/// the clients spread over them round robin (run `n` on instance `n mod
+/// N`, as a round-robin load balancer would): total runs/s and events/s
+/// with 1, 2 and 3 instances, at 64 and 500 runs at once. Every process
+/// (the instances, PostgreSQL's backends, the clients) shares the
+/// machine's cores, so a second instance adds throughput only where one
+/// instance does not already saturate them.
+async fn cluster(http: &reqwest::Client, admin: &str, full: bool) {
+    let loads: &[Load] = if full {
+        &[
+            Load {
+                at_once: 64,
+                runs_each: 10,
+            },
+            Load {
+                at_once: 500,
+                runs_each: 2,
+            },
+        ]
+    } else {
+        &[Load {
+            at_once: 8,
+            runs_each: 2,
+        }]
+    };
+    println!(
+        "\nSeveral instances on one PostgreSQL database (child processes; clients round robin)\n\n| runs at once | instances | runs | runs/s | events/s | first token p99 ms | instances CPU ms/run | PostgreSQL backends CPU ms/run | clients CPU ms/run |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    for load in loads {
+        for instances in 1..=3 {
+            let db = BenchDatabase::create(admin, 10_000 + load.at_once * 10 + instances).await;
+            let servers: Vec<ServerProcess> = (0..instances)
+                .map(|_| ServerProcess::start(&db.url).expect("an instance starts"))
+                .collect();
+            let clients: Vec<Client> = servers
+                .iter()
+                .map(|server| {
+                    Client::builder()
+                        .base_url(&server.base_url)
+                        .api_key(API_KEY)
+                        .http_client(http.clone())
+                        .max_retries(0)
+                        .build()
+                        .expect("the client")
+                })
+                .collect();
+            let assistant_id = clients[0]
+                .assistants()
+                .create(CreateAssistantRequest::new("scripted"))
+                .await
+                .expect("an assistant")
+                .id;
+            let spread = |runs_each: usize| {
+                let tasks: Vec<_> = (0..load.at_once)
+                    .map(|n| {
+                        let client = clients[n % clients.len()].clone();
+                        let assistant_id = assistant_id.clone();
+                        tokio::spawn(async move {
+                            let mut outcomes = Vec::with_capacity(runs_each);
+                            for _ in 0..runs_each {
+                                outcomes.push(streamed_run(&client, &assistant_id).await);
+                            }
+                            outcomes
+                        })
+                    })
+                    .collect();
+                async move {
+                    let mut outcomes = Vec::new();
+                    for task in tasks {
+                        outcomes.extend(task.await.expect("a client task"));
+                    }
+                    outcomes
+                }
+            };
+            spread(WARM_UP_RUNS.div_ceil(load.at_once)).await;
+            let cpu = |servers: &[ServerProcess]| {
+                servers.iter().map(ServerProcess::cpu_seconds).sum::<f64>()
+            };
+            let (servers_cpu, clients_cpu) = (cpu(&servers), process_cpu_seconds());
+            let database_cpu = backends_cpu_seconds(&db.name);
+            let start = Instant::now();
+            let outcomes = spread(load.runs_each).await;
+            let seconds = start.elapsed().as_secs_f64();
+            let servers_cpu = cpu(&servers) - servers_cpu;
+            let clients_cpu = process_cpu_seconds() - clients_cpu;
+            let database_cpu = backends_cpu_seconds(&db.name) - database_cpu;
+            let runs = outcomes.len();
+            let events: u64 = outcomes.iter().map(|run| run.events).sum();
+            let mut first_tokens: Vec<f64> = outcomes
+                .iter()
+                .map(|run| run.first_token.as_secs_f64() * 1e3)
+                .collect();
+            first_tokens.sort_by(f64::total_cmp);
+            println!(
+                "| {} | {instances} | {runs} | {:.0} | {:.0} | {:.1} | {:.2} | {:.2} | {:.2} |",
+                load.at_once,
+                runs as f64 / seconds,
+                events as f64 / seconds,
+                percentile(&first_tokens, 0.99),
+                servers_cpu * 1e3 / runs as f64,
+                database_cpu * 1e3 / runs as f64,
+                clients_cpu * 1e3 / runs as f64,
+            );
+            drop(servers);
+            db.drop_database().await;
+        }
+    }
+}
+
+/// The CPU time of the PostgreSQL backends serving the database `name`
+/// (each connection's process, titled `postgres: USER DB ...`; not the
+/// server's shared processes, the WAL writer and checkpointer), for those
+/// on this machine that this user may read.
+fn backends_cpu_seconds(name: &str) -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let title = format!(" {name} ");
+    let mut ticks = 0.0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(cmdline) = std::fs::read(path.join("cmdline")) else {
+            continue;
+        };
+        if !String::from_utf8_lossy(&cmdline).starts_with("postgres:")
+            || !String::from_utf8_lossy(&cmdline).contains(&title)
+        {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(path.join("stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if let (Some(utime), Some(stime)) = (fields.get(11), fields.get(12)) {
+            ticks += utime.parse::<f64>().unwrap_or(0.0) + stime.parse::<f64>().unwrap_or(0.0);
+        }
+    }
+    ticks / clock_ticks_per_second()
 }
 
 /// `BENCH_SERVER_ONLY=STORE[:RUNS_AT_ONCE]` (`sqlite:1`, `memory`, `postgres:64`) keeps

@@ -4,6 +4,7 @@
 #
 #   scripts/postgres.sh start   # initdb + start; prints the admin URL
 #   scripts/postgres.sh url     # prints the URL of the running cluster
+#   scripts/postgres.sh restart # restarts it (fast: open connections are cut)
 #   scripts/postgres.sh stop    # stops it and removes its directory
 #
 # The cluster lives in a temporary directory (its path is kept in
@@ -116,15 +117,24 @@ stop() {
   rm -f "$STATE"
 }
 
+# A restart as an operator does one (`pg_ctl restart -m fast`: sessions are
+# cut, committed data stays), with the options the cluster was started with.
+restart() {
+  local dir
+  dir=$(running_dir) || { echo "scripts/postgres.sh: no cluster is running" >&2; exit 1; }
+  as_owner "$(pg_bin)/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m fast -w -t 30 restart >/dev/null
+}
+
 case ${1:-} in
   start) start ;;
   stop) stop ;;
+  restart) restart ;;
   url)
     dir=$(running_dir) || { echo "scripts/postgres.sh: no cluster is running" >&2; exit 1; }
     url_of "$dir"
     ;;
   *)
-    echo "usage: scripts/postgres.sh start|stop|url" >&2
+    echo "usage: scripts/postgres.sh start|stop|restart|url" >&2
     exit 2
     ;;
 esac

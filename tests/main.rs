@@ -35,6 +35,7 @@ mod openai_node;
 mod openai_python;
 mod server_chat;
 mod server_checks;
+mod server_cluster;
 mod server_load;
 mod server_nulls;
 mod server_plumbing;

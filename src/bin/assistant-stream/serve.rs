@@ -73,6 +73,23 @@ pub struct ServeArgs {
     /// (`GET /v1/threads/{thread_id}/runs/{run_id}/events`), in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
     pub event_retention: u64,
+    /// With several instances on one PostgreSQL database: how long an instance may go
+    /// unheard of before the others take over its runs, in seconds (fractions allowed,
+    /// at least 0.1). Each instance says it is alive every quarter of this; a shorter
+    /// lease settles a dead instance's runs sooner for more writes.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_lease)]
+    pub instance_lease: f64,
+}
+
+/// A lease in seconds: a finite number, at least 0.1.
+fn parse_lease(text: &str) -> Result<f64, String> {
+    let seconds: f64 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    if !seconds.is_finite() || seconds < 0.1 {
+        return Err(format!("'{text}': the lease must be at least 0.1 seconds"));
+    }
+    Ok(seconds)
 }
 
 /// Serves until Ctrl-C, then shuts down gracefully (a second Ctrl-C stops at once).
@@ -82,7 +99,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error + Se
         .poll_after(Duration::from_millis(args.poll_after_ms))
         .cors(!args.no_cors)
         .database(args.database.clone())
-        .event_retention(Duration::from_secs(args.event_retention));
+        .event_retention(Duration::from_secs(args.event_retention))
+        .instance_lease(Duration::from_secs_f64(args.instance_lease));
     if let Some(key) = args.api_key {
         builder = builder.api_key(key);
     }

@@ -2,8 +2,12 @@
 //! when its requests go to either (the tests of two `serve` processes on
 //! PostgreSQL do the same across processes).
 
-use super::super::store::{MemoryStore, RunBatch, RunProgress, RunRecord, Store, StoreError};
+use super::super::store::{
+    MemoryStore, RunBatch, RunProgress, RunRecord, Store, StoreError, Wakeup,
+};
 use super::super::{RunningServer, Server};
+#[cfg(feature = "postgres")]
+use crate::server::store::conformance::on_postgres::TestDatabase;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -310,7 +314,7 @@ fn record(thread: &str, run: &str, status: &str, owner: Option<&str>) -> RunReco
     }
 }
 
-async fn stored_run(store: &MemoryStore, thread: &str, run: &str, status: &str, owner: &str) {
+async fn stored_run(store: &dyn Store, thread: &str, run: &str, status: &str, owner: &str) {
     let thread_object = serde_json::from_value(json!({
         "id": thread, "object": "thread", "created_at": 1_700_000_000,
         "metadata": {}, "tool_resources": {},
@@ -332,8 +336,8 @@ async fn the_runs_of_a_lapsed_instance_are_taken_over() {
     let store = Arc::new(MemoryStore::shared());
     // An instance that said it was alive once, then died mid-run.
     store.heartbeat("instance_gone").await.unwrap();
-    stored_run(&store, "thread_1", "run_1", "in_progress", "instance_gone").await;
-    stored_run(&store, "thread_2", "run_2", "cancelling", "instance_gone").await;
+    stored_run(&*store, "thread_1", "run_1", "in_progress", "instance_gone").await;
+    stored_run(&*store, "thread_2", "run_2", "cancelling", "instance_gone").await;
     let survivor = server(&store, None).await;
     let http = http();
     let get = |path: String| {
@@ -375,11 +379,29 @@ async fn the_runs_of_a_lapsed_instance_are_taken_over() {
 
 #[tokio::test]
 async fn a_store_writes_only_for_the_holder_and_gives_a_run_to_one_claimant() {
-    let store = MemoryStore::shared();
+    holder_and_claims(&MemoryStore::shared()).await;
+}
+
+/// The same on PostgreSQL, across two stores (two pools, as two processes
+/// have): fenced commits and claims are the database's.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_writes_only_for_the_holder_and_gives_a_run_to_one_claimant() {
+    let Some(db) = TestDatabase::new("holder_and_claims").await else {
+        return;
+    };
+    let store = db.open().await;
+    holder_and_claims(&store).await;
+    store.close().await;
+}
+
+/// What `a_store_writes_only_for_the_holder_and_gives_a_run_to_one_claimant`
+/// checks, on any shared store.
+async fn holder_and_claims(store: &dyn Store) {
     for instance in ["instance_a", "instance_b", "instance_c"] {
         store.heartbeat(instance).await.unwrap();
     }
-    stored_run(&store, "thread_1", "run_1", "in_progress", "instance_a").await;
+    stored_run(store, "thread_1", "run_1", "in_progress", "instance_a").await;
     // `b` may not write `a`'s run, nor take it while `a` is alive.
     let mut intruder = RunBatch::new("thread_1", "run_1");
     intruder.owner = Some("instance_b".to_owned());
@@ -445,4 +467,159 @@ async fn a_store_writes_only_for_the_holder_and_gives_a_run_to_one_claimant() {
             .unwrap()
             .is_none()
     );
+}
+
+/// A run held by an instance that is gone, on a thread of its own.
+#[cfg(feature = "postgres")]
+async fn orphan(store: &dyn Store, n: usize) -> (String, String) {
+    let (thread, run) = (format!("thread_{n}"), format!("run_{n}"));
+    stored_run(store, &thread, &run, "in_progress", "instance_gone").await;
+    (thread, run)
+}
+
+/// Two stores (as two instances) claiming the runs of a lapsed instance
+/// together, a batch at a time: every run is taken, each by one of them.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_postgres_stores_racing_for_lapsed_runs_take_each_once() {
+    let Some(db) = TestDatabase::new("racing_claims").await else {
+        return;
+    };
+    let (one, two) = (db.open().await, db.open().await);
+    const RUNS: usize = 300;
+    for n in 0..RUNS {
+        orphan(&one, n).await;
+    }
+    // `instance_gone` was never heard of; the claimants are, after `lapsed`
+    // (or their own claims would count as lapsed too).
+    let lapsed = super::now_millis();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    one.heartbeat("instance_one").await.unwrap();
+    two.heartbeat("instance_two").await.unwrap();
+    let claim = |store: super::super::store::postgres::PostgresStore, name: &'static str| {
+        tokio::spawn(async move {
+            let mut taken = Vec::new();
+            loop {
+                let batch = store.claim_lapsed_runs(name, lapsed, 0, 7).await.unwrap();
+                if batch.is_empty() {
+                    return taken;
+                }
+                for record in batch {
+                    assert_eq!(record.owner.as_deref(), Some(name));
+                    taken.push(record.run.id);
+                }
+            }
+        })
+    };
+    let (a, b) = tokio::join!(
+        claim(one.clone(), "instance_one"),
+        claim(two.clone(), "instance_two")
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut all: Vec<String> = a.iter().chain(&b).cloned().collect();
+    all.sort();
+    let total = all.len();
+    all.dedup();
+    assert_eq!(all.len(), total, "a run was claimed twice");
+    assert_eq!(total, RUNS, "every run is claimed");
+    // Both took some (they raced), and each holds what it took: the other's
+    // commits are refused.
+    eprintln!("claimed: {} by one, {} by two", a.len(), b.len());
+    let run = &a[0];
+    let thread = run.replace("run_", "thread_");
+    let mut intruder = RunBatch::new(&thread, run);
+    intruder.owner = Some("instance_two".to_owned());
+    intruder.run = Some(record(&thread, run, "failed", None));
+    assert!(matches!(
+        two.commit(&intruder).await,
+        Err(StoreError::Lost { .. })
+    ));
+    one.close().await;
+    two.close().await;
+}
+
+/// A run held by nobody past its `expires_at` is taken; one not yet expired
+/// is not.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_claims_runs_held_by_nobody_past_their_expiry() {
+    let Some(db) = TestDatabase::new("expired_claims").await else {
+        return;
+    };
+    let store = db.open().await;
+    for (n, expires_at) in [(1, 1_000), (2, 5_000)] {
+        let (thread, run) = (format!("thread_{n}"), format!("run_{n}"));
+        stored_run(&store, &thread, &run, "requires_action", "instance_a").await;
+        let mut release = RunBatch::new(&thread, &run);
+        release.owner = Some("instance_a".to_owned());
+        let mut waiting = record(&thread, &run, "requires_action", None);
+        waiting.run.expires_at = Some(expires_at);
+        release.run = Some(waiting);
+        release.release = true;
+        store.commit(&release).await.unwrap();
+    }
+    let taken = store
+        .claim_lapsed_runs("instance_b", 0, 2_000, 10)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = taken.iter().map(|r| r.run.id.as_str()).collect();
+    assert_eq!(ids, ["run_1"]);
+    store.close().await;
+}
+
+/// Wake-ups cross stores: a commit's events and a cancel request on one
+/// store reach the receivers of another, after the commit.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_wakeups_reach_another_store() {
+    let Some(db) = TestDatabase::new("wakeups").await else {
+        return;
+    };
+    let (one, two) = (db.open().await, db.open().await);
+    one.heartbeat("instance_a").await.unwrap();
+    stored_run(&one, "thread_1", "run_1", "in_progress", "instance_a").await;
+    let mut wakeups = two.wakeups().unwrap();
+    // The listener connects in the background: send until one arrives.
+    let mut seq = 0;
+    let woken = loop {
+        seq += 1;
+        let mut batch = RunBatch::new("thread_1", "run_1");
+        batch.owner = Some("instance_a".to_owned());
+        batch.events.push(super::super::store::StoredEvent {
+            seq,
+            event: "thread.run.step.delta".to_owned(),
+            data: "{}".to_owned(),
+        });
+        one.commit(&batch).await.unwrap();
+        if let Ok(Ok(wakeup)) =
+            tokio::time::timeout(Duration::from_millis(200), wakeups.recv()).await
+        {
+            break wakeup;
+        }
+        assert!(seq < 50, "no wake-up came");
+    };
+    let Wakeup::Events { run_id, last_seq } = woken else {
+        panic!("{woken:?}");
+    };
+    assert_eq!(run_id, "run_1");
+    // The events it announces are committed.
+    let stored = two.events_after("thread_1", "run_1", 0, 100).await.unwrap();
+    assert!(stored.iter().any(|event| event.seq == last_seq));
+    one.request_cancel("thread_1", "run_1").await.unwrap();
+    let cancel = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Ok(Wakeup::Cancel { run_id }) = wakeups.recv().await {
+                return run_id;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(cancel, "run_1");
+    assert!(matches!(
+        one.request_cancel("thread_1", "run_404").await,
+        Err(StoreError::NotFound { .. })
+    ));
+    one.close().await;
+    two.close().await;
 }

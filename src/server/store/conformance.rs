@@ -6,7 +6,7 @@
 //! the PostgreSQL store has, in [`on_postgres`]).
 
 #[cfg(feature = "postgres")]
-mod on_postgres;
+pub(crate) mod on_postgres;
 
 use super::memory::MemoryStore;
 use super::sqlite::{OpenError, SqliteFault, SqliteOptions, SqliteStore};

@@ -36,7 +36,7 @@ pub(crate) mod postgres;
 pub(crate) mod sqlite;
 
 #[cfg(test)]
-mod conformance;
+pub(crate) mod conformance;
 
 use super::Database;
 use crate::types::{Assistant, Message, Order, Run, RunStep, Thread, Usage};

@@ -1,8 +1,8 @@
-//! The PostgreSQL store: the server's data in a PostgreSQL database, made so
-//! that several server processes can share one database (the coordination
-//! between them, leases on runs and following another process's streams,
-//! is not done yet: this store keeps one process's semantics, with the
-//! invariants that must hold across processes enforced by the database).
+//! The PostgreSQL store: the server's data in a PostgreSQL database, which
+//! several server processes can share ([`Store::is_shared`]: who holds which
+//! run, heartbeats, claims, fenced commits and wake-ups are in [`shared`];
+//! the design is `server::cluster`'s), with the invariants that must hold
+//! across processes enforced by the database.
 //!
 //! # Opening
 //!
@@ -54,8 +54,11 @@
 //! is cached in the process (assistants included): another process may
 //! write the same rows.
 
+mod shared;
+
 use super::{
-    Page, PageQuery, RunBatch, RunRecord, Store, StoreError, StoreResult, StoredEvent, ThreadRecord,
+    Page, PageQuery, RunBatch, RunRecord, Store, StoreError, StoreResult, StoredEvent,
+    ThreadRecord, Wakeup,
 };
 use crate::server::PostgresUrl;
 use crate::server::ids::now;
@@ -73,11 +76,18 @@ use std::time::Duration;
 /// The schema's migrations, oldest first: (version, description, SQL). A
 /// migration is never edited once released: sqlx keeps each one's checksum
 /// and refuses a database whose applied migrations changed.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../../migrations/postgres/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "instances",
+        include_str!("../../../migrations/postgres/0002_instances.sql"),
+    ),
+];
 
 /// The newest schema version this build knows.
 fn known_schema_version() -> i64 {
@@ -425,6 +435,8 @@ fn message_columns<'a>(
 pub(crate) struct PostgresStore {
     pool: PgPool,
     target: Target,
+    /// The wake-ups of the instances sharing the database ([`shared`]).
+    shared: std::sync::Arc<shared::Shared>,
 }
 
 impl PostgresStore {
@@ -460,6 +472,7 @@ impl PostgresStore {
         .await;
         let _ = conn.close().await;
         migrated?;
+        let shared = std::sync::Arc::new(shared::Shared::new(&options));
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -481,7 +494,11 @@ impl PostgresStore {
                 })
             })
             .connect_lazy_with(options);
-        Ok(PostgresStore { pool, target })
+        Ok(PostgresStore {
+            pool,
+            target,
+            shared,
+        })
     }
 
     /// Closes the pool's connections, waiting for those lent to come back.
@@ -592,6 +609,12 @@ SELECT EXISTS (SELECT 1 FROM t), (SELECT active_run_id FROM t)";
 const INSERT_RUN: &str = "\
 SELECT o_found, o_active_run_id, o_object FROM insert_run(
     $1, $2, $3, $4, $5::json, $6::json, $7::text[], $8::text[], $9::text[])";
+
+/// [`INSERT_RUN`] for a run held by an instance (`$10`) from its insert
+/// (migration 0002).
+const INSERT_OWNED_RUN: &str = "\
+SELECT o_found, o_active_run_id, o_object FROM insert_owned_run(
+    $1, $2, $3, $4, $5::json, $6::json, $7::text[], $8::text[], $9::text[], $10)";
 
 /// What a commit holds, which picks its statement ([`commit_sql`]).
 #[derive(Clone, Copy, Debug)]
@@ -963,7 +986,13 @@ impl Store for PostgresStore {
         // function's first statement): another `insert_run` or
         // `insert_message` on the thread, from any process, waits for it,
         // then sees this run's lock.
-        let rows: Vec<(bool, Option<String>, Option<String>)> = sqlx::query_as(INSERT_RUN)
+        // A run held from its insert (a shared store's) is inserted with
+        // its holder, in the same transaction (`INSERT_OWNED_RUN`).
+        let sql = match run.owner {
+            Some(_) => INSERT_OWNED_RUN,
+            None => INSERT_RUN,
+        };
+        let mut query = sqlx::query_as(sql)
             .bind(thread_id)
             .bind(&run.run.id)
             .bind(run.run.status.as_str())
@@ -972,10 +1001,15 @@ impl Store for PostgresStore {
             .bind(encode(&run.run, action)?)
             .bind(ids)
             .bind(run_ids)
-            .bind(objects)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|error| fault(action(), error))?;
+            .bind(objects);
+        if let Some(owner) = &run.owner {
+            query = query.bind(owner);
+        }
+        let rows: Vec<(bool, Option<String>, Option<String>)> =
+            query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|error| fault(action(), error))?;
         let mut rows = rows.into_iter();
         match rows.next() {
             Some((true, None, _)) => {}
@@ -1152,7 +1186,7 @@ impl Store for PostgresStore {
             events: !event_seqs.is_empty(),
             run: status.is_some(),
         };
-        let row = sqlx::query(commit_sql(shape))
+        let query = sqlx::query(commit_sql(shape))
             .bind(&batch.run_id)
             .bind(&batch.thread_id)
             .bind(step_ids)
@@ -1166,10 +1200,18 @@ impl Store for PostgresStore {
             .bind(status)
             .bind(progress)
             .bind(object)
-            .bind(ends_at)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|error| fault(action(), error))?;
+            .bind(ends_at);
+        // A batch of a holder, one that lets go of its run, and one with
+        // events (whose wake-up goes with them) take the fenced path; the
+        // rest is one statement.
+        let row = if batch.owner.is_some() || batch.release || !batch.events.is_empty() {
+            shared::commit_fenced(self, batch, query).await?
+        } else {
+            query
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|error| fault(action(), error))?
+        };
         let found = |column: usize| {
             row.try_get::<bool, _>(column)
                 .map_err(|error| fault(action(), error))
@@ -1259,6 +1301,42 @@ impl Store for PostgresStore {
         .await
         .map_err(|error| fault("pruning the events of ended runs".to_owned(), error))?;
         Ok(pruned.map_or(0, i64::unsigned_abs))
+    }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    async fn heartbeat(&self, instance: &str) -> StoreResult<()> {
+        shared::heartbeat(self, instance).await
+    }
+
+    async fn claim_run(
+        &self,
+        thread_id: &str,
+        run_id: &str,
+        instance: &str,
+        lapsed_before: i64,
+    ) -> StoreResult<Option<RunRecord>> {
+        shared::claim_run(self, thread_id, run_id, instance, lapsed_before).await
+    }
+
+    async fn claim_lapsed_runs(
+        &self,
+        instance: &str,
+        lapsed_before: i64,
+        now: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<RunRecord>> {
+        shared::claim_lapsed_runs(self, instance, lapsed_before, now, limit).await
+    }
+
+    async fn request_cancel(&self, thread_id: &str, run_id: &str) -> StoreResult<()> {
+        shared::request_cancel(self, thread_id, run_id).await
+    }
+
+    fn wakeups(&self) -> Option<tokio::sync::broadcast::Receiver<Wakeup>> {
+        Some(self.shared.subscribe())
     }
 }
 

@@ -1,0 +1,401 @@
+//! The PostgreSQL store as a store that several server instances share
+//! ([`Store::is_shared`](super::Store::is_shared); the design is in
+//! `server::cluster`): who holds a run, heartbeats, claims, fenced commits
+//! and wake-ups. Schema: `migrations/postgres/0002_instances.sql`.
+//!
+//! - **Holding.** `runs.owner` is the instance that holds a run. It is set
+//!   by the insert (`insert_owned_run`, in the insert's transaction) and by
+//!   the claims, and cleared by a commit that releases the run or ends it;
+//!   nothing else writes it.
+//! - **Fenced commits** ([`commit_fenced`]): a commit of a shared store is a
+//!   transaction whose first statement locks the thread's row for key share
+//!   (as the commit's own statement does, so the order of locks is the one
+//!   `delete_thread` takes) and the run's row (`FOR NO KEY UPDATE`, what a
+//!   claim's `UPDATE` waits for), and checks the holder. If it is not the
+//!   committer, nothing is written ([`StoreError::Lost`]). A claim that
+//!   comes meanwhile waits for the commit's end, then sees the run as the
+//!   commit left it.
+//! - **Claims** are single statements: [`claim_run`] one conditional
+//!   `UPDATE`; [`claim_lapsed_runs`] picks its runs `FOR NO KEY UPDATE SKIP
+//!   LOCKED`, so two instances claiming together split the runs and never
+//!   share one.
+//! - **Liveness** is `instances.seen_at` (Unix ms, the instance's clock: the
+//!   instances' clocks must agree to well within a lease). An owner missing
+//!   from `instances` has lapsed.
+//! - **Wake-ups** are `NOTIFY assistant_stream` with a small text payload
+//!   (`e SEQ RUN_ID`: the run's events up to `SEQ` are committed;
+//!   `c RUN_ID`: cancel it), sent in the commit's transaction, so PostgreSQL
+//!   delivers them when (and only if) it commits. One task per store
+//!   listens on a connection of its own (its own pool of one, so it never
+//!   takes a connection from the store's pool) and broadcasts them to the
+//!   store's receivers. It reconnects by itself; notifications sent while it
+//!   was away are lost, which is fine: a wake-up is a hint and followers
+//!   poll the tables.
+
+use super::{PostgresStore, RunBatch, RunRecord, StoreError, StoreResult, fault, run_record};
+use crate::server::store::Wakeup;
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, query::Query};
+use std::fmt;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+/// The channel of the store's notifications.
+const CHANNEL: &str = "assistant_stream";
+
+/// Wake-ups kept for a receiver that is behind; past this it lags, and
+/// rereads the store (as the shared memory store's).
+const WAKEUP_BACKLOG: usize = 4096;
+
+/// How long the listener waits before connecting again after a failure:
+/// short, since followers only poll meanwhile, but not a busy loop while
+/// the database is down.
+const RECONNECT_DELAY: Duration = Duration::from_millis(250);
+
+/// Locks the run (after its thread's row, for key share, as a commit and a
+/// thread's deletion take them) and says who holds it (`$1` run, `$2`
+/// thread). If the committer (`$3`, `NULL` for no check) holds it, in the
+/// same statement: lets go of it if `$4`, and queues the notification `$5`
+/// (if not `NULL`), which PostgreSQL sends when the transaction commits.
+/// Says first whether the run was found on the thread (if not, the
+/// commit's statement then says which is missing).
+///
+/// It also bounds how long the transaction may sit idle
+/// (`idle_in_transaction_session_timeout`, for this transaction only): a
+/// commit whose future is dropped between its statements (a cancelled
+/// task, a runtime shutting down) or whose process freezes would otherwise
+/// keep the run's row locked, and every claim of the run with it; past the
+/// bound PostgreSQL ends the session and rolls it back.
+const FENCE: &str = "\
+WITH r AS (SELECT id, owner FROM runs \
+    WHERE id = $1 AND thread_id = (SELECT id FROM threads WHERE id = $2 FOR KEY SHARE) \
+    FOR NO KEY UPDATE),
+ok AS (SELECT id FROM r WHERE $3::text IS NULL OR r.owner IS NOT DISTINCT FROM $3::text),
+released AS (UPDATE runs SET owner = NULL FROM ok \
+    WHERE runs.id = ok.id AND $4::boolean AND runs.owner IS NOT NULL),
+notified AS (SELECT pg_notify('assistant_stream', $5::text) FROM ok WHERE $5::text IS NOT NULL)
+SELECT r.id IS NOT NULL, r.owner, (SELECT count(*) FROM notified) \
+FROM (SELECT set_config('idle_in_transaction_session_timeout', '5000', true)) cfg \
+LEFT JOIN r ON true";
+
+/// The sequence number of a run's last stored event, as a claim's record
+/// reports it (`runs` in scope).
+const LAST_STORED: &str = "(SELECT MAX(last_seq) FROM run_event_batches WHERE run_id = runs.id)";
+
+/// What a store shares between its clones: the wake-ups' channel and the
+/// task that feeds it, stopped when the last clone goes.
+pub(super) struct Shared {
+    sender: broadcast::Sender<Wakeup>,
+    /// The listener's own pool (one connection), made lazily.
+    pool: PgPool,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.get_mut().ok().and_then(Option::take) {
+            task.abort();
+        }
+    }
+}
+
+impl Shared {
+    pub(super) fn new(options: &PgConnectOptions) -> Self {
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(super::CONNECT_TIMEOUT)
+            .connect_lazy_with(options.clone());
+        Shared {
+            sender: broadcast::channel(WAKEUP_BACKLOG).0,
+            pool,
+            task: Mutex::new(None),
+        }
+    }
+
+    /// A receiver of the wake-ups; starts the listener on first use (inside
+    /// a Tokio runtime, as the server's calls are).
+    pub(super) fn subscribe(&self) -> broadcast::Receiver<Wakeup> {
+        let receiver = self.sender.subscribe();
+        let mut task = self.task.lock().unwrap_or_else(|e| e.into_inner());
+        if task.is_none()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            *task = Some(runtime.spawn(listen(self.pool.clone(), self.sender.clone())));
+        }
+        receiver
+    }
+}
+
+/// Listens for the store's notifications and broadcasts them, reconnecting
+/// after any failure (logged once per outage).
+async fn listen(pool: PgPool, sender: broadcast::Sender<Wakeup>) {
+    let mut down = false;
+    loop {
+        let listener = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen(CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let mut listener = match listener.await {
+            Ok(listener) => listener,
+            Err(err) => {
+                if !down {
+                    tracing::warn!(%err, "cannot listen for other instances' wake-ups; retrying");
+                    down = true;
+                }
+                tokio::time::sleep(RECONNECT_DELAY).await;
+                continue;
+            }
+        };
+        if down {
+            tracing::info!("listening for other instances' wake-ups again");
+        }
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(notification)) => {
+                    if let Some(wakeup) = parse(notification.payload()) {
+                        // Nobody listening is fine.
+                        let _ = sender.send(wakeup);
+                    }
+                }
+                // The connection dropped and was made again: what was sent
+                // meanwhile is lost (followers poll).
+                Ok(None) => tracing::warn!(
+                    "the connection for other instances' wake-ups was lost and made again"
+                ),
+                Err(err) => {
+                    tracing::warn!(%err, "lost the connection for other instances' wake-ups; reconnecting");
+                    down = true;
+                    break;
+                }
+            }
+        }
+        drop(listener);
+        tokio::time::sleep(RECONNECT_DELAY).await;
+    }
+}
+
+/// A notification's payload as a wake-up (`None` for one this build does
+/// not know).
+fn parse(payload: &str) -> Option<Wakeup> {
+    let (kind, rest) = payload.split_once(' ')?;
+    match kind {
+        "e" => {
+            let (seq, run_id) = rest.split_once(' ')?;
+            Some(Wakeup::Events {
+                run_id: run_id.to_owned(),
+                last_seq: seq.parse().ok()?,
+            })
+        }
+        "c" => Some(Wakeup::Cancel {
+            run_id: rest.to_owned(),
+        }),
+        _ => None,
+    }
+}
+
+/// Runs a commit's statement (`query`) in a transaction that first checks
+/// that the batch's owner holds the run, releases it if the batch lets go
+/// of it or ends it, and queues the wake-up of its events. `Lost` (nothing
+/// written) if another instance holds the run.
+pub(super) async fn commit_fenced<'q>(
+    store: &PostgresStore,
+    batch: &RunBatch,
+    query: Query<'q, Postgres, PgArguments>,
+) -> StoreResult<PgRow> {
+    let action = || format!("writing run {}", batch.run_id);
+    let ends = batch
+        .run
+        .as_ref()
+        .is_some_and(|record| record.run.status.is_terminal());
+    let notify = batch
+        .events
+        .last()
+        .map(|event| format!("e {} {}", event.seq, batch.run_id));
+    let mut tx = store
+        .pool
+        .begin()
+        .await
+        .map_err(|error| fault(action(), error))?;
+    let (found, holder, _): (bool, Option<String>, i64) = sqlx::query_as(FENCE)
+        .bind(&batch.run_id)
+        .bind(&batch.thread_id)
+        .bind(batch.owner.as_deref())
+        .bind(batch.release || ends)
+        .bind(notify)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|error| fault(action(), error))?;
+    if let Some(owner) = &batch.owner
+        && found
+        && holder.as_ref() != Some(owner)
+    {
+        // Dropping the transaction rolls it back.
+        return Err(StoreError::Lost {
+            run_id: batch.run_id.clone(),
+        });
+    }
+    let row = query
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|error| fault(action(), error))?;
+    tx.commit().await.map_err(|error| fault(action(), error))?;
+    Ok(row)
+}
+
+/// A claimed run's record, held by `instance`, with the number of its last
+/// stored event.
+fn claimed(
+    (id, object, progress, last_stored): &(String, String, String, Option<i64>),
+    instance: &str,
+) -> StoreResult<RunRecord> {
+    let mut record = run_record(object, progress, id)?;
+    let last_stored = last_stored.map_or(0, i64::unsigned_abs);
+    record.progress.last_event = record.progress.last_event.max(last_stored);
+    record.owner = Some(instance.to_owned());
+    Ok(record)
+}
+
+pub(super) async fn heartbeat(store: &PostgresStore, instance: &str) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO instances (id, seen_at) VALUES ($1, $2) \
+         ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+    )
+    .bind(instance)
+    .bind(now_millis())
+    .execute(&store.pool)
+    .await
+    .map_err(|error| fault(format!("saying that instance {instance} is alive"), error))?;
+    Ok(())
+}
+
+pub(super) async fn claim_run(
+    store: &PostgresStore,
+    thread_id: &str,
+    run_id: &str,
+    instance: &str,
+    lapsed_before: i64,
+) -> StoreResult<Option<RunRecord>> {
+    let action = || format!("claiming run {run_id}");
+    // One statement: a concurrent claim waits for this one's row lock, then
+    // finds the run held (by a live instance) and takes nothing.
+    let row: Option<(String, String, String, Option<i64>)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE runs SET owner = $3 \
+             WHERE id = $2 AND thread_id = $1 AND ended_at IS NULL \
+             AND (owner IS NULL OR NOT EXISTS \
+                 (SELECT 1 FROM instances i WHERE i.id = runs.owner AND i.seen_at >= $4)) \
+             RETURNING id, object::text, progress::text, {LAST_STORED}"
+        )))
+        .bind(thread_id)
+        .bind(run_id)
+        .bind(instance)
+        .bind(lapsed_before)
+        .fetch_optional(&store.pool)
+        .await
+        .map_err(|error| fault(action(), error))?;
+    match row {
+        Some(row) => claimed(&row, instance).map(Some),
+        None => {
+            store.check_run(thread_id, run_id).await?;
+            Ok(None)
+        }
+    }
+}
+
+pub(super) async fn claim_lapsed_runs(
+    store: &PostgresStore,
+    instance: &str,
+    lapsed_before: i64,
+    now: i64,
+    limit: usize,
+) -> StoreResult<Vec<RunRecord>> {
+    let action = || "claiming the runs of lapsed instances".to_owned();
+    // `SKIP LOCKED`: a run another instance is claiming (or committing) is
+    // left to it; two claimants split the runs between them.
+    let mut rows: Vec<(String, String, String, Option<i64>)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "WITH c AS (SELECT r.id FROM runs r \
+                 WHERE r.ended_at IS NULL AND ( \
+                     (r.owner IS NOT NULL AND NOT EXISTS \
+                         (SELECT 1 FROM instances i WHERE i.id = r.owner AND i.seen_at >= $2)) \
+                     OR (r.owner IS NULL AND (r.object->>'expires_at')::bigint <= $3)) \
+                 ORDER BY r.created_at, r.seq LIMIT $4 \
+                 FOR NO KEY UPDATE SKIP LOCKED) \
+             UPDATE runs SET owner = $1 FROM c WHERE runs.id = c.id \
+             RETURNING runs.id, runs.object::text, runs.progress::text, {LAST_STORED}"
+        )))
+        .bind(instance)
+        .bind(lapsed_before)
+        .bind(now)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&store.pool)
+        .await
+        .map_err(|error| fault(action(), error))?;
+    let mut records = rows
+        .drain(..)
+        .map(|row| claimed(&row, instance))
+        .collect::<StoreResult<Vec<_>>>()?;
+    // `RETURNING` keeps no order.
+    records.sort_by_key(|record| record.run.created_at);
+    Ok(records)
+}
+
+pub(super) async fn request_cancel(
+    store: &PostgresStore,
+    thread_id: &str,
+    run_id: &str,
+) -> StoreResult<()> {
+    let sent: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM (SELECT pg_notify('assistant_stream', 'c ' || id) \
+         FROM runs WHERE id = $2 AND thread_id = $1) n",
+    )
+    .bind(thread_id)
+    .bind(run_id)
+    .fetch_one(&store.pool)
+    .await
+    .map_err(|error| fault(format!("asking for run {run_id} to be cancelled"), error))?;
+    if sent == 0 {
+        store.check_run(thread_id, run_id).await?;
+    }
+    Ok(())
+}
+
+/// Unix time in milliseconds.
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_round_trip() {
+        assert_eq!(
+            parse("e 42 run_abc"),
+            Some(Wakeup::Events {
+                run_id: "run_abc".to_owned(),
+                last_seq: 42
+            })
+        );
+        assert_eq!(
+            parse("c run_abc"),
+            Some(Wakeup::Cancel {
+                run_id: "run_abc".to_owned()
+            })
+        );
+        assert_eq!(parse("x y"), None);
+        assert_eq!(parse("e nope run"), None);
+    }
+}
