@@ -522,8 +522,7 @@ impl PostgresStore {
         .map_err(|error| fault(action(), error))
     }
 
-    /// Which of the thread, its run `run_id` and the object `id` is missing,
-    /// the outermost first, as the memory store says it.
+    /// Which of the thread, its run `run_id` and the object `id` is missing.
     async fn missing(
         &self,
         thread_id: &str,
@@ -531,29 +530,24 @@ impl PostgresStore {
         object: &'static str,
         id: &str,
     ) -> StoreError {
-        match (self.found(thread_id, run_id).await, run_id) {
-            (Err(error), _) => error,
-            (Ok((false, _)), _) => StoreError::not_found("thread", thread_id),
-            (Ok((true, false)), Some(run_id)) => StoreError::not_found("run", run_id),
-            (Ok(_), _) => StoreError::not_found(object, id),
+        match self.found(thread_id, run_id).await {
+            Ok(found) => super::missing(found, thread_id, run_id, object, id),
+            Err(error) => error,
         }
     }
 
     /// `Ok` if the thread exists.
     async fn check_thread(&self, thread_id: &str) -> StoreResult<()> {
-        match self.found(thread_id, None).await? {
-            (true, _) => Ok(()),
-            (false, _) => Err(StoreError::not_found("thread", thread_id)),
-        }
+        super::found_thread(self.found(thread_id, None).await?, thread_id)
     }
 
     /// `Ok` if the run exists on the thread.
     async fn check_run(&self, thread_id: &str, run_id: &str) -> StoreResult<()> {
-        match self.found(thread_id, Some(run_id)).await? {
-            (true, true) => Ok(()),
-            (true, false) => Err(StoreError::not_found("run", run_id)),
-            (false, _) => Err(StoreError::not_found("thread", thread_id)),
-        }
+        super::found_run(
+            self.found(thread_id, Some(run_id)).await?,
+            thread_id,
+            run_id,
+        )
     }
 
     /// The `seq`s of a page's cursors among a thread's rows, read with
