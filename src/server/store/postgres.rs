@@ -25,9 +25,12 @@
 //!   statement. Two processes (or two pools) racing for one
 //!   thread queue on the row; the second sees the first's run. No lock of
 //!   this process is involved.
-//! - **A commit** ([`Store::commit`]) is one statement, so one transaction
-//!   and one round trip, whatever the batch holds (its parts only: a
-//!   statement per shape of batch): it locks the thread's row for key share
+//! - **A commit** ([`Store::commit`]) is one statement of the batch's shape
+//!   (its parts only); a batch that is fenced by its run's holder, lets go
+//!   of its run or carries events (whose wake-up goes with them) runs that
+//!   statement inside a short transaction of its own (`shared`: lock the
+//!   run's row, check its holder, the statement, `NOTIFY`), four round trips
+//!   in all. The statement locks the thread's row for key share
 //!   (what the thread's deletion waits for, which then deletes what the
 //!   commit wrote; the schema's `delete_thread` takes the thread's row
 //!   before anything under it, so the two never deadlock), finds the run,
