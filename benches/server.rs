@@ -48,9 +48,9 @@
 //! A store the build lacks (the server fails to open it) is reported and
 //! skipped. Results also go to `$BENCH_SERVER_JSON`, by default
 //! `bench-server.json` in the target directory. `BENCH_SERVER_ONLY=sqlite:1`
-//! (or `postgres:64`)
-//! (a store, and optionally runs at once) measures one configuration alone,
-//! to profile it.
+//! (or `postgres:64`, or `sqlite+postgres:500`: stores joined by `+`, and
+//! optionally runs at once) measures those configurations alone, to profile
+//! one or to take one ratio quickly.
 //!
 //! `cargo bench -p assistant-stream-benches --bench server`. Run without
 //! `--bench` (as `cargo test --benches` does) it is a quick smoke test with
@@ -442,10 +442,11 @@ fn backends_cpu_seconds(name: &str) -> f64 {
     ticks / clock_ticks_per_second()
 }
 
-/// `BENCH_SERVER_ONLY=STORE[:RUNS_AT_ONCE]` (`sqlite:1`, `memory`, `postgres:64`) keeps
-/// one store, and one concurrency of the table, for a profile.
+/// `BENCH_SERVER_ONLY=STORES[:RUNS_AT_ONCE]` (`sqlite:1`, `memory`, `postgres:64`,
+/// `sqlite+postgres:500`) keeps some stores (joined by `+`), and one
+/// concurrency of the table, for a profile or a quicker ratio.
 struct Only {
-    store: Option<Store>,
+    stores: Option<Vec<Store>>,
     at_once: Option<usize>,
 }
 
@@ -453,30 +454,35 @@ impl Only {
     fn from_env() -> Self {
         let Ok(value) = std::env::var("BENCH_SERVER_ONLY") else {
             return Only {
-                store: None,
+                stores: None,
                 at_once: None,
             };
         };
-        let (store, at_once) = value.split_once(':').unwrap_or((&value, ""));
-        let store = match store {
-            "memory" => Store::Memory,
-            "sqlite" => Store::Sqlite,
-            "postgres" => Store::Postgres,
-            other => panic!("BENCH_SERVER_ONLY: `{other}` is not memory, sqlite or postgres"),
-        };
+        let (stores, at_once) = value.split_once(':').unwrap_or((&value, ""));
+        let stores = stores
+            .split('+')
+            .map(|store| match store {
+                "memory" => Store::Memory,
+                "sqlite" => Store::Sqlite,
+                "postgres" => Store::Postgres,
+                other => panic!("BENCH_SERVER_ONLY: `{other}` is not memory, sqlite or postgres"),
+            })
+            .collect();
         let at_once = (!at_once.is_empty()).then(|| {
             at_once
                 .parse()
                 .expect("BENCH_SERVER_ONLY: runs at once after `:` is a number")
         });
         Only {
-            store: Some(store),
+            stores: Some(stores),
             at_once,
         }
     }
 
     fn wants(&self, store: Store, at_once: usize) -> bool {
-        self.store.is_none_or(|only| only == store)
+        self.stores
+            .as_ref()
+            .is_none_or(|only| only.contains(&store))
             && self.at_once.is_none_or(|only| only == at_once)
     }
 }

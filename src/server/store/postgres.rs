@@ -26,11 +26,9 @@
 //!   thread queue on the row; the second sees the first's run. No lock of
 //!   this process is involved.
 //! - **A commit** ([`Store::commit`]) is one statement of the batch's shape
-//!   (its parts only); a batch that is fenced by its run's holder, lets go
-//!   of its run or carries events (whose wake-up goes with them) runs that
-//!   statement inside a short transaction of its own (`shared`: lock the
-//!   run's row, check its holder, the statement, `NOTIFY`), four round trips
-//!   in all. The statement locks the thread's row for key share
+//!   (its parts only), so one round trip and one transaction, whether it is
+//!   fenced by its run's holder, lets go of its run or sends the wake-up of
+//!   its events (`shared`). The statement locks the thread's row for key share
 //!   (what the thread's deletion waits for, which then deletes what the
 //!   commit wrote; the schema's `delete_thread` takes the thread's row
 //!   before anything under it, so the two never deadlock), finds the run,
@@ -90,6 +88,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "instances",
         include_str!("../../../migrations/postgres/0002_instances.sql"),
     ),
+    (
+        3,
+        "lz4 and unfinished by end",
+        include_str!("../../../migrations/postgres/0003_lz4_and_unfinished_by_end.sql"),
+    ),
 ];
 
 /// The newest schema version this build knows.
@@ -113,15 +116,6 @@ fn migrator() -> Migrator {
             })
             .collect(),
     )
-}
-
-/// The statuses for which `RunStatus::is_terminal` holds, as a SQL list (a
-/// macro, to `concat!` it into queries); the partial index
-/// `runs_unfinished` repeats it, and a test checks both.
-macro_rules! terminal_statuses {
-    () => {
-        "'cancelled', 'failed', 'completed', 'incomplete', 'expired'"
-    };
 }
 
 /// How long opening waits for the server to answer: a host that drops
@@ -608,7 +602,7 @@ SELECT o_found, o_active_run_id, o_object FROM insert_run(
     $1, $2, $3, $4, $5::json, $6::json, $7::text[], $8::text[], $9::text[])";
 
 /// [`INSERT_RUN`] for a run held by an instance (`$10`) from its insert
-/// (migration 0002).
+/// (migration 0002, in one body since 0003).
 const INSERT_OWNED_RUN: &str = "\
 SELECT o_found, o_active_run_id, o_object FROM insert_owned_run(
     $1, $2, $3, $4, $5::json, $6::json, $7::text[], $8::text[], $9::text[], $10)";
@@ -619,51 +613,72 @@ struct CommitShape {
     steps: bool,
     messages: bool,
     events: bool,
+    /// The run's record changes, or its holder lets go of it.
     run: bool,
+    /// Written only if the committer still holds the run.
+    fenced: bool,
 }
 
+/// How many shapes of commit there are.
+const COMMIT_SHAPES: usize = 32;
+
 impl CommitShape {
-    /// Its place among the sixteen shapes.
+    /// Its place among the [`COMMIT_SHAPES`].
     fn index(self) -> usize {
         usize::from(self.steps)
             | usize::from(self.messages) << 1
             | usize::from(self.events) << 2
             | usize::from(self.run) << 3
+            | usize::from(self.fenced) << 4
+    }
+
+    fn of_index(index: usize) -> Self {
+        CommitShape {
+            steps: index & 1 != 0,
+            messages: index & 2 != 0,
+            events: index & 4 != 0,
+            run: index & 8 != 0,
+            fenced: index & 16 != 0,
+        }
     }
 }
 
 /// The statement of a commit of this shape (built once per shape, and
 /// prepared once per connection): only the parts the batch needs, since
 /// PostgreSQL sets up every part of a statement each time it runs it, even
-/// one that writes nothing. Every shape binds the same parameters: the
-/// run's id and its thread's; the steps' ids and objects (`$3`, `$4`); the
-/// messages' ids, run ids and objects (`$5` to `$7`); the events' sequence
-/// numbers, names and data (`$8` to `$10`, one row of `run_event_batches`);
-/// the run's status, progress and object (`$11` to `$13`); and the time the
-/// run ends (`$14`, `NULL` unless its new status is terminal).
+/// one that writes nothing. A commit is this one statement, so one round
+/// trip and one transaction, fenced or not.
+///
+/// Every shape binds the same parameters: the run's id and its thread's;
+/// the steps' ids and objects (`$3`, `$4`); the messages' ids, run ids and
+/// objects (`$5` to `$7`); the events' sequence numbers, names and data
+/// (`$8` to `$10`, one row of `run_event_batches`); the run's status,
+/// progress and object (`$11` to `$13`, `NULL` to keep them); the time the
+/// run ends (`$14`, `NULL` unless its new status is terminal); the
+/// committer (`$15`, checked by a fenced shape); whether the holder lets go
+/// of the run (`$16`); and the wake-up to send (`$17`, `NULL` for none).
 ///
 /// The thread's row is locked first (`FOR KEY SHARE`, which only a
 /// deletion of the thread waits for): a commit and the thread's deletion
 /// take the thread's row before the run's, so they never deadlock, and a
 /// batch of events (which has no foreign key) is never written for a
-/// thread being deleted. Every write reads the run (`r`), so without it
+/// thread being deleted. A fenced shape then locks the run's row (`FOR NO
+/// KEY UPDATE`, which a claim's `UPDATE` waits for; after a wait it reads
+/// the row as the claim left it) and writes only if the committer holds it
+/// (`w`); otherwise nothing is written, and the final `SELECT` names the
+/// holder ([`StoreError::Lost`]). Every write reads `w`, so without the run
 /// nothing is written; the final `SELECT` says which was missing. The
-/// upserts keep a replaced step's or message's `seq`. The thread is unlocked
-/// only by the commit that ends the run (`r.ended_at` still `NULL`), and
-/// only if this run holds it (checked on the thread's row as it is when
-/// updated).
+/// upserts keep a replaced step's or message's `seq`. The thread is
+/// unlocked only by the commit that ends the run (`r.ended_at` still
+/// `NULL`), and only if this run holds it (checked on the thread's row as
+/// it is when updated). The wake-up (`pg_notify`) is queued only if the
+/// batch is written; PostgreSQL sends it when the statement's transaction
+/// commits.
 fn commit_sql(shape: CommitShape) -> &'static str {
     static SHAPES: OnceLock<Vec<String>> = OnceLock::new();
     let shapes = SHAPES.get_or_init(|| {
-        (0..16)
-            .map(|index| {
-                build_commit_sql(CommitShape {
-                    steps: index & 1 != 0,
-                    messages: index & 2 != 0,
-                    events: index & 4 != 0,
-                    run: index & 8 != 0,
-                })
-            })
+        (0..COMMIT_SHAPES)
+            .map(|index| build_commit_sql(CommitShape::of_index(index)))
             .collect()
     });
     &shapes[shape.index()]
@@ -672,22 +687,30 @@ fn commit_sql(shape: CommitShape) -> &'static str {
 fn build_commit_sql(shape: CommitShape) -> String {
     let mut sql = String::from(
         "WITH t AS (SELECT id FROM threads WHERE id = $2 FOR KEY SHARE),\n\
-         r AS (SELECT id, thread_id, ended_at FROM runs \
-         WHERE id = $1 AND thread_id = (SELECT id FROM t))",
+         r AS (SELECT id, thread_id, ended_at, owner FROM runs \
+         WHERE id = $1 AND thread_id = (SELECT id FROM t)",
     );
+    if shape.fenced {
+        sql.push_str(
+            " FOR NO KEY UPDATE),\n\
+             w AS (SELECT * FROM r WHERE r.owner IS NOT DISTINCT FROM $15::text)",
+        );
+    } else {
+        sql.push_str("),\nw AS (SELECT * FROM r)");
+    }
     if shape.steps {
         sql.push_str(
             ",\nsteps AS (INSERT INTO run_steps (id, run_id, thread_id, object) \
-             SELECT s.id, r.id, r.thread_id, s.object::json \
-             FROM r, UNNEST($3::text[], $4::text[]) WITH ORDINALITY AS s (id, object, ord) \
+             SELECT s.id, w.id, w.thread_id, s.object::json \
+             FROM w, UNNEST($3::text[], $4::text[]) WITH ORDINALITY AS s (id, object, ord) \
              ORDER BY s.ord ON CONFLICT (id) DO UPDATE SET object = excluded.object)",
         );
     }
     if shape.messages {
         sql.push_str(
             ",\nmessages AS (INSERT INTO messages (id, thread_id, run_id, object) \
-             SELECT m.id, r.thread_id, m.run_id, m.object::json \
-             FROM r, UNNEST($5::text[], $6::text[], $7::text[]) \
+             SELECT m.id, w.thread_id, m.run_id, m.object::json \
+             FROM w, UNNEST($5::text[], $6::text[], $7::text[]) \
              WITH ORDINALITY AS m (id, run_id, object, ord) \
              ORDER BY m.ord ON CONFLICT (id) DO UPDATE SET object = excluded.object)",
         );
@@ -696,22 +719,40 @@ fn build_commit_sql(shape: CommitShape) -> String {
         sql.push_str(
             ",\nevents AS (INSERT INTO run_event_batches \
              (run_id, first_seq, last_seq, seqs, events, data) \
-             SELECT r.id, $8[1], $8[cardinality($8)], $8, $9, $10 FROM r)",
+             SELECT w.id, $8[1], $8[cardinality($8)], $8, $9, $10 FROM w)",
         );
     }
     if shape.run {
         sql.push_str(
-            ",\nunlock AS (UPDATE threads SET active_run_id = NULL FROM r \
-             WHERE $14::bigint IS NOT NULL AND r.ended_at IS NULL \
-             AND threads.id = r.thread_id AND threads.active_run_id = r.id),\n\
-             run AS (UPDATE runs SET status = $11::text, progress = $12::json, \
-             object = $13::json, ended_at = COALESCE(runs.ended_at, $14::bigint) \
-             FROM r WHERE runs.id = r.id)",
+            ",\nunlock AS (UPDATE threads SET active_run_id = NULL FROM w \
+             WHERE $14::bigint IS NOT NULL AND w.ended_at IS NULL \
+             AND threads.id = w.thread_id AND threads.active_run_id = w.id),\n\
+             run AS (UPDATE runs SET status = COALESCE($11::text, runs.status), \
+             progress = COALESCE($12::json, runs.progress), \
+             object = COALESCE($13::json, runs.object), \
+             ended_at = COALESCE(runs.ended_at, $14::bigint), \
+             owner = CASE WHEN $16::boolean THEN NULL ELSE runs.owner END \
+             FROM w WHERE runs.id = w.id)",
+        );
+    }
+    // A `SELECT` in `WITH` runs only if the statement reads it: the final
+    // `SELECT` counts the wake-ups.
+    if shape.events {
+        sql.push_str(
+            ",\nnotified AS (SELECT pg_notify('assistant_stream', $17::text) \
+             FROM w WHERE $17::text IS NOT NULL)",
         );
     }
     // The parameters a shape leaves out are still bound (sqlx declares
     // every parameter's type, so PostgreSQL takes them unused).
-    sql.push_str("\nSELECT EXISTS (SELECT 1 FROM t), EXISTS (SELECT 1 FROM r)");
+    sql.push_str(
+        "\nSELECT EXISTS (SELECT 1 FROM t), EXISTS (SELECT 1 FROM r), (SELECT owner FROM r), ",
+    );
+    sql.push_str(if shape.events {
+        "(SELECT count(*) FROM notified)"
+    } else {
+        "0::bigint"
+    });
     sql
 }
 
@@ -1177,13 +1218,21 @@ impl Store for PostgresStore {
             .as_ref()
             .is_some_and(|record| record.run.status.is_terminal())
             .then(now);
+        let release = batch.release || ends_at.is_some();
+        // The committed events' wake-up, for the instances that follow the
+        // run (`shared`).
+        let wakeup = batch
+            .events
+            .last()
+            .map(|event| shared::events_payload(event.seq, &batch.run_id));
         let shape = CommitShape {
             steps: !step_ids.is_empty(),
             messages: !message_ids.is_empty(),
             events: !event_seqs.is_empty(),
-            run: status.is_some(),
+            run: status.is_some() || release,
+            fenced: batch.owner.is_some(),
         };
-        let query = sqlx::query(commit_sql(shape))
+        let row = sqlx::query(commit_sql(shape))
             .bind(&batch.run_id)
             .bind(&batch.thread_id)
             .bind(step_ids)
@@ -1197,23 +1246,24 @@ impl Store for PostgresStore {
             .bind(status)
             .bind(progress)
             .bind(object)
-            .bind(ends_at);
-        // A batch of a holder, one that lets go of its run, and one with
-        // events (whose wake-up goes with them) take the fenced path; the
-        // rest is one statement.
-        let row = if batch.owner.is_some() || batch.release || !batch.events.is_empty() {
-            shared::commit_fenced(self, batch, query).await?
-        } else {
-            query
-                .fetch_one(&self.pool)
-                .await
-                .map_err(|error| fault(action(), error))?
-        };
+            .bind(ends_at)
+            .bind(batch.owner.as_deref())
+            .bind(release)
+            .bind(wakeup)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|error| fault(action(), error))?;
         let found = |column: usize| {
             row.try_get::<bool, _>(column)
                 .map_err(|error| fault(action(), error))
         };
+        let holder: Option<String> = row.try_get(2).map_err(|error| fault(action(), error))?;
         match (found(0)?, found(1)?) {
+            (true, true) if batch.owner.is_some() && holder != batch.owner => {
+                Err(StoreError::Lost {
+                    run_id: batch.run_id.clone(),
+                })
+            }
             (true, true) => Ok(()),
             (true, false) => Err(StoreError::not_found("run", &batch.run_id)),
             (false, _) => Err(StoreError::not_found("thread", &batch.thread_id)),
@@ -1222,13 +1272,13 @@ impl Store for PostgresStore {
 
     async fn unfinished_runs(&self) -> StoreResult<Vec<RunRecord>> {
         let action = || "reading the unfinished runs".to_owned();
-        let rows: Vec<(String, String, String, Option<i64>)> = sqlx::query_as(concat!(
+        // `ended_at` is set by the commit that makes a run terminal (the
+        // partial index `runs_unfinished`, migration 0003).
+        let rows: Vec<(String, String, String, Option<i64>)> = sqlx::query_as(
             "SELECT id, object::text, progress::text, \
              (SELECT MAX(last_seq) FROM run_event_batches WHERE run_id = runs.id) \
-             FROM runs WHERE status NOT IN (",
-            terminal_statuses!(),
-            ") ORDER BY created_at, seq"
-        ))
+             FROM runs WHERE ended_at IS NULL ORDER BY created_at, seq",
+        )
         .fetch_all(&self.pool)
         .await
         .map_err(|error| fault(action(), error))?;

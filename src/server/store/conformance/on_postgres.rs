@@ -446,37 +446,6 @@ async fn a_wrong_password_is_refused_without_showing_it() {
     assert!(!chain.contains("not-the-password"), "{chain}");
 }
 
-/// The SQL list of terminal statuses is `RunStatus::is_terminal`, and the
-/// migration's partial index uses the same list as the query.
-#[test]
-fn the_unfinished_index_is_the_querys() {
-    let schema = include_str!("../../../../migrations/postgres/0001_initial.sql");
-    assert!(
-        schema.contains(
-            "WHERE status NOT IN ('cancelled', 'failed', 'completed', 'incomplete', 'expired')"
-        ),
-        "the index runs_unfinished and the store's terminal_statuses! differ"
-    );
-    for status in [
-        RunStatus::Cancelled,
-        RunStatus::Failed,
-        RunStatus::Completed,
-        RunStatus::Incomplete,
-        RunStatus::Expired,
-    ] {
-        assert!(status.is_terminal());
-        assert!(schema.contains(&format!("'{}'", status.as_str())));
-    }
-    for status in [
-        RunStatus::Queued,
-        RunStatus::InProgress,
-        RunStatus::RequiresAction,
-        RunStatus::Cancelling,
-    ] {
-        assert!(!status.is_terminal());
-    }
-}
-
 #[test]
 fn test_databases_replace_the_urls_path() {
     assert_eq!(

@@ -7,14 +7,14 @@
 //!   by the insert (`insert_owned_run`, in the insert's transaction) and by
 //!   the claims, and cleared by a commit that releases the run or ends it;
 //!   nothing else writes it.
-//! - **Fenced commits** ([`commit_fenced`]): a commit of a shared store is a
-//!   transaction whose first statement locks the thread's row for key share
-//!   (as the commit's own statement does, so the order of locks is the one
-//!   `delete_thread` takes) and the run's row (`FOR NO KEY UPDATE`, what a
-//!   claim's `UPDATE` waits for), and checks the holder. If it is not the
-//!   committer, nothing is written ([`StoreError::Lost`]). A claim that
-//!   comes meanwhile waits for the commit's end, then sees the run as the
-//!   commit left it.
+//! - **Fenced commits** (the commit's statement, `commit_sql` in the
+//!   parent module): a commit of a run's holder locks the thread's row for
+//!   key share, then the run's row (`FOR NO KEY UPDATE`, what a claim's
+//!   `UPDATE` waits for), and writes only if the committer still holds the
+//!   run; if not, nothing is written (`StoreError::Lost`). It is one
+//!   statement, so one round trip and one transaction. A claim that comes
+//!   meanwhile waits for the commit's end, then sees the run as the commit
+//!   left it.
 //! - **Claims** are single statements: [`claim_run`] one conditional
 //!   `UPDATE`; [`claim_lapsed_runs`] picks its runs `FOR NO KEY UPDATE SKIP
 //!   LOCKED`, so two instances claiming together split the runs and never
@@ -24,7 +24,7 @@
 //!   from `instances` has lapsed.
 //! - **Wake-ups** are `NOTIFY assistant_stream` with a small text payload
 //!   (`e SEQ RUN_ID`: the run's events up to `SEQ` are committed;
-//!   `c RUN_ID`: cancel it), sent in the commit's transaction, so PostgreSQL
+//!   `c RUN_ID`: cancel it), queued by the commit's statement, so PostgreSQL
 //!   delivers them when (and only if) it commits. One task per store
 //!   listens on a connection of its own (its own pool of one, so it never
 //!   takes a connection from the store's pool) and broadcasts them to the
@@ -32,10 +32,9 @@
 //!   was away are lost, which is fine: a wake-up is a hint and followers
 //!   poll the tables.
 
-use super::{PostgresStore, RunBatch, RunRecord, StoreError, StoreResult, fault, run_record};
+use super::{PostgresStore, RunRecord, StoreResult, fault, run_record};
 use crate::server::store::Wakeup;
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, query::Query};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -53,32 +52,6 @@ const WAKEUP_BACKLOG: usize = 4096;
 /// short, since followers only poll meanwhile, but not a busy loop while
 /// the database is down.
 const RECONNECT_DELAY: Duration = Duration::from_millis(250);
-
-/// Locks the run (after its thread's row, for key share, as a commit and a
-/// thread's deletion take them) and says who holds it (`$1` run, `$2`
-/// thread). If the committer (`$3`, `NULL` for no check) holds it, in the
-/// same statement: lets go of it if `$4`, and queues the notification `$5`
-/// (if not `NULL`), which PostgreSQL sends when the transaction commits.
-/// Says first whether the run was found on the thread (if not, the
-/// commit's statement then says which is missing).
-///
-/// It also bounds how long the transaction may sit idle
-/// (`idle_in_transaction_session_timeout`, for this transaction only): a
-/// commit whose future is dropped between its statements (a cancelled
-/// task, a runtime shutting down) or whose process freezes would otherwise
-/// keep the run's row locked, and every claim of the run with it; past the
-/// bound PostgreSQL ends the session and rolls it back.
-const FENCE: &str = "\
-WITH r AS (SELECT id, owner FROM runs \
-    WHERE id = $1 AND thread_id = (SELECT id FROM threads WHERE id = $2 FOR KEY SHARE) \
-    FOR NO KEY UPDATE),
-ok AS (SELECT id FROM r WHERE $3::text IS NULL OR r.owner IS NOT DISTINCT FROM $3::text),
-released AS (UPDATE runs SET owner = NULL FROM ok \
-    WHERE runs.id = ok.id AND $4::boolean AND runs.owner IS NOT NULL),
-notified AS (SELECT pg_notify('assistant_stream', $5::text) FROM ok WHERE $5::text IS NOT NULL)
-SELECT r.id IS NOT NULL, r.owner, (SELECT count(*) FROM notified) \
-FROM (SELECT set_config('idle_in_transaction_session_timeout', '5000', true)) cfg \
-LEFT JOIN r ON true";
 
 /// The sequence number of a run's last stored event, as a claim's record
 /// reports it (`runs` in scope).
@@ -202,53 +175,10 @@ fn parse(payload: &str) -> Option<Wakeup> {
     }
 }
 
-/// Runs a commit's statement (`query`) in a transaction that first checks
-/// that the batch's owner holds the run, releases it if the batch lets go
-/// of it or ends it, and queues the wake-up of its events. `Lost` (nothing
-/// written) if another instance holds the run.
-pub(super) async fn commit_fenced<'q>(
-    store: &PostgresStore,
-    batch: &RunBatch,
-    query: Query<'q, Postgres, PgArguments>,
-) -> StoreResult<PgRow> {
-    let action = || format!("writing run {}", batch.run_id);
-    let ends = batch
-        .run
-        .as_ref()
-        .is_some_and(|record| record.run.status.is_terminal());
-    let notify = batch
-        .events
-        .last()
-        .map(|event| format!("e {} {}", event.seq, batch.run_id));
-    let mut tx = store
-        .pool
-        .begin()
-        .await
-        .map_err(|error| fault(action(), error))?;
-    let (found, holder, _): (bool, Option<String>, i64) = sqlx::query_as(FENCE)
-        .bind(&batch.run_id)
-        .bind(&batch.thread_id)
-        .bind(batch.owner.as_deref())
-        .bind(batch.release || ends)
-        .bind(notify)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|error| fault(action(), error))?;
-    if let Some(owner) = &batch.owner
-        && found
-        && holder.as_ref() != Some(owner)
-    {
-        // Dropping the transaction rolls it back.
-        return Err(StoreError::Lost {
-            run_id: batch.run_id.clone(),
-        });
-    }
-    let row = query
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|error| fault(action(), error))?;
-    tx.commit().await.map_err(|error| fault(action(), error))?;
-    Ok(row)
+/// The payload of the wake-up that says run `run_id`'s events up to `seq`
+/// are committed ([`parse`] reads it back).
+pub(super) fn events_payload(seq: u64, run_id: &str) -> String {
+    format!("e {seq} {run_id}")
 }
 
 /// A claimed run's record, held by `instance`, with the number of its last
@@ -393,6 +323,13 @@ mod tests {
             parse("c run_abc"),
             Some(Wakeup::Cancel {
                 run_id: "run_abc".to_owned()
+            })
+        );
+        assert_eq!(
+            parse(&events_payload(7, "run_x")),
+            Some(Wakeup::Events {
+                run_id: "run_x".to_owned(),
+                last_seq: 7
             })
         );
         assert_eq!(parse("x y"), None);
