@@ -388,9 +388,16 @@ async fn a_run_is_cancelled_on_the_instance_not_running_it() {
 async fn tool_outputs_are_taken_by_the_other_instance() {
     let Some(db) = postgres() else { return };
     let backend = ChatBackend::start().await;
+    // B keeps a single connection to the database: no call of the server
+    // holds one connection while it waits for another.
     let (a, b) = (
         Instance::start(&db, &backend),
-        Instance::start(&db, &backend),
+        Instance::start_with(
+            &db.url,
+            &backend,
+            LEASE,
+            &["--backend-timeout", "30", "--database-connections", "1"],
+        ),
     );
     let asst = assistant(&a.api, true).await;
     backend.push(BackendReply::calls(&[(

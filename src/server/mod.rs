@@ -300,6 +300,9 @@ pub struct ServerBuilder {
     replay: Vec<PathBuf>,
     recordings: Option<Arc<Replay>>,
     database: Database,
+    /// The most connections to a PostgreSQL database (its store's default
+    /// if `None`).
+    database_connections: Option<u32>,
     config: Config,
     /// A store given as it is, instead of opening `database` (the tests of
     /// several instances share one memory store).
@@ -314,6 +317,7 @@ impl Default for ServerBuilder {
             replay: Vec::new(),
             recordings: None,
             database: Database::Memory,
+            database_connections: None,
             config: Config {
                 api_key: None,
                 token_interval: None,
@@ -339,6 +343,7 @@ impl fmt::Debug for ServerBuilder {
             .field("replay", &self.replay)
             .field("recordings", &self.recordings.as_ref().map(|r| r.len()))
             .field("database", &self.database)
+            .field("database_connections", &self.database_connections)
             .field("token_interval", &self.config.token_interval)
             .field("run_expiry", &self.config.run_expiry)
             .field("max_body_bytes", &self.config.max_body_bytes)
@@ -426,6 +431,18 @@ impl ServerBuilder {
         self
     }
 
+    /// The most connections the server keeps to a PostgreSQL database
+    /// (at least one). Default: four per core of this machine, from 4 to
+    /// 32. Each database call holds a connection for one statement, so a
+    /// few serve hundreds of runs; more than the database server has cores
+    /// for only make its backends take turns, so set it from the database
+    /// server's cores, and keep the sum over instances under its
+    /// `max_connections`. Unused by the memory and SQLite stores.
+    pub fn database_connections(mut self, connections: u32) -> Self {
+        self.database_connections = Some(connections.max(1));
+        self
+    }
+
     /// How long the events of a run are kept after it ends, for clients
     /// resuming its stream (`GET .../runs/{run_id}/events`). Default one
     /// hour. A run's events are kept while it is active, whatever this says.
@@ -481,10 +498,12 @@ impl ServerBuilder {
         }
         let store = match self.store {
             Some(store) => store,
-            None => store::open(&self.database).await.map_err(|err| {
-                Error::new(Kind::Builder, "the server's database could not be opened")
-                    .with_source(err)
-            })?,
+            None => store::open(&self.database, self.database_connections)
+                .await
+                .map_err(|err| {
+                    Error::new(Kind::Builder, "the server's database could not be opened")
+                        .with_source(err)
+                })?,
         };
         let app = Arc::new(App::new(store, model, replay, self.config));
         if app.store.is_shared() {

@@ -69,6 +69,11 @@ pub struct ServeArgs {
         env = "ASSISTANT_STREAM_DATABASE"
     )]
     pub database: Database,
+    /// The most connections to a PostgreSQL database (default: four per core of this
+    /// machine, from 4 to 32). Set it from the database server's cores; with several
+    /// instances, keep their sum under its `max_connections`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub database_connections: Option<u32>,
     /// How long the events of an ended run are kept for clients resuming its stream
     /// (`GET /v1/threads/{thread_id}/runs/{run_id}/events`), in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 3600)]
@@ -101,6 +106,9 @@ pub async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error + Se
         .database(args.database.clone())
         .event_retention(Duration::from_secs(args.event_retention))
         .instance_lease(Duration::from_secs_f64(args.instance_lease));
+    if let Some(connections) = args.database_connections {
+        builder = builder.database_connections(connections);
+    }
     if let Some(key) = args.api_key {
         builder = builder.api_key(key);
     }

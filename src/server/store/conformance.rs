@@ -1256,7 +1256,11 @@ async fn postgres_without_the_feature_is_a_clear_error() {
     let database: crate::server::Database = "postgres://app:hunter2@127.0.0.1:5432/assistants"
         .parse()
         .unwrap();
-    let error = super::open(&database).await.err().unwrap().to_string();
+    let error = super::open(&database, None)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
     assert_eq!(
         error,
         "cannot open the database postgres://app:***@127.0.0.1:5432/assistants: \
@@ -1511,7 +1515,11 @@ async fn a_newer_schema_is_refused_and_left_alone() {
     );
     // Through `store::open`, the same words.
     let database = crate::server::Database::sqlite(dir.db());
-    let error = super::open(&database).await.err().unwrap().to_string();
+    let error = super::open(&database, None)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
     assert!(error.contains("refusing to start"), "{error}");
     assert!(
         std::fs::read(dir.db()).unwrap() == bytes,

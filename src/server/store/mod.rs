@@ -51,14 +51,24 @@ pub(crate) use sqlite::SqliteStore;
 /// (see [`SqliteStore::open`] for what opening it does and refuses) or the
 /// PostgreSQL database (`postgres::PostgresStore::open`). Its error names
 /// the file or database (never a password) and says what is wrong with it.
+/// `connections` bounds the PostgreSQL store's pool (its default if
+/// `None`); the other stores have no use for it.
+#[cfg_attr(not(feature = "postgres"), allow(unused_variables))]
 pub(crate) async fn open(
     database: &Database,
+    connections: Option<u32>,
 ) -> Result<Arc<dyn Store>, Box<dyn std::error::Error + Send + Sync>> {
     match database {
         Database::Memory => Ok(Arc::new(MemoryStore::new())),
         Database::Sqlite(path) => Ok(Arc::new(SqliteStore::open(path).await?)),
         #[cfg(feature = "postgres")]
-        Database::Postgres(url) => Ok(Arc::new(postgres::PostgresStore::open(url).await?)),
+        Database::Postgres(url) => Ok(Arc::new(
+            postgres::PostgresStore::open(
+                url,
+                connections.unwrap_or_else(postgres::default_pool_size),
+            )
+            .await?,
+        )),
         #[cfg(not(feature = "postgres"))]
         Database::Postgres(url) => Err(format!(
             "cannot open the database {url}: assistant-stream was built without \

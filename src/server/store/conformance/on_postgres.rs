@@ -8,7 +8,7 @@
 //! except under `CI=true`, where they fail: CI starts a server
 //! (`scripts/postgres.sh`).
 
-use super::super::postgres::{OpenError, PostgresStore};
+use super::super::postgres::{OpenError, PostgresStore, default_pool_size};
 use super::*;
 use crate::server::PostgresUrl;
 use sqlx::Connection;
@@ -96,7 +96,9 @@ impl TestDatabase {
     }
 
     pub(crate) async fn open(&self) -> PostgresStore {
-        PostgresStore::open(&self.url).await.unwrap()
+        PostgresStore::open(&self.url, default_pool_size())
+            .await
+            .unwrap()
     }
 }
 
@@ -339,7 +341,9 @@ async fn a_newer_schema_is_refused_and_left_alone() {
         .await
         .unwrap();
 
-    let error = PostgresStore::open(&db.url).await.unwrap_err();
+    let error = PostgresStore::open(&db.url, default_pool_size())
+        .await
+        .unwrap_err();
     let OpenError::NewerSchema {
         found: 7, known, ..
     } = error
@@ -360,7 +364,7 @@ async fn a_newer_schema_is_refused_and_left_alone() {
         "{text}"
     );
     // Through `store::open`, the same words.
-    let error = super::super::open(&crate::server::Database::Postgres(db.url.clone()))
+    let error = super::super::open(&crate::server::Database::Postgres(db.url.clone()), Some(2))
         .await
         .err()
         .unwrap()
@@ -394,7 +398,9 @@ async fn an_unreachable_server_is_named_without_the_password() {
         .parse()
         .unwrap();
     let started = std::time::Instant::now();
-    let error = PostgresStore::open(&url).await.unwrap_err();
+    let error = PostgresStore::open(&url, default_pool_size())
+        .await
+        .unwrap_err();
     assert!(
         started.elapsed() < std::time::Duration::from_secs(5),
         "{:?}",
@@ -413,7 +419,9 @@ async fn an_unreachable_server_is_named_without_the_password() {
     let url: PostgresUrl = "postgres://app:hunter2@127.0.0.1:notaport/db"
         .parse()
         .unwrap();
-    let error = PostgresStore::open(&url).await.unwrap_err();
+    let error = PostgresStore::open(&url, default_pool_size())
+        .await
+        .unwrap_err();
     assert!(matches!(error, OpenError::BadUrl { .. }), "{error:?}");
     let chain = error_chain(&error);
     assert!(
@@ -439,7 +447,9 @@ async fn a_wrong_password_is_refused_without_showing_it() {
     let url: PostgresUrl = format!("postgres://{user}:not-the-password@{after}")
         .parse()
         .unwrap();
-    let error = PostgresStore::open(&url).await.unwrap_err();
+    let error = PostgresStore::open(&url, default_pool_size())
+        .await
+        .unwrap_err();
     assert!(matches!(error, OpenError::Connect { .. }), "{error:?}");
     let chain = error_chain(&error);
     assert!(chain.contains("password authentication failed"), "{chain}");
