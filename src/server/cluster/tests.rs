@@ -469,6 +469,69 @@ async fn holder_and_claims(store: &dyn Store) {
     );
 }
 
+/// The heartbeat forgets instances not heard of for an hour that hold no
+/// run (each start of a server is a new instance), and keeps those that
+/// hold one, however old, until their runs are taken.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn postgres_heartbeats_forget_long_dead_instances_that_hold_nothing() {
+    use sqlx::Connection;
+    let Some(db) = TestDatabase::new("forget_instances").await else {
+        return;
+    };
+    let store = db.open().await;
+    stored_run(
+        &store,
+        "thread_1",
+        "run_1",
+        "in_progress",
+        "instance_old_busy",
+    )
+    .await;
+    let mut conn = sqlx::PgConnection::connect(db.url.as_secret_str())
+        .await
+        .unwrap();
+    let now = super::now_millis();
+    for (id, seen_at) in [
+        ("instance_old_idle", now - 2 * 3600 * 1000),
+        ("instance_old_busy", now - 2 * 3600 * 1000),
+        ("instance_recent_idle", now - 60 * 1000),
+    ] {
+        sqlx::query(
+            "INSERT INTO instances (id, seen_at) VALUES ($1, $2) \
+             ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+        )
+        .bind(id)
+        .bind(seen_at)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    store.heartbeat("instance_me").await.unwrap();
+    let left: Vec<String> = sqlx::query_scalar("SELECT id FROM instances ORDER BY id")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        left,
+        ["instance_me", "instance_old_busy", "instance_recent_idle"]
+    );
+    // Once its run is taken, the old instance goes too.
+    let taken = store
+        .claim_lapsed_runs("instance_me", now - 1000, 0, 10)
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1);
+    store.heartbeat("instance_me").await.unwrap();
+    let left: Vec<String> = sqlx::query_scalar("SELECT id FROM instances ORDER BY id")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(left, ["instance_me", "instance_recent_idle"]);
+    conn.close().await.unwrap();
+    store.close().await;
+}
+
 /// A run held by an instance that is gone, on a thread of its own.
 #[cfg(feature = "postgres")]
 async fn orphan(store: &dyn Store, n: usize) -> (String, String) {

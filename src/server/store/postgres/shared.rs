@@ -26,9 +26,10 @@
 //!   (`e SEQ RUN_ID`: the run's events up to `SEQ` are committed;
 //!   `c RUN_ID`: cancel it), queued by the commit's statement, so PostgreSQL
 //!   delivers them when (and only if) it commits. One task per store
-//!   listens on a connection of its own (its own pool of one, so it never
-//!   takes a connection from the store's pool) and broadcasts them to the
-//!   store's receivers. It reconnects by itself; notifications sent while it
+//!   listens on a connection of its own (from a pool of two beside the
+//!   store's, whose other connection is the heartbeat's, so that neither
+//!   waits for a busy store pool) and broadcasts them to the store's
+//!   receivers. It reconnects by itself; notifications sent while it
 //!   was away are lost, which is fine: a wake-up is a hint and followers
 //!   poll the tables.
 
@@ -61,7 +62,10 @@ const LAST_STORED: &str = "(SELECT MAX(last_seq) FROM run_event_batches WHERE ru
 /// task that feeds it, stopped when the last clone goes.
 pub(super) struct Shared {
     sender: broadcast::Sender<Wakeup>,
-    /// The listener's own pool (one connection), made lazily.
+    /// A pool of two connections beside the store's, made lazily: one the
+    /// listener keeps, one for the heartbeat. A heartbeat that waited for
+    /// the store's pool, saturated under load, could come later than the
+    /// lease and have a live instance's runs taken over.
     pool: PgPool,
     task: Mutex<Option<JoinHandle<()>>>,
 }
@@ -83,7 +87,7 @@ impl Drop for Shared {
 impl Shared {
     pub(super) fn new(options: &PgConnectOptions) -> Self {
         let pool = PgPoolOptions::new()
-            .max_connections(1)
+            .max_connections(2)
             .acquire_timeout(super::CONNECT_TIMEOUT)
             .connect_lazy_with(options.clone());
         Shared {
@@ -194,14 +198,31 @@ fn claimed(
     Ok(record)
 }
 
+/// How long an instance's row outlives its last heartbeat when it holds no
+/// run. Every start of a server is a new instance, so without this the
+/// table would keep a row for each start ever made. A missing row and a
+/// stale one mean the same (lapsed), and a row that holds no run matters
+/// to no claim; the hour only spares the row of an instance that is alive
+/// but stalled, whose next run would otherwise be taken from it at once
+/// (rather than after its lease) when it comes back.
+const FORGET_INSTANCES_AFTER: Duration = Duration::from_secs(3600);
+
+/// Says that `instance` is alive, and forgets, in the same statement, the
+/// instances not heard of for [`FORGET_INSTANCES_AFTER`] that hold no run.
 pub(super) async fn heartbeat(store: &PostgresStore, instance: &str) -> StoreResult<()> {
+    let now = now_millis();
+    let forget_before = now.saturating_sub(FORGET_INSTANCES_AFTER.as_millis() as i64);
     sqlx::query(
-        "INSERT INTO instances (id, seen_at) VALUES ($1, $2) \
+        "WITH forgotten AS (DELETE FROM instances i \
+             WHERE i.seen_at < $3 AND i.id <> $1 \
+             AND NOT EXISTS (SELECT 1 FROM runs r WHERE r.owner = i.id AND r.ended_at IS NULL)) \
+         INSERT INTO instances (id, seen_at) VALUES ($1, $2) \
          ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
     )
     .bind(instance)
-    .bind(now_millis())
-    .execute(&store.pool)
+    .bind(now)
+    .bind(forget_before)
+    .execute(&store.shared.pool)
     .await
     .map_err(|error| fault(format!("saying that instance {instance} is alive"), error))?;
     Ok(())
