@@ -451,10 +451,11 @@ impl OwnCluster {
         String::from_utf8(output.stdout).unwrap().trim().to_owned()
     }
 
-    fn start() -> OwnCluster {
+    /// A cluster for the test `name` (tests run at once, each its own).
+    fn start(name: &str) -> OwnCluster {
         let mut cluster = OwnCluster {
             state: std::env::temp_dir().join(format!(
-                "assistant-stream-cluster-restart-{}.dir",
+                "assistant-stream-cluster-{name}-{}.dir",
                 std::process::id()
             )),
             url: String::new(),
@@ -485,7 +486,7 @@ async fn a_postgres_restart_loses_nothing_committed() {
     if !available() {
         return;
     }
-    let cluster = OwnCluster::start();
+    let cluster = OwnCluster::start("restart");
     let backend = ChatBackend::start().await;
     let start = |backend: &ChatBackend| {
         Instance::start_with(&cluster.url, backend, LEASE, &["--backend-timeout", "2"])
@@ -526,7 +527,10 @@ async fn a_postgres_restart_loses_nothing_committed() {
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     cluster.script("restart");
+    // The follower reads through the restart (it tries again while the
+    // database is away) and its stream goes on to the run's end.
     let first = events(&stream.await.unwrap());
+    assert_eq!(first.last().unwrap().1, "done", "{first:?}");
     // The run ends, and both instances say the same of it.
     let ended = wait_ended(&b.api, &thread, &run).await;
     assert_eq!(wait_ended(&a.api, &thread, &run).await, ended);
@@ -555,6 +559,54 @@ async fn a_postgres_restart_loses_nothing_committed() {
         let value = api.wait_for(&thread, &run, &["completed"]).await;
         assert_eq!(value["status"], "completed");
     }
+}
+
+/// The database goes away for good under a followed stream: the follower
+/// tries again for a while, then ends the stream with an `error` event
+/// (no id, so a resume misses nothing) that says to resume, instead of a
+/// silent end that reads as a cut connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_followed_stream_ends_with_an_error_when_the_database_stays_away() {
+    if !available() {
+        return;
+    }
+    let cluster = OwnCluster::start("away");
+    let backend = ChatBackend::start().await;
+    let start = |backend: &ChatBackend| {
+        Instance::start_with(&cluster.url, backend, LEASE, &["--backend-timeout", "60"])
+    };
+    let (a, b) = (start(&backend), start(&backend));
+    let asst = assistant(&a.api, false).await;
+    backend.push(BackendReply::StreamThenStall {
+        body: match long_text(20) {
+            BackendReply::Stream(body) => body,
+            _ => unreachable!(),
+        },
+        frames: 8,
+    });
+    let (thread, run) = thread_and_run(&a.api, &asst, "the database goes away").await;
+    a.api.wait_for(&thread, &run, &["in_progress"]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let response = b
+        .api
+        .http
+        .get(format!("{}/threads/{thread}/runs/{run}/events", b.api.base))
+        .timeout(Duration::from_secs(60))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    cluster.script("stop");
+    let body = response.text().await.unwrap();
+    let frames = events(&body);
+    assert!(frames.len() > 1, "{body}");
+    assert_eq!(
+        frames.last().unwrap(),
+        &(String::new(), "error".to_owned()),
+        "{body}"
+    );
+    assert!(body.contains("resume it from its events route"), "{body}");
+    assert!(!frames.iter().any(|(_, event)| event == "done"), "{body}");
 }
 
 /// Reads a run until it has ended, through the database's errors right

@@ -48,7 +48,7 @@
 use super::app::App;
 use super::error::{ApiError, ApiResult};
 use super::lifecycle::{self, Follow};
-use super::runtime::{LiveRun, frame};
+use super::runtime::{LiveRun, error_frame, frame};
 use super::store::{RunRecord, StoreError, StoreResult, Wakeup};
 use crate::types::Run;
 use axum::http::StatusCode;
@@ -226,10 +226,69 @@ async fn wait_for(
     let _ = tokio::time::timeout(poll, woken).await;
 }
 
+/// How long a follower keeps trying while the store fails (a database
+/// restarting, a connection cut) before it ends its stream with an `error`
+/// event.
+const FOLLOW_OUTAGE: Duration = Duration::from_secs(15);
+
+/// How long a follower waits between two tries while the store fails.
+const FOLLOW_RETRY: Duration = Duration::from_millis(250);
+
+/// The message of the `error` event of a follower that gave up.
+const FOLLOW_LOST: &str = "The server lost its database while streaming this run; \
+     resume it from its events route (GET /threads/{thread_id}/runs/{run_id}/events).";
+
+/// What a follower makes of a read ([`Patience::judge`]).
+enum Read<T> {
+    Value(T),
+    /// The store failed: try again (after a pause, already taken).
+    Again,
+    /// The store failed for too long: end the stream with an `error` event.
+    GiveUp,
+    /// The thread or run was deleted: the stream just ends.
+    Gone,
+}
+
+/// A follower's reads, tried again while the store fails.
+struct Patience {
+    failing_since: Option<tokio::time::Instant>,
+}
+
+impl Patience {
+    async fn judge<T>(&mut self, result: StoreResult<T>) -> Read<T> {
+        match result {
+            Ok(value) => {
+                if self.failing_since.take().is_some() {
+                    tracing::info!("a followed run's events can be read again");
+                }
+                Read::Value(value)
+            }
+            Err(err @ StoreError::Database { .. }) => {
+                let since = *self.failing_since.get_or_insert_with(|| {
+                    tracing::warn!(%err, "the events of a followed run cannot be read; trying again");
+                    tokio::time::Instant::now()
+                });
+                if since.elapsed() >= FOLLOW_OUTAGE {
+                    tracing::error!(%err, "the events of a followed run cannot be read; giving up");
+                    return Read::GiveUp;
+                }
+                tokio::time::sleep(FOLLOW_RETRY).await;
+                Read::Again
+            }
+            Err(err) => {
+                tracing::debug!(%err, "a followed run is gone");
+                Read::Gone
+            }
+        }
+    }
+}
+
 /// A run's events after `after` from the store, as they are committed, up
 /// to and including the next `done`; for a stream of a run that another
 /// instance drives. Ends early if the run ended with no `done` left to
-/// read, or its events cannot be read (logged).
+/// read, or was deleted. While the store fails (a database restart) it
+/// tries again for [`FOLLOW_OUTAGE`], then ends with an `error` event that
+/// says to resume (the event has no id, so the resume misses nothing).
 pub(crate) fn follow_stored(
     app: Arc<App>,
     thread_id: String,
@@ -237,20 +296,23 @@ pub(crate) fn follow_stored(
     after: u64,
 ) -> Follow {
     let wakeups = app.store.wakeups();
-    let state = Some((app, thread_id, run_id, after, wakeups));
+    let patience = Patience {
+        failing_since: None,
+    };
+    let state = Some((app, thread_id, run_id, after, wakeups, patience));
     Box::pin(futures_util::stream::unfold(state, |state| async move {
-        let (app, thread_id, run_id, mut after, mut wakeups) = state?;
+        let (app, thread_id, run_id, mut after, mut wakeups, mut patience) = state?;
+        let give_up = || Some((error_frame("server_error", FOLLOW_LOST), None));
         loop {
-            let events = match app
+            let read = app
                 .store
                 .events_after(&thread_id, &run_id, after, EVENT_PAGE)
-                .await
-            {
-                Ok(events) => events,
-                Err(err) => {
-                    tracing::error!(%err, "the events of a run could not be read");
-                    return None;
-                }
+                .await;
+            let events = match patience.judge(read).await {
+                Read::Value(events) => events,
+                Read::Again => continue,
+                Read::GiveUp => return give_up(),
+                Read::Gone => return None,
             };
             if !events.is_empty() {
                 let mut chunk = Vec::new();
@@ -263,29 +325,26 @@ pub(crate) fn follow_stored(
                         break;
                     }
                 }
-                let next = (!done).then_some((app, thread_id, run_id, after, wakeups));
+                let next = (!done).then_some((app, thread_id, run_id, after, wakeups, patience));
                 return Some((Bytes::from(chunk), next));
             }
             // Nothing new: the run may have ended with nothing left to read.
-            match app.store.run(&thread_id, &run_id).await {
-                Ok(record) if record.run.status.is_terminal() => {
+            let record = app.store.run(&thread_id, &run_id).await;
+            match patience.judge(record).await {
+                Read::Value(record) if record.run.status.is_terminal() => {
                     // Its last events may have come with its end.
-                    let last = app
-                        .store
-                        .events_after(&thread_id, &run_id, after, 1)
-                        .await
-                        .map(|events| events.is_empty())
-                        .unwrap_or(true);
-                    if last {
-                        return None;
+                    let last = app.store.events_after(&thread_id, &run_id, after, 1).await;
+                    match patience.judge(last).await {
+                        Read::Value(last) if last.is_empty() => return None,
+                        Read::Value(_) | Read::Again => continue,
+                        Read::GiveUp => return give_up(),
+                        Read::Gone => return None,
                     }
-                    continue;
                 }
-                Ok(_) => {}
-                Err(err) => {
-                    tracing::debug!(%err, "a followed run is gone");
-                    return None;
-                }
+                Read::Value(_) => {}
+                Read::Again => continue,
+                Read::GiveUp => return give_up(),
+                Read::Gone => return None,
             }
             wait_for(&mut wakeups, &run_id, after, FOLLOW_POLL).await;
         }

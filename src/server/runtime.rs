@@ -393,6 +393,18 @@ fn event_data(event: &AssistantEvent) -> String {
     })
 }
 
+/// An `error` event for a stream that ends without its run's end, with no
+/// id: it is not one of the run's events, so a client resuming after it
+/// gets every event it missed.
+pub(crate) fn error_frame(code: &str, message: &str) -> Bytes {
+    let error = AssistantEvent::Error(crate::types::ErrorObject::new(code, message));
+    let mut buf = Vec::new();
+    if let Err(err) = crate::sse::encode_frame(error.name(), None, &event_data(&error), &mut buf) {
+        tracing::error!(%err, "an error event could not be framed");
+    }
+    Bytes::from(buf)
+}
+
 /// One SSE frame with its id, written by the crate's encoder.
 pub(crate) fn frame(name: &str, seq: u64, data: &str) -> Bytes {
     let mut buf = Vec::new();
