@@ -9,6 +9,7 @@
 
 #![cfg(feature = "cli")]
 
+use crate::server_support::child_api::ChildApi as Api;
 use crate::server_support::{POSTGRES_VAR, PostgresDatabase};
 use crate::support::chat_backend::{BackendReply, ChatBackend};
 use futures_util::future::join_all;
@@ -85,80 +86,6 @@ impl Drop for Instance {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-#[derive(Clone)]
-struct Api {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    fn new(base: &str) -> Api {
-        assistant_stream::client::install_crypto_provider();
-        Api {
-            http: reqwest::Client::new(),
-            base: base.to_owned(),
-        }
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn created(&self, path: &str, body: Value) -> Value {
-        let (status, value) = self.post(path, body).await;
-        assert_eq!(status, StatusCode::OK, "POST {path}: {value}");
-        value
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
-        response.json().await.unwrap()
-    }
-
-    /// A whole SSE body.
-    async fn stream(&self, path: &str) -> String {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .timeout(Duration::from_secs(30))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
-        response.text().await.unwrap()
-    }
-
-    async fn run(&self, thread: &str, run: &str) -> Value {
-        self.get(&format!("/threads/{thread}/runs/{run}")).await
-    }
-
-    /// Waits until the run's status is one of `statuses`; the run then.
-    async fn wait_for(&self, thread: &str, run: &str, statuses: &[&str]) -> Value {
-        for _ in 0..1500 {
-            let value = self.run(thread, run).await;
-            if statuses.contains(&value["status"].as_str().unwrap()) {
-                return value;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("run {run} never became {statuses:?}");
     }
 }
 
@@ -475,6 +402,48 @@ impl Drop for OwnCluster {
     }
 }
 
+/// Two instances on a cluster of the test's own, and a run under way on A
+/// whose model answers 8 frames, then stalls (until the backend timeout,
+/// `timeout` seconds).
+struct StalledRun {
+    a: Instance,
+    b: Instance,
+    assistant: String,
+    thread: String,
+    run: String,
+}
+
+impl StalledRun {
+    async fn start(cluster: &OwnCluster, backend: &ChatBackend, timeout: &str) -> StalledRun {
+        let start = || {
+            Instance::start_with(
+                &cluster.url,
+                backend,
+                LEASE,
+                &["--backend-timeout", timeout],
+            )
+        };
+        let (a, b) = (start(), start());
+        let assistant = assistant(&a.api, false).await;
+        backend.push(BackendReply::StreamThenStall {
+            body: match long_text(20) {
+                BackendReply::Stream(body) => body,
+                _ => unreachable!(),
+            },
+            frames: 8,
+        });
+        let (thread, run) = thread_and_run(&a.api, &assistant, "stalled").await;
+        a.api.wait_for(&thread, &run, &["in_progress"]).await;
+        StalledRun {
+            a,
+            b,
+            assistant,
+            thread,
+            run,
+        }
+    }
+}
+
 /// PostgreSQL restarts (fast: every connection cut) while a run is under
 /// way on A and followed on B: nothing committed is lost, the run still
 /// ends (its model stalls, so it fails on the backend's timeout, after the
@@ -488,20 +457,9 @@ async fn a_postgres_restart_loses_nothing_committed() {
     }
     let cluster = OwnCluster::start("restart");
     let backend = ChatBackend::start().await;
-    let start = |backend: &ChatBackend| {
-        Instance::start_with(&cluster.url, backend, LEASE, &["--backend-timeout", "2"])
-    };
-    let (a, b) = (start(&backend), start(&backend));
-    let asst = assistant(&a.api, false).await;
-    backend.push(BackendReply::StreamThenStall {
-        body: match long_text(20) {
-            BackendReply::Stream(body) => body,
-            _ => unreachable!(),
-        },
-        frames: 8,
-    });
-    let (thread, run) = thread_and_run(&a.api, &asst, "through a restart").await;
-    a.api.wait_for(&thread, &run, &["in_progress"]).await;
+    let stalled = StalledRun::start(&cluster, &backend, "2").await;
+    let (a, b, asst) = (&stalled.a, &stalled.b, &stalled.assistant);
+    let (thread, run) = (&stalled.thread, &stalled.run);
     let path = format!("/threads/{thread}/runs/{run}/events");
     // What is committed before the restart.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -532,8 +490,8 @@ async fn a_postgres_restart_loses_nothing_committed() {
     let first = events(&stream.await.unwrap());
     assert_eq!(first.last().unwrap().1, "done", "{first:?}");
     // The run ends, and both instances say the same of it.
-    let ended = wait_ended(&b.api, &thread, &run).await;
-    assert_eq!(wait_ended(&a.api, &thread, &run).await, ended);
+    let ended = wait_ended(&b.api, thread, run).await;
+    assert_eq!(wait_ended(&a.api, thread, run).await, ended);
     assert_eq!(before["id"], ended["id"]);
     // The whole stream, read again on either: what the cut stream had is
     // its beginning, and it ends with `done`.
@@ -555,7 +513,7 @@ async fn a_postgres_restart_loses_nothing_committed() {
     );
     // New runs go in on both (the pools reconnect by themselves).
     for api in [&a.api, &b.api] {
-        let (thread, run) = retry_thread_and_run(api, &asst).await;
+        let (thread, run) = retry_thread_and_run(api, asst).await;
         let value = api.wait_for(&thread, &run, &["completed"]).await;
         assert_eq!(value["status"], "completed");
     }
@@ -572,20 +530,8 @@ async fn a_followed_stream_ends_with_an_error_when_the_database_stays_away() {
     }
     let cluster = OwnCluster::start("away");
     let backend = ChatBackend::start().await;
-    let start = |backend: &ChatBackend| {
-        Instance::start_with(&cluster.url, backend, LEASE, &["--backend-timeout", "60"])
-    };
-    let (a, b) = (start(&backend), start(&backend));
-    let asst = assistant(&a.api, false).await;
-    backend.push(BackendReply::StreamThenStall {
-        body: match long_text(20) {
-            BackendReply::Stream(body) => body,
-            _ => unreachable!(),
-        },
-        frames: 8,
-    });
-    let (thread, run) = thread_and_run(&a.api, &asst, "the database goes away").await;
-    a.api.wait_for(&thread, &run, &["in_progress"]).await;
+    let stalled = StalledRun::start(&cluster, &backend, "60").await;
+    let (b, thread, run) = (&stalled.b, &stalled.thread, &stalled.run);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let response = b
         .api

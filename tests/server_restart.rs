@@ -5,6 +5,7 @@
 
 #![cfg(feature = "cli")]
 
+use crate::server_support::child_api::ChildApi as Api;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read};
@@ -91,90 +92,6 @@ fn refused(database: &str) -> (bool, String) {
     (status.success(), stderr)
 }
 
-struct Api {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    fn new(base: &str) -> Api {
-        assistant_stream::client::install_crypto_provider();
-        Api {
-            http: reqwest::Client::new(),
-            base: base.to_owned(),
-        }
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        (response.status(), response.json().await.unwrap())
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
-        response.json().await.unwrap()
-    }
-
-    async fn created(&self, path: &str, body: Value) -> Value {
-        let (status, value) = self.post(path, body).await;
-        assert_eq!(status, StatusCode::OK, "POST {path}: {value}");
-        value
-    }
-
-    async fn run_status(&self, thread: &str, run: &str) -> String {
-        self.get(&format!("/threads/{thread}/runs/{run}")).await["status"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-
-    async fn wait_for(&self, thread: &str, run: &str, status: &str) {
-        for _ in 0..2000 {
-            if self.run_status(thread, run).await == status {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        panic!("run {run} never became {status}");
-    }
-
-    /// Everything a thread holds, as the API shows it.
-    async fn thread_dump(&self, thread: &str) -> Value {
-        let runs = self
-            .get(&format!("/threads/{thread}/runs?order=asc&limit=100"))
-            .await;
-        let mut steps = Vec::new();
-        for run in runs["data"].as_array().unwrap() {
-            let id = run["id"].as_str().unwrap();
-            steps.push(
-                self.get(&format!(
-                    "/threads/{thread}/runs/{id}/steps?order=asc&limit=100"
-                ))
-                .await["data"]
-                    .clone(),
-            );
-        }
-        json!({
-            "thread": self.get(&format!("/threads/{thread}")).await,
-            "messages": self.get(&format!("/threads/{thread}/messages?order=asc&limit=100")).await["data"],
-            "runs": runs["data"],
-            "steps": steps,
-        })
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_run_keeps_everything_committed() {
     let dir = temp_dir("restart");
@@ -202,7 +119,7 @@ async fn a_server_killed_mid_run_keeps_everything_committed() {
             json!({"assistant_id": asst}),
         )
         .await;
-    api.wait_for(&done_id, run["id"].as_str().unwrap(), "completed")
+    api.wait_for(&done_id, run["id"].as_str().unwrap(), &["completed"])
         .await;
 
     // A run waiting for tool outputs.
@@ -217,7 +134,7 @@ async fn a_server_killed_mid_run_keeps_everything_committed() {
         )
         .await;
     let waiting_run = waiting_run["id"].as_str().unwrap().to_owned();
-    api.wait_for(&waiting_id, &waiting_run, "requires_action")
+    api.wait_for(&waiting_id, &waiting_run, &["requires_action"])
         .await;
 
     // A polled run and a streamed run, under way.
@@ -243,7 +160,8 @@ async fn a_server_killed_mid_run_keeps_everything_committed() {
     while seen.iter().filter(|b| **b == b'\n').count() < 200 {
         seen.extend_from_slice(&stream.chunk().await.unwrap().unwrap());
     }
-    api.wait_for(&polled_id, &polled_run, "in_progress").await;
+    api.wait_for(&polled_id, &polled_run, &["in_progress"])
+        .await;
     // Long enough for batched token writes to have reached the file.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -344,7 +262,8 @@ async fn a_server_killed_mid_run_keeps_everything_committed() {
         json!({"tool_outputs": [{"tool_call_id": call, "output": "sunny"}]}),
     )
     .await;
-    api.wait_for(&waiting_id, &waiting_run, "completed").await;
+    api.wait_for(&waiting_id, &waiting_run, &["completed"])
+        .await;
 
     drop(server);
     std::fs::remove_dir_all(dir).unwrap();
@@ -466,7 +385,7 @@ async fn serve_on_postgres_keeps_the_data_across_a_kill() {
         )
         .await;
     let run_id = run["id"].as_str().unwrap().to_owned();
-    api.wait_for(&thread_id, &run_id, "completed").await;
+    api.wait_for(&thread_id, &run_id, &["completed"]).await;
     let before = api.thread_dump(&thread_id).await;
     first.kill();
 

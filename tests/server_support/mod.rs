@@ -3,6 +3,8 @@
 //! 127.0.0.1:0.
 #![allow(dead_code)]
 
+pub mod child_api;
+
 use assistant_stream::server::{Database, RunningServer, Server, ServerBuilder};
 use assistant_stream::stream::ByteStream;
 use assistant_stream::{AssistantEvent, AssistantStream, BoxError};
