@@ -82,3 +82,21 @@ BEGIN
         FROM messages m WHERE m.thread_id = p_thread_id ORDER BY m.seq;
 END
 $$;
+
+-- `insert_run` (0001) is `insert_owned_run` with no holder: one body for
+-- both.
+CREATE OR REPLACE FUNCTION insert_run(
+    p_thread_id TEXT,
+    p_run_id TEXT,
+    p_status TEXT,
+    p_created_at BIGINT,
+    p_progress JSON,
+    p_object JSON,
+    p_message_ids TEXT[],
+    p_message_runs TEXT[],
+    p_message_objects TEXT[]
+) RETURNS TABLE (o_found BOOLEAN, o_active_run_id TEXT, o_object TEXT)
+LANGUAGE sql VOLATILE AS $$
+    SELECT * FROM insert_owned_run(p_thread_id, p_run_id, p_status, p_created_at, p_progress,
+        p_object, p_message_ids, p_message_runs, p_message_objects, NULL)
+$$;

@@ -1345,8 +1345,15 @@ async fn reopen_keeps_everything() {
     drop(store);
 
     let store = SqliteStore::open(&dir.db()).await.unwrap();
-    let after = snapshot(&store, &["thread_1", "thread_2"]).await;
-    assert_eq!(after, before);
+    reopened_as_it_was(&store, &before).await;
+}
+
+/// What `reopen_keeps_everything` checks of a store opened again on what
+/// [`populate`] wrote (`before`, its [`snapshot`] then), on any store that
+/// keeps its data.
+pub(super) async fn reopened_as_it_was(store: &dyn Store, before: &serde_json::Value) {
+    let after = snapshot(store, &["thread_1", "thread_2"]).await;
+    assert_eq!(&after, before);
     // The same data as the memory store holds after the same calls.
     let memory = MemoryStore::new();
     populate(&memory).await;

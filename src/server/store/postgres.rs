@@ -518,6 +518,30 @@ impl PostgresStore {
         self.pool.close().await;
     }
 
+    /// Replaces the object of row `id` of `table` (`assistants` or
+    /// `threads`, whose rows are `object`s: `NotFound` names it).
+    async fn replace_object<T: Serialize>(
+        &self,
+        table: &'static str,
+        object: &'static str,
+        id: &str,
+        value: &T,
+    ) -> StoreResult<()> {
+        let action = || format!("writing {object} {id}");
+        let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE {table} SET object = $2::json WHERE id = $1"
+        )))
+        .bind(id)
+        .bind(encode(value, action)?)
+        .execute(&self.pool)
+        .await
+        .map_err(|error| fault(action(), error))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::not_found(object, id));
+        }
+        Ok(())
+    }
+
     /// Whether the thread exists, and whether the run `run_id` exists on it
     /// (`false` without one).
     async fn found(&self, thread_id: &str, run_id: Option<&str>) -> StoreResult<(bool, bool)> {
@@ -798,17 +822,8 @@ impl Store for PostgresStore {
     }
 
     async fn update_assistant(&self, assistant: &Assistant) -> StoreResult<()> {
-        let action = || format!("writing assistant {}", assistant.id);
-        let done = sqlx::query("UPDATE assistants SET object = $2::json WHERE id = $1")
-            .bind(&assistant.id)
-            .bind(encode(assistant, action)?)
-            .execute(&self.pool)
+        self.replace_object("assistants", "assistant", &assistant.id, assistant)
             .await
-            .map_err(|error| fault(action(), error))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("assistant", &assistant.id));
-        }
-        Ok(())
     }
 
     async fn delete_assistant(&self, id: &str) -> StoreResult<()> {
@@ -878,17 +893,8 @@ impl Store for PostgresStore {
     }
 
     async fn update_thread(&self, thread: &Thread) -> StoreResult<()> {
-        let action = || format!("writing thread {}", thread.id);
-        let done = sqlx::query("UPDATE threads SET object = $2::json WHERE id = $1")
-            .bind(&thread.id)
-            .bind(encode(thread, action)?)
-            .execute(&self.pool)
+        self.replace_object("threads", "thread", &thread.id, thread)
             .await
-            .map_err(|error| fault(action(), error))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::not_found("thread", &thread.id));
-        }
-        Ok(())
     }
 
     async fn delete_thread(&self, id: &str) -> StoreResult<()> {
