@@ -33,6 +33,7 @@
 pub(crate) mod memory;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
+mod sql;
 pub(crate) mod sqlite;
 
 #[cfg(test)]

@@ -58,13 +58,14 @@
 
 mod shared;
 
+use super::sql::{Window, decode, encode, run_record};
 use super::{
     Page, PageQuery, RunBatch, RunRecord, Store, StoreError, StoreResult, StoredEvent,
     ThreadRecord, Wakeup,
 };
 use crate::server::PostgresUrl;
 use crate::server::ids::now;
-use crate::types::{Assistant, Message, Order, Run, RunStep, Thread};
+use crate::types::{Assistant, Message, Run, RunStep, Thread};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
@@ -249,16 +250,6 @@ fn fault(action: String, error: sqlx::Error) -> StoreError {
     StoreError::database(action, error)
 }
 
-/// An object as stored.
-fn encode<T: Serialize>(value: &T, action: impl FnOnce() -> String) -> StoreResult<String> {
-    serde_json::to_string(value).map_err(|error| StoreError::database(action(), error))
-}
-
-/// A stored object, read back.
-fn decode<T: DeserializeOwned>(json: &str, action: impl FnOnce() -> String) -> StoreResult<T> {
-    serde_json::from_str(json).map_err(|error| StoreError::database(action(), error))
-}
-
 /// A sequence number as PostgreSQL's `BIGINT` holds it.
 fn to_i64(value: u64, action: impl FnOnce() -> String) -> StoreResult<i64> {
     i64::try_from(value).map_err(|_| {
@@ -314,109 +305,34 @@ async fn check_schema_version(conn: &mut PgConnection, target: &Target) -> Resul
     }
 }
 
-/// The `seq` window of a list page and the direction it is read in, picked
-/// as the memory store's `Collection::page` picks them (the SQLite store's
-/// `Window`, for PostgreSQL's connections).
-struct Window {
-    /// Exclusive bounds on `seq`.
-    lower: i64,
-    upper: i64,
-    /// Read in ascending `seq`.
-    ascending: bool,
-    /// `before` alone: read backwards from the cursor, then turned around.
-    from_back: bool,
-    limit: usize,
-}
-
-impl Window {
-    /// `after` and `before` are the cursors' `seq`s, if the cursors name
-    /// objects of the list.
-    fn new(page: &PageQuery, after: Option<i64>, before: Option<i64>) -> StoreResult<Self> {
-        let after = cursor("after", &page.after, after)?;
-        let before = cursor("before", &page.before, before)?;
-        let descending = matches!(page.order, Order::Desc);
-        // In list order, `after` bounds from the front and `before` from the back.
-        let (lower, upper) = if descending {
-            (before, after)
-        } else {
-            (after, before)
-        };
-        let from_back = page.before.is_some() && page.after.is_none();
-        Ok(Window {
-            lower: lower.unwrap_or(i64::MIN),
-            upper: upper.unwrap_or(i64::MAX),
-            ascending: descending == from_back,
-            from_back,
-            limit: page.limit,
-        })
+/// Reads the page `window` gives with `ascending` or `descending` (as
+/// [`Window::sql`]): queries that bind `key` first if there is one (the
+/// thread's or run's id), then the window's bounds and how many rows to
+/// fetch, then `filter` if there is one.
+async fn read_window<T: DeserializeOwned>(
+    window: &Window,
+    pool: &PgPool,
+    (ascending, descending): (&'static str, &'static str),
+    key: Option<&str>,
+    filter: Option<&str>,
+    action: impl Fn() -> String,
+) -> StoreResult<Page<T>> {
+    let mut query = sqlx::query_scalar(window.sql(ascending, descending));
+    if let Some(key) = key {
+        query = query.bind(key);
     }
-
-    /// Reads the page with `ascending` or `descending` (by the window's
-    /// direction): queries that bind `key` first if there is one (the
-    /// thread's or run's id), then the window's bounds and how many rows to
-    /// fetch (one past the page tells whether there are more), then
-    /// `filter` if there is one.
-    async fn read<T: DeserializeOwned>(
-        &self,
-        pool: &PgPool,
-        (ascending, descending): (&'static str, &'static str),
-        key: Option<&str>,
-        filter: Option<&str>,
-        action: impl Fn() -> String,
-    ) -> StoreResult<Page<T>> {
-        let sql = if self.ascending {
-            ascending
-        } else {
-            descending
-        };
-        let fetch = i64::try_from(self.limit.saturating_add(1)).unwrap_or(i64::MAX);
-        let mut query = sqlx::query_scalar(sql);
-        if let Some(key) = key {
-            query = query.bind(key);
-        }
-        query = query.bind(self.lower).bind(self.upper).bind(fetch);
-        if let Some(filter) = filter {
-            query = query.bind(filter);
-        }
-        let mut rows: Vec<String> = query
-            .fetch_all(pool)
-            .await
-            .map_err(|error| fault(action(), error))?;
-        let has_more = rows.len() > self.limit;
-        rows.truncate(self.limit);
-        if self.from_back {
-            rows.reverse();
-        }
-        let data = rows
-            .iter()
-            .map(|row| decode(row, &action))
-            .collect::<StoreResult<Vec<T>>>()?;
-        Ok(Page { data, has_more })
+    query = query
+        .bind(window.lower)
+        .bind(window.upper)
+        .bind(window.fetch());
+    if let Some(filter) = filter {
+        query = query.bind(filter);
     }
-}
-
-/// A cursor's `seq`, or [`StoreError::BadCursor`] if it was given but names
-/// no object of the list.
-fn cursor(
-    param: &'static str,
-    given: &Option<String>,
-    found: Option<i64>,
-) -> StoreResult<Option<i64>> {
-    match given {
-        None => Ok(None),
-        Some(id) => found.map(Some).ok_or_else(|| StoreError::BadCursor {
-            param,
-            id: id.clone(),
-        }),
-    }
-}
-
-fn run_record(object: &str, progress: &str, run_id: &str) -> StoreResult<RunRecord> {
-    Ok(RunRecord {
-        run: decode(object, || format!("reading run {run_id}"))?,
-        progress: decode(progress, || format!("reading the progress of run {run_id}"))?,
-        owner: None,
-    })
+    let rows: Vec<String> = query
+        .fetch_all(pool)
+        .await
+        .map_err(|error| fault(action(), error))?;
+    window.page(rows, |row| decode(row, &action))
 }
 
 /// Messages as the statements take them: three arrays (ids, run ids,
@@ -856,7 +772,7 @@ impl Store for PostgresStore {
             "SELECT object::text FROM assistants WHERE seq > $1 AND seq < $2 \
              ORDER BY seq DESC LIMIT $3",
         );
-        window.read(&self.pool, sql, None, None, action).await
+        read_window(&window, &self.pool, sql, None, None, action).await
     }
 
     async fn insert_thread(&self, thread: &Thread, messages: &[Message]) -> StoreResult<()> {
@@ -1014,9 +930,7 @@ impl Store for PostgresStore {
                  AND run_id = $5 ORDER BY seq DESC LIMIT $4",
             ),
         };
-        window
-            .read(&self.pool, sql, Some(thread_id), run_id, action)
-            .await
+        read_window(&window, &self.pool, sql, Some(thread_id), run_id, action).await
     }
 
     async fn thread_messages(&self, thread_id: &str) -> StoreResult<Vec<Message>> {
@@ -1127,9 +1041,7 @@ impl Store for PostgresStore {
             "SELECT object::text FROM runs WHERE thread_id = $1 AND seq > $2 AND seq < $3 \
              ORDER BY seq DESC LIMIT $4",
         );
-        window
-            .read(&self.pool, sql, Some(thread_id), None, action)
-            .await
+        read_window(&window, &self.pool, sql, Some(thread_id), None, action).await
     }
 
     async fn step(&self, thread_id: &str, run_id: &str, step_id: &str) -> StoreResult<RunStep> {
@@ -1186,9 +1098,7 @@ impl Store for PostgresStore {
             "SELECT object::text FROM run_steps WHERE run_id = $1 AND seq > $2 AND seq < $3 \
              ORDER BY seq DESC LIMIT $4",
         );
-        window
-            .read(&self.pool, sql, Some(run_id), None, action)
-            .await
+        read_window(&window, &self.pool, sql, Some(run_id), None, action).await
     }
 
     async fn run_steps(&self, thread_id: &str, run_id: &str) -> StoreResult<Vec<RunStep>> {
