@@ -58,7 +58,7 @@
 
 mod shared;
 
-use super::sql::{Window, decode, encode, run_record};
+use super::sql::{self, Window, decode, encode, run_record};
 use super::{
     Page, PageQuery, RunBatch, RunRecord, Store, StoreError, StoreResult, StoredEvent,
     ThreadRecord, Wakeup,
@@ -68,18 +68,16 @@ use crate::server::ids::now;
 use crate::types::{Assistant, Message, Run, RunStep, Thread};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
+use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{Connection, Row, SqlSafeStr};
+use sqlx::{Connection, Row};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-/// The schema's migrations, oldest first: (version, description, SQL). A
-/// migration is never edited once released: sqlx keeps each one's checksum
-/// and refuses a database whose applied migrations changed.
-const MIGRATIONS: &[(i64, &str, &str)] = &[
+/// The schema's migrations ([`sql::Migrations`]).
+const MIGRATIONS: &sql::Migrations = &[
     (
         1,
         "initial",
@@ -99,25 +97,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 
 /// The newest schema version this build knows.
 fn known_schema_version() -> i64 {
-    MIGRATIONS.last().map_or(0, |&(version, _, _)| version)
+    sql::newest_version(MIGRATIONS)
 }
 
-/// The migrator, built at run time from the embedded SQL (no sqlx `macros`).
 fn migrator() -> Migrator {
-    Migrator::with_migrations(
-        MIGRATIONS
-            .iter()
-            .map(|&(version, description, sql)| {
-                Migration::new(
-                    version,
-                    description.into(),
-                    MigrationType::Simple,
-                    sql.into_sql_str(),
-                    false,
-                )
-            })
-            .collect(),
-    )
+    sql::migrator(MIGRATIONS)
 }
 
 /// How long opening waits for the server to answer: a host that drops

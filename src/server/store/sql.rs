@@ -6,6 +6,38 @@ use super::{Page, PageQuery, RunRecord, StoreError, StoreResult};
 use crate::types::Order;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+/// A store's schema migrations, oldest first: (version, description, SQL).
+/// A migration is never edited once released: sqlx keeps each one's
+/// checksum and refuses a database whose applied migrations changed.
+pub(super) type Migrations = [(i64, &'static str, &'static str)];
+
+/// The newest schema version of `migrations`.
+pub(super) fn newest_version(migrations: &Migrations) -> i64 {
+    migrations.last().map_or(0, |&(version, _, _)| version)
+}
+
+/// The migrator of `migrations`, built at run time from the embedded SQL
+/// (which spares the build sqlx's `macros` feature and its proc-macro
+/// crates).
+pub(super) fn migrator(migrations: &Migrations) -> Migrator {
+    Migrator::with_migrations(
+        migrations
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    description.into(),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
 
 /// An object as stored.
 pub(super) fn encode<T: Serialize>(

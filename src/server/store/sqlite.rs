@@ -47,19 +47,19 @@
 // Nothing outside the tests calls the store until the routes move to the
 // `Store` trait (`store::open`); drop this then.
 
-use super::sql::{Window, decode, encode, run_record};
+use super::sql::{self, Window, decode, encode, run_record};
 use super::{
     Page, PageQuery, RunBatch, RunRecord, Store, StoreError, StoreResult, StoredEvent, ThreadRecord,
 };
 use crate::server::ids::now;
 use crate::types::{Assistant, Message, Run, RunStep, Thread};
 use serde::de::DeserializeOwned;
-use sqlx::migrate::{MigrateError, Migration, MigrationType, Migrator};
+use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{
     SqliteArguments, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{Arguments, Connection, Execute, FromRow, SqlSafeStr, SqlStr, Sqlite};
+use sqlx::{Arguments, Connection, Execute, FromRow, SqlStr, Sqlite};
 use std::fmt;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Write};
@@ -69,10 +69,8 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, SemaphorePermit, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-/// The schema's migrations, oldest first: (version, description, SQL). A
-/// migration is never edited once released: sqlx keeps each one's checksum
-/// and refuses a database whose applied migrations changed.
-const MIGRATIONS: &[(i64, &str, &str)] = &[
+/// The schema's migrations ([`sql::Migrations`]).
+const MIGRATIONS: &sql::Migrations = &[
     (
         1,
         "initial",
@@ -97,26 +95,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 
 /// The newest schema version this build knows.
 fn known_schema_version() -> i64 {
-    MIGRATIONS.last().map_or(0, |&(version, _, _)| version)
+    sql::newest_version(MIGRATIONS)
 }
 
-/// The migrator, built at run time from the embedded SQL (which spares the
-/// build sqlx's `macros` feature and its proc-macro crates).
 fn migrator() -> Migrator {
-    Migrator::with_migrations(
-        MIGRATIONS
-            .iter()
-            .map(|&(version, description, sql)| {
-                Migration::new(
-                    version,
-                    description.into(),
-                    MigrationType::Simple,
-                    sql.into_sql_str(),
-                    false,
-                )
-            })
-            .collect(),
-    )
+    sql::migrator(MIGRATIONS)
 }
 
 /// How long a connection may wait for SQLite's locks on the file: the
