@@ -35,7 +35,9 @@
 //!   ([`follow_stored`]): the stored events, then each new batch as the
 //!   store's wake-up ([`Wakeup::Events`]) says it is committed. A wake-up is
 //!   only a hint (notifications are lost across reconnects): without one the
-//!   follower looks again every [`FOLLOW_POLL`].
+//!   follower looks again every [`FOLLOW_POLL`]. While the store fails (a
+//!   database restart) the follower tries again for [`FOLLOW_OUTAGE`], then
+//!   ends its stream with an `error` event that says to resume.
 //! - Cancelling a run driven elsewhere asks its holder
 //!   ([`Store::request_cancel`], a [`Wakeup::Cancel`]) and waits for the run
 //!   to say `cancelling`; a run held by nobody, or by a lapsed instance, is
