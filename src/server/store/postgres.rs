@@ -1306,3 +1306,49 @@ impl fmt::Display for PostgresStore {
         self.target.fmt(f)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::store::conformance::on_postgres::TestDatabase;
+
+    /// Every shape of commit is a statement PostgreSQL takes, with the
+    /// parameters the commit binds (the shapes a run rarely makes, such as
+    /// a release alone, included); on no thread, each writes nothing and
+    /// says the thread is missing.
+    #[tokio::test]
+    async fn every_commit_shape_runs() {
+        let Some(db) = TestDatabase::new("commit_shapes").await else {
+            return;
+        };
+        let store = db.open().await;
+        for index in 0..COMMIT_SHAPES {
+            let shape = CommitShape::of_index(index);
+            assert_eq!(shape.index(), index);
+            let row = sqlx::query(commit_sql(shape))
+                .bind("run_none")
+                .bind("thread_none")
+                .bind(Vec::<&str>::new())
+                .bind(Vec::<String>::new())
+                .bind(Vec::<&str>::new())
+                .bind(Vec::<Option<&str>>::new())
+                .bind(Vec::<String>::new())
+                .bind(vec![1_i64])
+                .bind(vec!["thread.run.created"])
+                .bind(vec![b"{}".as_slice()])
+                .bind(Some("completed"))
+                .bind(Some("{}"))
+                .bind(Some("{}"))
+                .bind(Some(1_i64))
+                .bind(Some("instance_a"))
+                .bind(true)
+                .bind(Some("e 1 run_none"))
+                .fetch_one(&store.pool)
+                .await;
+            let row = row.unwrap_or_else(|error| panic!("{shape:?}: {error}"));
+            let found: (bool, bool) = (row.get(0), row.get(1));
+            assert_eq!(found, (false, false), "{shape:?}");
+        }
+        store.close().await;
+    }
+}
