@@ -639,7 +639,9 @@ impl<'de> Visitor<'de> for ToolCallSeed<'_> {
                         }
                         // Another call type: the ordinary decoder's business.
                         _ => {
-                            return Err(A::Error::custom("not a function or code interpreter call"));
+                            return Err(A::Error::custom(
+                                "not a function or code interpreter call",
+                            ));
                         }
                     }
                 }
@@ -917,6 +919,155 @@ mod tests {
                 !run_step_delta(data, &mut RunStepDeltaEvent::default()),
                 "{data}"
             );
+        }
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A JSON value for a string field: a string with or without
+        /// escapes, `null`, or a value of the wrong kind.
+        fn string_value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                4 => "[a-z \u{e9}\u{6570}]{0,6}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+                4 => "[a-z\n\t\"\\\\\u{1}\u{e9}]{0,6}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+                1 => Just(r#""\u00e9\ud83d\ude00""#.to_owned()),
+                1 => Just("null".to_owned()),
+                1 => Just("7".to_owned()),
+            ]
+        }
+
+        /// An object of some of these entries, in any order.
+        fn object(entries: Vec<(&'static str, BoxedStrategy<String>)>) -> BoxedStrategy<String> {
+            let entries: Vec<_> = entries
+                .into_iter()
+                .map(|(key, value)| {
+                    proptest::option::weighted(
+                        0.7,
+                        value.prop_map(move |v| format!("\"{key}\":{v}")),
+                    )
+                })
+                .collect();
+            (entries, any::<prop::sample::Index>())
+                .prop_map(|(entries, rotate)| {
+                    let mut present: Vec<String> = entries.into_iter().flatten().collect();
+                    if !present.is_empty() {
+                        let by = rotate.index(present.len());
+                        present.rotate_left(by);
+                    }
+                    format!("{{{}}}", present.join(","))
+                })
+                .boxed()
+        }
+
+        fn kind(kinds: &'static [&'static str]) -> BoxedStrategy<String> {
+            prop::sample::select(kinds)
+                .prop_map(|k| format!("\"{k}\""))
+                .boxed()
+        }
+
+        fn index() -> BoxedStrategy<String> {
+            prop_oneof![8 => (0u64..3).prop_map(|i| i.to_string()), 1 => Just("null".to_owned())]
+                .boxed()
+        }
+
+        fn text_part() -> BoxedStrategy<String> {
+            let text = object(vec![
+                ("value", string_value().boxed()),
+                ("annotations", Just("[]".to_owned()).boxed()),
+            ]);
+            object(vec![
+                ("index", index()),
+                ("type", kind(&["text", "text", "text", "image_file"])),
+                (
+                    "text",
+                    prop_oneof![4 => text, 1 => Just("null".to_owned())].boxed(),
+                ),
+                ("extra", Just(r#"[1,{"a":"\n"}]"#.to_owned()).boxed()),
+            ])
+        }
+
+        fn tool_call() -> BoxedStrategy<String> {
+            let function = object(vec![
+                ("name", string_value().boxed()),
+                ("arguments", string_value().boxed()),
+                ("output", string_value().boxed()),
+            ]);
+            let code = object(vec![
+                ("input", string_value().boxed()),
+                (
+                    "outputs",
+                    Just(r#"[{"index":0,"type":"logs","logs":"1\n"}]"#.to_owned()).boxed(),
+                ),
+            ]);
+            object(vec![
+                ("index", index()),
+                ("id", string_value().boxed()),
+                (
+                    "type",
+                    kind(&["function", "code_interpreter", "file_search"]),
+                ),
+                (
+                    "function",
+                    prop_oneof![4 => function, 1 => Just("null".to_owned())].boxed(),
+                ),
+                (
+                    "code_interpreter",
+                    prop_oneof![4 => code, 1 => Just("null".to_owned())].boxed(),
+                ),
+            ])
+        }
+
+        fn message_delta_data() -> impl Strategy<Value = String> {
+            prop::collection::vec(text_part(), 0..3).prop_map(|parts| {
+                format!(
+                    r#"{{"id":"msg_1","delta":{{"content":[{}]}}}}"#,
+                    parts.join(",")
+                )
+            })
+        }
+
+        fn step_delta_data() -> impl Strategy<Value = String> {
+            prop::collection::vec(tool_call(), 0..3).prop_map(|calls| {
+                format!(
+                    r#"{{"id":"step_1","delta":{{"step_details":{{"type":"tool_calls","tool_calls":[{}]}}}}}}"#,
+                    calls.join(",")
+                )
+            })
+        }
+
+        proptest! {
+            /// Whatever the spare held (even what a declined event left in
+            /// it), the in-place decoders give what the ordinary decoder
+            /// gives, or decline; they never accept what it rejects.
+            #[test]
+            fn message_deltas_match(datas in prop::collection::vec(message_delta_data(), 1..6)) {
+                let mut reused = MessageDeltaEvent::default();
+                for data in &datas {
+                    // A declined event may leave the spare half written, and
+                    // it is decoded into again: so is it here.
+                    if message_delta(data, &mut reused) {
+                        let expected = serde_json::from_str::<MessageDeltaEvent>(data);
+                        prop_assert!(expected.is_ok(), "accepted what is rejected: {}", data);
+                        prop_assert_eq!(&reused, &expected.unwrap(), "{}", data);
+                    }
+                }
+            }
+
+            #[test]
+            fn step_deltas_match(datas in prop::collection::vec(step_delta_data(), 1..6)) {
+                let mut reused = RunStepDeltaEvent::default();
+                for data in &datas {
+                    // A declined event may leave the spare half written, and
+                    // it is decoded into again: so is it here.
+                    if run_step_delta(data, &mut reused) {
+                        let expected = serde_json::from_str::<RunStepDeltaEvent>(data);
+                        prop_assert!(expected.is_ok(), "accepted what is rejected: {}", data);
+                        prop_assert_eq!(&reused, &expected.unwrap(), "{}", data);
+                    }
+                }
+            }
         }
     }
 }
