@@ -664,7 +664,9 @@ impl<'de> Visitor<'de> for ToolCallSeed<'_> {
                         ToolCallDelta::Function(call) => &mut call.id,
                         ToolCallDelta::CodeInterpreter(call) => &mut call.id,
                         _ => {
-                            return Err(A::Error::custom("not a function or code interpreter call"));
+                            return Err(A::Error::custom(
+                                "not a function or code interpreter call",
+                            ));
                         }
                     };
                     map.next_value_seed(StringSeed(target))?;
