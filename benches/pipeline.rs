@@ -9,7 +9,9 @@
 //!
 //! and against the bare JSON scan and two peer SSE parsers feeding the same
 //! decoder. After criterion's figures, each group prints the ratios of the
-//! pipeline to both floors from paired runs in the same process.
+//! pipeline to both floors from paired runs in the same process. The real
+//! recordings are also measured split in two (`-- split-real`): their delta
+//! events alone, and their run, step and message objects alone.
 //!
 //! `cargo bench -p assistant-stream-benches`; the README records the figures.
 
@@ -581,6 +583,27 @@ fn real_fixtures() -> Vec<Bytes> {
         .collect()
 }
 
+/// The frames of each file whose event is a delta (`deltas`), or all the
+/// others, in their order.
+fn split_events(files: &[Bytes], deltas: bool) -> Vec<Bytes> {
+    files
+        .iter()
+        .map(|file| {
+            let text = std::str::from_utf8(file).expect("the recordings are UTF-8");
+            let mut out = String::new();
+            for frame in text.split_inclusive("\n\n") {
+                let is_delta = frame
+                    .lines()
+                    .any(|line| line.starts_with("event:") && line.trim_end().ends_with(".delta"));
+                if is_delta == deltas {
+                    out.push_str(frame);
+                }
+            }
+            Bytes::from(out)
+        })
+        .collect()
+}
+
 fn bench_inputs(c: &mut Criterion, name: &str, files: &[Bytes]) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -739,6 +762,11 @@ fn benches(c: &mut Criterion) {
     check_borrowed_floor(std::slice::from_ref(&generated));
     if !real.is_empty() {
         bench_inputs(c, "real-fixtures", &real);
+        // The same recordings split in two: only their delta events, and
+        // only the run, step and message objects (each file still its own
+        // stream). Run them with `-- split-real`.
+        bench_inputs(c, "split-real-deltas", &split_events(&real, true));
+        bench_inputs(c, "split-real-objects", &split_events(&real, false));
     }
     bench_inputs(c, "generated-8MiB", &[generated]);
 }

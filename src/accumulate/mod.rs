@@ -141,7 +141,12 @@ impl Snapshots {
             | AssistantEvent::RunStepExpired(step) => self.upsert_step(step, true),
             other => {
                 if let Some(run) = other.run() {
-                    self.run = Some(run.clone());
+                    // The run's allocations are kept where nothing changed
+                    // (the tools and their schemas, sent with every run event).
+                    match &mut self.run {
+                        Some(snapshot) => snapshot.refresh_from(run),
+                        None => self.run = Some(run.clone()),
+                    }
                 }
             }
         }

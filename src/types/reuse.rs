@@ -19,7 +19,6 @@
 //! error. So for every input these produce exactly what the ordinary decoder
 //! produces, or nothing.
 
-use super::tagged::null_as_default;
 use super::{
     AnnotationDelta, CodeInterpreterCallDelta, CodeInterpreterOutputDelta,
     CodeInterpreterToolCallDelta, FunctionCallDelta, FunctionToolCallDelta, MessageContentDelta,
@@ -65,69 +64,10 @@ impl Default for Str<'_> {
     }
 }
 
-/// A content fragment; only `"type": "text"` is taken.
-#[derive(Deserialize)]
-struct TextPartRef<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Str<'a>,
-    #[serde(default)]
-    index: u64,
-    #[serde(borrow, default)]
-    text: Option<TextDeltaRef<'a>>,
-}
-
-#[derive(Deserialize)]
-struct TextDeltaRef<'a> {
-    #[serde(borrow, default)]
-    value: Option<Str<'a>>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    annotations: Vec<AnnotationDelta>,
-}
-
-/// A call fragment; only `function` and `code_interpreter` are taken.
-#[derive(Deserialize)]
-struct ToolCallRef<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Str<'a>,
-    #[serde(default)]
-    index: u64,
-    #[serde(borrow, default)]
-    id: Option<Str<'a>>,
-    #[serde(borrow, default)]
-    function: Option<FunctionRef<'a>>,
-    #[serde(borrow, default)]
-    code_interpreter: Option<CodeInterpreterRef<'a>>,
-}
-
-#[derive(Deserialize)]
-struct FunctionRef<'a> {
-    #[serde(borrow, default)]
-    name: Option<Str<'a>>,
-    #[serde(borrow, default)]
-    arguments: Option<Str<'a>>,
-    #[serde(borrow, default)]
-    output: Option<Str<'a>>,
-}
-
-#[derive(Deserialize)]
-struct CodeInterpreterRef<'a> {
-    #[serde(borrow, default)]
-    input: Option<Str<'a>>,
-    #[serde(default, deserialize_with = "null_as_default")]
-    outputs: Vec<CodeInterpreterOutputDelta>,
-}
-
 /// Sets `target` to `value`, in the buffer it already has.
 fn assign(target: &mut String, value: &str) {
     target.clear();
     target.push_str(value);
-}
-
-fn assign_option(target: &mut Option<String>, value: Option<Str<'_>>) {
-    match (target, value) {
-        (Some(target), Some(value)) => assign(target, &value.0),
-        (target, value) => *target = value.map(|v| v.0.into_owned()),
-    }
 }
 
 /// Decodes the data of a `thread.message.delta` into `event`, in the buffers
@@ -135,7 +75,7 @@ fn assign_option(target: &mut Option<String>, value: Option<Str<'_>>) {
 /// and `event` is then to be decoded anew.
 ///
 /// The event's own fields and its content list are filled straight from the
-/// JSON (each fragment is decoded borrowed, then copied into the entry it
+/// JSON (each fragment is written field by field into the entry it
 /// refills): nothing larger than one fragment is built and moved around.
 pub(crate) fn message_delta(data: &str, event: &mut MessageDeltaEvent) -> bool {
     let mut deserializer = serde_json::Deserializer::from_str(data);
@@ -274,52 +214,176 @@ impl<'de> Visitor<'de> for TextPartsSeed<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let list = self.0;
         let mut len = 0;
-        while let Some(part) = seq.next_element::<TextPartRef<'de>>()? {
-            if part.kind.0 != "text" {
-                // Another content type: the ordinary decoder's business.
-                return Err(A::Error::custom("not a text fragment"));
+        while len < list.len() {
+            // The entry is refilled in place when it is a text fragment.
+            if !matches!(list[len], MessageContentDelta::Text(_)) {
+                list[len] = MessageContentDelta::Text(TextContentDelta::default());
             }
-            if let Some(fresh) = refill_text_part(list.get_mut(len), part) {
-                match list.get_mut(len) {
-                    Some(entry) => *entry = fresh,
-                    None => list.push(fresh),
-                }
+            let MessageContentDelta::Text(entry) = &mut list[len] else {
+                unreachable!("set just above");
+            };
+            if seq.next_element_seed(TextPartSeed(entry))?.is_none() {
+                list.truncate(len);
+                return Ok(());
             }
             len += 1;
         }
-        list.truncate(len);
+        loop {
+            let mut entry = TextContentDelta::default();
+            if seq.next_element_seed(TextPartSeed(&mut entry))?.is_none() {
+                return Ok(());
+            }
+            list.push(MessageContentDelta::Text(entry));
+        }
+    }
+}
+
+/// One content fragment, written into `entry`; only `"type": "text"` is
+/// taken. Its strings are unescaped straight into the entry's buffers.
+struct TextPartSeed<'p>(&'p mut TextContentDelta);
+
+impl<'de> DeserializeSeed<'de> for TextPartSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TextPartSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a text fragment")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let part = self.0;
+        let (mut kind, mut index, mut text) = (false, false, false);
+        while let Some(key) = map.next_key::<Str<'de>>()? {
+            match &*key.0 {
+                "type" => {
+                    once(&mut kind, "type")?;
+                    if map.next_value::<Str<'de>>()?.0 != "text" {
+                        // Another content type: the ordinary decoder's business.
+                        return Err(A::Error::custom("not a text fragment"));
+                    }
+                }
+                "index" => {
+                    once(&mut index, "index")?;
+                    part.index = map.next_value()?;
+                }
+                "text" => {
+                    once(&mut text, "text")?;
+                    map.next_value_seed(TextDeltaSeed(&mut part.text))?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if !kind {
+            // Untagged fragments are kept raw by the ordinary decoder.
+            return Err(A::Error::missing_field("type"));
+        }
+        if !index {
+            part.index = 0;
+        }
+        if !text {
+            part.text = None;
+        }
         Ok(())
     }
 }
 
-fn refill_text_part(
-    entry: Option<&mut MessageContentDelta>,
-    part: TextPartRef<'_>,
-) -> Option<MessageContentDelta> {
-    let text = part.text.map(|text| (text.value, text.annotations));
-    if let Some(MessageContentDelta::Text(entry)) = entry {
-        entry.index = part.index;
-        match (&mut entry.text, text) {
-            (Some(entry), Some((value, annotations))) => {
-                assign_option(&mut entry.value, value);
-                entry.annotations = annotations;
-            }
-            (entry, text) => {
-                *entry = text.map(|(value, annotations)| TextDelta {
-                    value: value.map(|v| v.0.into_owned()),
-                    annotations,
-                })
+/// A fragment's `text`, written into the one `target` holds; `null` is `None`.
+struct TextDeltaSeed<'p>(&'p mut Option<TextDelta>);
+
+impl<'de> DeserializeSeed<'de> for TextDeltaSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TextDeltaSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a text delta or null")
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        *self.0 = None;
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        *self.0 = None;
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let text = self.0.get_or_insert_with(TextDelta::default);
+        let (mut value, mut annotations) = (false, false);
+        while let Some(key) = map.next_key::<Str<'de>>()? {
+            match &*key.0 {
+                "value" => {
+                    once(&mut value, "value")?;
+                    map.next_value_seed(StringSeed(&mut text.value))?;
+                }
+                "annotations" => {
+                    once(&mut annotations, "annotations")?;
+                    text.annotations = map
+                        .next_value::<Option<Vec<AnnotationDelta>>>()?
+                        .unwrap_or_default();
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
-        return None;
+        if !value {
+            text.value = None;
+        }
+        if !annotations {
+            text.annotations.clear();
+        }
+        Ok(())
     }
-    Some(MessageContentDelta::Text(TextContentDelta {
-        index: part.index,
-        text: text.map(|(value, annotations)| TextDelta {
-            value: value.map(|v| v.0.into_owned()),
-            annotations,
-        }),
-    }))
+}
+
+/// An optional string written into the buffer `target` already has: the
+/// JSON's escapes are undone by `serde_json` into its scratch buffer and
+/// copied from there once, with no `String` of their own. `null` is `None`.
+struct StringSeed<'p>(&'p mut Option<String>);
+
+impl<'de> DeserializeSeed<'de> for StringSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StringSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string or null")
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        *self.0 = None;
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        *self.0 = None;
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_str(self)
+    }
+    fn visit_str<E>(self, v: &str) -> Result<(), E> {
+        match self.0 {
+            Some(target) => assign(target, v),
+            None => *self.0 = Some(v.to_owned()),
+        }
+        Ok(())
+    }
 }
 
 /// Decodes the data of a `thread.run.step.delta` into `event`, in the
@@ -508,78 +572,282 @@ impl<'de> Visitor<'de> for ToolCallsSeed<'_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let list = self.0;
         let mut len = 0;
-        while let Some(call) = seq.next_element::<ToolCallRef<'de>>()? {
-            if !matches!(&*call.kind.0, "function" | "code_interpreter") {
-                // Another call type: the ordinary decoder's business.
-                return Err(A::Error::custom("not a function or code interpreter call"));
-            }
-            if let Some(fresh) = refill_call(list.get_mut(len), call) {
-                match list.get_mut(len) {
-                    Some(entry) => *entry = fresh,
-                    None => list.push(fresh),
-                }
+        while len < list.len() {
+            if seq
+                .next_element_seed(ToolCallSeed(&mut list[len]))?
+                .is_none()
+            {
+                list.truncate(len);
+                return Ok(());
             }
             len += 1;
         }
-        list.truncate(len);
+        loop {
+            let mut entry = ToolCallDelta::Function(FunctionToolCallDelta::default());
+            if seq.next_element_seed(ToolCallSeed(&mut entry))?.is_none() {
+                return Ok(());
+            }
+            list.push(entry);
+        }
+    }
+}
+
+/// One call fragment, written into `entry` (made the variant its `type`
+/// names); only `function` and `code_interpreter` calls are taken, with
+/// `type` before the call's body, as the API sends them. Its strings are
+/// unescaped straight into the entry's buffers.
+struct ToolCallSeed<'p>(&'p mut ToolCallDelta);
+
+impl<'de> DeserializeSeed<'de> for ToolCallSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ToolCallSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a tool call fragment")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let entry = self.0;
+        // A spare may hold any kind of call (one the ordinary decoder made):
+        // until `type` says which, the fragment is taken for a function call.
+        if !matches!(
+            entry,
+            ToolCallDelta::Function(_) | ToolCallDelta::CodeInterpreter(_)
+        ) {
+            *entry = ToolCallDelta::Function(FunctionToolCallDelta::default());
+        }
+        let mut kind = false;
+        let (mut index, mut id, mut body) = (None, false, false);
+        while let Some(key) = map.next_key::<Str<'de>>()? {
+            match &*key.0 {
+                "type" => {
+                    once(&mut kind, "type")?;
+                    match &*map.next_value::<Str<'de>>()?.0 {
+                        // The id may have come first: it goes with the variant.
+                        "function" => {
+                            if !matches!(entry, ToolCallDelta::Function(_)) {
+                                *entry = ToolCallDelta::Function(FunctionToolCallDelta {
+                                    id: take_id(entry),
+                                    ..Default::default()
+                                });
+                            }
+                        }
+                        "code_interpreter" => {
+                            if !matches!(entry, ToolCallDelta::CodeInterpreter(_)) {
+                                *entry =
+                                    ToolCallDelta::CodeInterpreter(CodeInterpreterToolCallDelta {
+                                        id: take_id(entry),
+                                        ..Default::default()
+                                    });
+                            }
+                        }
+                        // Another call type: the ordinary decoder's business.
+                        _ => {
+                            return Err(A::Error::custom(
+                                "not a function or code interpreter call",
+                            ));
+                        }
+                    }
+                }
+                "index" => {
+                    if index.replace(map.next_value::<u64>()?).is_some() {
+                        return Err(A::Error::duplicate_field("index"));
+                    }
+                }
+                "id" => {
+                    once(&mut id, "id")?;
+                    let target = match entry {
+                        ToolCallDelta::Function(call) => &mut call.id,
+                        ToolCallDelta::CodeInterpreter(call) => &mut call.id,
+                        _ => {
+                            return Err(A::Error::custom(
+                                "not a function or code interpreter call",
+                            ));
+                        }
+                    };
+                    map.next_value_seed(StringSeed(target))?;
+                }
+                name @ ("function" | "code_interpreter") => {
+                    if !kind {
+                        // A body before its `type`: left to the ordinary decoder.
+                        return Err(A::Error::custom("a call's body before its type"));
+                    }
+                    match (name, &mut *entry) {
+                        ("function", ToolCallDelta::Function(call)) => {
+                            once(&mut body, "function")?;
+                            map.next_value_seed(FunctionSeed(&mut call.function))?;
+                        }
+                        ("code_interpreter", ToolCallDelta::CodeInterpreter(call)) => {
+                            once(&mut body, "code_interpreter")?;
+                            map.next_value_seed(CodeSeed(&mut call.code_interpreter))?;
+                        }
+                        // The other type's body: an unknown field to this one.
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if !kind {
+            // Untagged fragments are kept raw by the ordinary decoder.
+            return Err(A::Error::missing_field("type"));
+        }
+        match entry {
+            ToolCallDelta::Function(call) => {
+                call.index = index.unwrap_or(0);
+                if !id {
+                    call.id = None;
+                }
+                if !body {
+                    call.function = None;
+                }
+            }
+            ToolCallDelta::CodeInterpreter(call) => {
+                call.index = index.unwrap_or(0);
+                if !id {
+                    call.id = None;
+                }
+                if !body {
+                    call.code_interpreter = None;
+                }
+            }
+            _ => return Err(A::Error::custom("not a function or code interpreter call")),
+        }
         Ok(())
     }
 }
 
-fn refill_call(entry: Option<&mut ToolCallDelta>, call: ToolCallRef<'_>) -> Option<ToolCallDelta> {
-    if call.kind.0 == "function" {
-        if let Some(ToolCallDelta::Function(entry)) = entry {
-            entry.index = call.index;
-            assign_option(&mut entry.id, call.id);
-            match (&mut entry.function, call.function) {
-                (Some(entry), Some(function)) => {
-                    assign_option(&mut entry.name, function.name);
-                    assign_option(&mut entry.arguments, function.arguments);
-                    assign_option(&mut entry.output, function.output);
+fn take_id(entry: &mut ToolCallDelta) -> Option<String> {
+    match entry {
+        ToolCallDelta::Function(call) => call.id.take(),
+        ToolCallDelta::CodeInterpreter(call) => call.id.take(),
+        _ => None,
+    }
+}
+
+/// A function call's body, written into the one `target` holds; `null` is `None`.
+struct FunctionSeed<'p>(&'p mut Option<FunctionCallDelta>);
+
+impl<'de> DeserializeSeed<'de> for FunctionSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FunctionSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a function call delta or null")
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        *self.0 = None;
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        *self.0 = None;
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let function = self.0.get_or_insert_with(FunctionCallDelta::default);
+        let (mut name, mut arguments, mut output) = (false, false, false);
+        while let Some(key) = map.next_key::<Str<'de>>()? {
+            match &*key.0 {
+                "name" => {
+                    once(&mut name, "name")?;
+                    map.next_value_seed(StringSeed(&mut function.name))?;
                 }
-                (entry, function) => *entry = function.map(owned_function),
+                "arguments" => {
+                    once(&mut arguments, "arguments")?;
+                    map.next_value_seed(StringSeed(&mut function.arguments))?;
+                }
+                "output" => {
+                    once(&mut output, "output")?;
+                    map.next_value_seed(StringSeed(&mut function.output))?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
-            return None;
         }
-        return Some(ToolCallDelta::Function(FunctionToolCallDelta {
-            index: call.index,
-            id: call.id.map(|id| id.0.into_owned()),
-            function: call.function.map(owned_function),
-        }));
-    }
-    if let Some(ToolCallDelta::CodeInterpreter(entry)) = entry {
-        entry.index = call.index;
-        assign_option(&mut entry.id, call.id);
-        match (&mut entry.code_interpreter, call.code_interpreter) {
-            (Some(entry), Some(code)) => {
-                assign_option(&mut entry.input, code.input);
-                entry.outputs = code.outputs;
-            }
-            (entry, code) => *entry = code.map(owned_code),
+        if !name {
+            function.name = None;
         }
-        return None;
-    }
-    Some(ToolCallDelta::CodeInterpreter(
-        CodeInterpreterToolCallDelta {
-            index: call.index,
-            id: call.id.map(|id| id.0.into_owned()),
-            code_interpreter: call.code_interpreter.map(owned_code),
-        },
-    ))
-}
-
-fn owned_function(function: FunctionRef<'_>) -> FunctionCallDelta {
-    FunctionCallDelta {
-        name: function.name.map(|v| v.0.into_owned()),
-        arguments: function.arguments.map(|v| v.0.into_owned()),
-        output: function.output.map(|v| v.0.into_owned()),
+        if !arguments {
+            function.arguments = None;
+        }
+        if !output {
+            function.output = None;
+        }
+        Ok(())
     }
 }
 
-fn owned_code(code: CodeInterpreterRef<'_>) -> CodeInterpreterCallDelta {
-    CodeInterpreterCallDelta {
-        input: code.input.map(|v| v.0.into_owned()),
-        outputs: code.outputs,
+/// A code interpreter call's body, written into the one `target` holds;
+/// `null` is `None`.
+struct CodeSeed<'p>(&'p mut Option<CodeInterpreterCallDelta>);
+
+impl<'de> DeserializeSeed<'de> for CodeSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de> Visitor<'de> for CodeSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a code interpreter call delta or null")
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        *self.0 = None;
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        *self.0 = None;
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let code = self.0.get_or_insert_with(CodeInterpreterCallDelta::default);
+        let (mut input, mut outputs) = (false, false);
+        while let Some(key) = map.next_key::<Str<'de>>()? {
+            match &*key.0 {
+                "input" => {
+                    once(&mut input, "input")?;
+                    map.next_value_seed(StringSeed(&mut code.input))?;
+                }
+                "outputs" => {
+                    once(&mut outputs, "outputs")?;
+                    code.outputs = map
+                        .next_value::<Option<Vec<CodeInterpreterOutputDelta>>>()?
+                        .unwrap_or_default();
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        if !input {
+            code.input = None;
+        }
+        if !outputs {
+            code.outputs.clear();
+        }
+        Ok(())
     }
 }
 
@@ -599,8 +867,16 @@ mod tests {
             r#"{"id":"msg_2","delta":{"content":[{"index":0,"type":"text","text":{"annotations":[{"index":0,"type":"file_citation","text":"【1"}]}}]}}"#,
             r#"{"id":"msg_2","delta":{"content":[{"index":0,"type":"text","text":null}]}}"#,
             r#"{"id":"msg_3"}"#,
+            // Keys in any order; escapes undone into the entry's buffer.
+            r#"{"delta":{"content":[{"text":{"annotations":null,"value":"\u00e9\n\"q\""},"type":"text","index":2,"extra":[1,{"a":null}]}]},"id":"msg_3","object":"x"}"#,
+            r#"{"id":"msg_3","delta":{"content":[{"index":0,"type":"text","text":{"value":null}},{"type":"text","index":1,"text":{}}]}}"#,
+            r#"{"id":"msg_3","delta":{"content":[{"type":"text"}]}}"#,
         ];
-        let mut reused = MessageDeltaEvent::default();
+        // A spare the ordinary decoder filled, with a fragment of another kind.
+        let mut reused: MessageDeltaEvent = serde_json::from_str(
+            r#"{"id":"m","delta":{"content":[{"index":0,"type":"image_file","image_file":{"file_id":"f"}},{"index":1,"type":"refusal","refusal":"no"}]}}"#,
+        )
+        .unwrap();
         for data in messages.iter().chain(messages.iter().rev()) {
             let expected: MessageDeltaEvent = serde_json::from_str(data).unwrap();
             assert!(message_delta(data, &mut reused), "{data}");
@@ -614,8 +890,17 @@ mod tests {
             r#"{"id":"step_2","delta":{"step_details":{"type":"tool_calls","tool_calls":[{"index":0,"type":"code_interpreter","code_interpreter":{"outputs":[{"index":0,"type":"logs","logs":"1\n"}]}}]}}}"#,
             r#"{"id":"step_2","delta":{"step_details":{"type":"tool_calls","tool_calls":null}}}"#,
             r#"{"id":"step_2","delta":{}}"#,
+            // Keys in any order after `type`; escapes; the other type's body ignored.
+            r#"{"delta":{"step_details":{"tool_calls":[{"type":"function","function":{"output":"ok\t","arguments":"{\"b\":\"\\u00e9\"}","name":null},"id":null,"index":3,"code_interpreter":7}],"type":"tool_calls"}},"id":"step_3"}"#,
+            r#"{"id":"step_3","delta":{"step_details":{"type":"tool_calls","tool_calls":[{"type":"code_interpreter","code_interpreter":{"input":"print(\"\\n\")\n","outputs":null},"function":{"x":1}},{"type":"function","index":1,"function":null}]}}}"#,
+            r#"{"id":"step_3","delta":{"step_details":{"type":"tool_calls","tool_calls":[{"type":"function","id":"call_9"},{"type":"code_interpreter","index":4,"code_interpreter":{}}]}}}"#,
+            r#"{"id":"step_3","delta":{"step_details":{"type":"tool_calls","tool_calls":[{"id":"call_8","index":0,"type":"code_interpreter"},{"id":"call_7","type":"function"}]}}}"#,
         ];
-        let mut reused = RunStepDeltaEvent::default();
+        // A spare the ordinary decoder filled, with a call of another kind.
+        let mut reused: RunStepDeltaEvent = serde_json::from_str(
+            r#"{"id":"s","delta":{"step_details":{"type":"tool_calls","tool_calls":[{"index":0,"type":"file_search","file_search":{}},{"index":1,"type":"file_search","file_search":{}}]}}}"#,
+        )
+        .unwrap();
         for data in steps.iter().chain(steps.iter().rev()) {
             let expected: RunStepDeltaEvent = serde_json::from_str(data).unwrap();
             assert!(run_step_delta(data, &mut reused), "{data}");
@@ -646,11 +931,174 @@ mod tests {
             r#"{"id":"s","delta":{"step_details":{"type":"tool_calls","tool_calls":[{"index":0,"type":"file_search","file_search":{}}]}}}"#,
             r#"{"id":"s","delta":{"step_details":{"tool_calls":[]}}}"#,
             r#"{"id":"s","delta":{"step_details":{"type":"tool_calls","type":"tool_calls"}}}"#,
+            r#"{"id":"s","delta":{"step_details":{"type":"tool_calls","tool_calls":[{"index":0,"function":{"arguments":"x"},"type":"function"}]}}}"#,
+            r#"{"id":"s","delta":{"step_details":{"type":"tool_calls","tool_calls":[{"index":0,"index":1,"type":"function"}]}}}"#,
+            r#"{"id":"s","delta":{"step_details":{"type":"tool_calls","tool_calls":[{"index":0,"function":{}}]}}}"#,
+            r#"{"id":"s","delta":{"step_details":{"type":"tool_calls","tool_calls":[{"type":"function","function":{"name":1}}]}}}"#,
         ] {
             assert!(
                 !run_step_delta(data, &mut RunStepDeltaEvent::default()),
                 "{data}"
             );
+        }
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// A JSON value for a string field: a string with or without
+        /// escapes, `null`, or a value of the wrong kind.
+        fn string_value() -> impl Strategy<Value = String> {
+            prop_oneof![
+                4 => "[a-z \u{e9}\u{6570}]{0,6}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+                4 => "[a-z\n\t\"\\\\\u{1}\u{e9}]{0,6}".prop_map(|s| serde_json::to_string(&s).unwrap()),
+                1 => Just(r#""\u00e9\ud83d\ude00""#.to_owned()),
+                1 => Just("null".to_owned()),
+                1 => Just("7".to_owned()),
+            ]
+        }
+
+        /// An object of some of these entries, in any order.
+        fn object(entries: Vec<(&'static str, BoxedStrategy<String>)>) -> BoxedStrategy<String> {
+            let entries: Vec<_> = entries
+                .into_iter()
+                .map(|(key, value)| {
+                    proptest::option::weighted(
+                        0.7,
+                        value.prop_map(move |v| format!("\"{key}\":{v}")),
+                    )
+                })
+                .collect();
+            (entries, any::<prop::sample::Index>())
+                .prop_map(|(entries, rotate)| {
+                    let mut present: Vec<String> = entries.into_iter().flatten().collect();
+                    if !present.is_empty() {
+                        let by = rotate.index(present.len());
+                        present.rotate_left(by);
+                    }
+                    format!("{{{}}}", present.join(","))
+                })
+                .boxed()
+        }
+
+        fn kind(kinds: &'static [&'static str]) -> BoxedStrategy<String> {
+            prop::sample::select(kinds)
+                .prop_map(|k| format!("\"{k}\""))
+                .boxed()
+        }
+
+        fn index() -> BoxedStrategy<String> {
+            prop_oneof![8 => (0u64..3).prop_map(|i| i.to_string()), 1 => Just("null".to_owned())]
+                .boxed()
+        }
+
+        fn text_part() -> BoxedStrategy<String> {
+            let text = object(vec![
+                ("value", string_value().boxed()),
+                ("annotations", Just("[]".to_owned()).boxed()),
+            ]);
+            object(vec![
+                ("index", index()),
+                ("type", kind(&["text", "text", "text", "image_file"])),
+                (
+                    "text",
+                    prop_oneof![4 => text, 1 => Just("null".to_owned())].boxed(),
+                ),
+                ("extra", Just(r#"[1,{"a":"\n"}]"#.to_owned()).boxed()),
+            ])
+        }
+
+        fn tool_call() -> BoxedStrategy<String> {
+            let function = object(vec![
+                ("name", string_value().boxed()),
+                ("arguments", string_value().boxed()),
+                ("output", string_value().boxed()),
+            ]);
+            let code = object(vec![
+                ("input", string_value().boxed()),
+                (
+                    "outputs",
+                    Just(r#"[{"index":0,"type":"logs","logs":"1\n"}]"#.to_owned()).boxed(),
+                ),
+            ]);
+            object(vec![
+                ("index", index()),
+                ("id", string_value().boxed()),
+                (
+                    "type",
+                    kind(&["function", "code_interpreter", "file_search"]),
+                ),
+                (
+                    "function",
+                    prop_oneof![4 => function, 1 => Just("null".to_owned())].boxed(),
+                ),
+                (
+                    "code_interpreter",
+                    prop_oneof![4 => code, 1 => Just("null".to_owned())].boxed(),
+                ),
+            ])
+        }
+
+        fn message_delta_data() -> impl Strategy<Value = String> {
+            prop::collection::vec(text_part(), 0..3).prop_map(|parts| {
+                format!(
+                    r#"{{"id":"msg_1","delta":{{"content":[{}]}}}}"#,
+                    parts.join(",")
+                )
+            })
+        }
+
+        fn step_delta_data() -> impl Strategy<Value = String> {
+            prop::collection::vec(tool_call(), 0..3).prop_map(|calls| {
+                format!(
+                    r#"{{"id":"step_1","delta":{{"step_details":{{"type":"tool_calls","tool_calls":[{}]}}}}}}"#,
+                    calls.join(",")
+                )
+            })
+        }
+
+        proptest! {
+            /// Whatever the spare held (even what a declined event left in
+            /// it), the in-place decoders give what the ordinary decoder
+            /// gives, or decline; they never accept what it rejects.
+            #[test]
+            fn message_deltas_match(
+                datas in prop::collection::vec((message_delta_data(), any::<bool>()), 1..6),
+            ) {
+                let mut reused = MessageDeltaEvent::default();
+                for (data, replace) in &datas {
+                    let expected = serde_json::from_str::<MessageDeltaEvent>(data);
+                    if message_delta(data, &mut reused) {
+                        prop_assert!(expected.is_ok(), "accepted what is rejected: {}", data);
+                        prop_assert_eq!(&reused, expected.as_ref().unwrap(), "{}", data);
+                    } else if let (Ok(expected), true) = (expected, *replace) {
+                        // The ordinary decoder's event, decoded into next.
+                        reused = expected;
+                    }
+                    // Otherwise the spare is left half written, and decoded
+                    // into again: as `decode_into` keeps it.
+                }
+            }
+
+            #[test]
+            fn step_deltas_match(
+                datas in prop::collection::vec((step_delta_data(), any::<bool>()), 1..6),
+            ) {
+                let mut reused = RunStepDeltaEvent::default();
+                for (data, replace) in &datas {
+                    let expected = serde_json::from_str::<RunStepDeltaEvent>(data);
+                    if run_step_delta(data, &mut reused) {
+                        prop_assert!(expected.is_ok(), "accepted what is rejected: {}", data);
+                        prop_assert_eq!(&reused, expected.as_ref().unwrap(), "{}", data);
+                    } else if let (Ok(expected), true) = (expected, *replace) {
+                        // The ordinary decoder's event, decoded into next.
+                        reused = expected;
+                    }
+                    // Otherwise the spare is left half written, and decoded
+                    // into again: as `decode_into` keeps it.
+                }
+            }
         }
     }
 }

@@ -151,6 +151,85 @@ pub struct Run {
 }
 
 impl Run {
+    /// Makes `self` equal to `from`, keeping the allocations of what did not
+    /// change: a run is sent four or five times a stream (created, queued,
+    /// in progress, ended), each time with the same tools, parameter schemas
+    /// and instructions, and the snapshot takes each one. Comparing a field
+    /// is cheaper than dropping it and cloning it anew.
+    ///
+    /// Every field is named (a field added to `Run` fails to compile here).
+    /// Floats are copied, never compared, so that `-0.0` replaces `0.0`; in
+    /// the JSON values of the tools' schemas `serde_json` numbers compare
+    /// `0.0` and `-0.0` equal, the one case where the kept value could differ
+    /// from `from` (in the sign of a zero a schema repeats).
+    pub(crate) fn refresh_from(&mut self, from: &Run) {
+        fn refresh<T: Clone + PartialEq>(target: &mut T, from: &T) {
+            if target != from {
+                target.clone_from(from);
+            }
+        }
+        let Run {
+            id,
+            object,
+            created_at,
+            thread_id,
+            assistant_id,
+            status,
+            required_action,
+            last_error,
+            expires_at,
+            started_at,
+            cancelled_at,
+            failed_at,
+            completed_at,
+            incomplete_details,
+            model,
+            instructions,
+            tools,
+            tool_resources,
+            metadata,
+            usage,
+            temperature,
+            top_p,
+            max_prompt_tokens,
+            max_completion_tokens,
+            truncation_strategy,
+            tool_choice,
+            parallel_tool_calls,
+            response_format,
+            reasoning_effort,
+        } = from;
+        self.id.clone_from(id);
+        self.object.clone_from(object);
+        self.created_at = *created_at;
+        self.thread_id.clone_from(thread_id);
+        self.assistant_id.clone_from(assistant_id);
+        refresh(&mut self.status, status);
+        refresh(&mut self.required_action, required_action);
+        refresh(&mut self.last_error, last_error);
+        self.expires_at = *expires_at;
+        self.started_at = *started_at;
+        self.cancelled_at = *cancelled_at;
+        self.failed_at = *failed_at;
+        self.completed_at = *completed_at;
+        refresh(&mut self.incomplete_details, incomplete_details);
+        self.model.clone_from(model);
+        self.instructions.clone_from(instructions);
+        refresh(&mut self.tools, tools);
+        refresh(&mut self.tool_resources, tool_resources);
+        refresh(&mut self.metadata, metadata);
+        refresh(&mut self.usage, usage);
+        self.temperature = *temperature;
+        self.top_p = *top_p;
+        self.max_prompt_tokens = *max_prompt_tokens;
+        self.max_completion_tokens = *max_completion_tokens;
+        refresh(&mut self.truncation_strategy, truncation_strategy);
+        refresh(&mut self.tool_choice, tool_choice);
+        self.parallel_tool_calls = *parallel_tool_calls;
+        refresh(&mut self.response_format, response_format);
+        self.reasoning_effort.clone_from(reasoning_effort);
+    }
+
     /// The function calls a `requires_action` run waits for (empty otherwise).
     pub fn required_tool_calls(&self) -> &[RunToolCall] {
         match &self.required_action {
@@ -262,6 +341,40 @@ impl ToolOutput {
         ToolOutput {
             tool_call_id: tool_call_id.into(),
             output: output.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A refreshed run equals (and serializes as) the run it was refreshed
+    /// from, whatever it held before.
+    #[test]
+    fn refresh_from_gives_the_run() {
+        let runs = [
+            r#"{"id":"run_1","object":"thread.run","created_at":1,"thread_id":"t","assistant_id":"a","status":"queued","model":"m","instructions":"Be kind.","tools":[{"type":"function","function":{"name":"f","description":"d","parameters":{"type":"object","properties":{"x":{"type":"number","minimum":0.5}}}}},{"type":"file_search"}],"metadata":{"k":"v"},"temperature":1.0,"top_p":1.0,"tool_choice":"auto","response_format":"auto","parallel_tool_calls":true}"#,
+            r#"{"id":"run_1","object":"thread.run","created_at":1,"thread_id":"t","assistant_id":"a","status":"in_progress","started_at":2,"model":"m","instructions":"Be kind.","tools":[{"type":"function","function":{"name":"f","description":"d","parameters":{"type":"object","properties":{"x":{"type":"number","minimum":0.5}}}}},{"type":"file_search"}],"metadata":{"k":"v"},"temperature":1.0,"top_p":1.0,"tool_choice":"auto","response_format":"auto","parallel_tool_calls":true}"#,
+            r#"{"id":"run_1","object":"thread.run","created_at":1,"thread_id":"t","assistant_id":"a","status":"requires_action","required_action":{"type":"submit_tool_outputs","submit_tool_outputs":{"tool_calls":[{"id":"call_1","type":"function","function":{"name":"f","arguments":"{}"}}]}},"model":"m","instructions":null,"tools":[{"type":"code_interpreter"}],"metadata":{},"temperature":-0.0,"tool_choice":{"type":"function","function":{"name":"f"}},"truncation_strategy":{"type":"auto","last_messages":null}}"#,
+            r#"{"id":"run_2","status":"completed","usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3},"incomplete_details":{"reason":"max_prompt_tokens"},"last_error":{"code":"server_error","message":"x"},"reasoning_effort":"low","tools":null}"#,
+        ];
+        let runs: Vec<Run> = runs
+            .iter()
+            .map(|data| serde_json::from_str(data).unwrap())
+            .collect();
+        for start in &runs {
+            for order in [runs.clone(), runs.iter().rev().cloned().collect()] {
+                let mut snapshot = start.clone();
+                for run in &order {
+                    snapshot.refresh_from(run);
+                    assert_eq!(&snapshot, run);
+                    assert_eq!(
+                        serde_json::to_string(&snapshot).unwrap(),
+                        serde_json::to_string(run).unwrap()
+                    );
+                }
+            }
         }
     }
 }
