@@ -90,8 +90,8 @@ const MIGRATIONS: &sql::Migrations = &[
     ),
     (
         3,
-        "lz4 and unfinished by end",
-        include_str!("../../../migrations/postgres/0003_lz4_and_unfinished_by_end.sql"),
+        "lighter writes",
+        include_str!("../../../migrations/postgres/0003_lighter_writes.sql"),
     ),
 ];
 
@@ -1186,8 +1186,9 @@ impl Store for PostgresStore {
 
     async fn unfinished_runs(&self) -> StoreResult<Vec<RunRecord>> {
         let action = || "reading the unfinished runs".to_owned();
-        // `ended_at` is set by the commit that makes a run terminal (the
-        // partial index `runs_unfinished`, migration 0003).
+        // `ended_at` is set by the commit that makes a run terminal; the
+        // partial index `runs_open_by_owner` holds these runs (migration
+        // 0003).
         let rows: Vec<(String, String, String, Option<i64>)> = sqlx::query_as(
             "SELECT id, object::text, progress::text, \
              (SELECT MAX(last_seq) FROM run_event_batches WHERE run_id = runs.id) \

@@ -1,4 +1,4 @@
--- Two changes that spare the database's CPU and writes on every commit.
+-- Changes that spare the database's CPU and writes on every commit.
 --
 -- LZ4 for every column PostgreSQL may compress. 0001 gave it to the events'
 -- data and to messages, but a batch of events also holds its names (a
@@ -28,9 +28,27 @@ $$;
 -- counts as indexed, so with `status` there every status change (`queued`
 -- to `in_progress`, to `requires_action`) was an update that could not stay
 -- on its page (HOT) and wrote an entry in each of the table's indexes. The
--- SQLite store made the same change (its migration 0004).
+-- SQLite store made the same change (its migration 0004). They need no
+-- index of their own: `runs_open_by_owner` (0002) holds exactly the runs
+-- not ended, and the few of them are sorted after.
 DROP INDEX runs_unfinished;
-CREATE INDEX runs_unfinished ON runs (created_at, seq) WHERE ended_at IS NULL;
+
+-- Fewer indexes to write. Every row insert writes an entry in each index
+-- of its table, and every write opens and locks them all; a profile of
+-- streamed runs found PostgreSQL's time spread over such per-statement
+-- set-up. The `seq` primary keys of threads, messages, runs and steps are
+-- never looked up: their lists read `(thread_id, seq)` or `(run_id, seq)`
+-- indexes, and rows are found by `id`, which stays unique (and is what
+-- the foreign keys reference). Assistants keep theirs: their list reads
+-- it. Logical replication, which needs a key to identify rows, gets `id`.
+ALTER TABLE threads DROP CONSTRAINT threads_pkey;
+ALTER TABLE messages DROP CONSTRAINT messages_pkey;
+ALTER TABLE runs DROP CONSTRAINT runs_pkey;
+ALTER TABLE run_steps DROP CONSTRAINT run_steps_pkey;
+ALTER TABLE threads REPLICA IDENTITY USING INDEX threads_id_key;
+ALTER TABLE messages REPLICA IDENTITY USING INDEX messages_id_key;
+ALTER TABLE runs REPLICA IDENTITY USING INDEX runs_id_key;
+ALTER TABLE run_steps REPLICA IDENTITY USING INDEX run_steps_id_key;
 
 -- Every run made terminal got its `ended_at` in that commit; should one
 -- have none, it would now count as unfinished, so give it its start.
