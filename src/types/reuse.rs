@@ -293,59 +293,74 @@ impl<'de> Visitor<'de> for TextPartSeed<'_> {
     }
 }
 
+/// The `Deserialize` plumbing of a seed that writes into the `Option` it
+/// holds (`self.0`): `null` (or a missing value) makes it `None`, anything
+/// else is read with `$read` (`deserialize_map` or `deserialize_str`) by the
+/// visitor methods given (`visit_map` or `visit_str`).
+macro_rules! option_seed {
+    ($seed:ident, $expecting:literal, $read:ident, $de:lifetime, { $($methods:tt)* }) => {
+        impl<$de> DeserializeSeed<$de> for $seed<'_> {
+            type Value = ();
+            fn deserialize<D: Deserializer<$de>>(self, deserializer: D) -> Result<(), D::Error> {
+                deserializer.deserialize_option(self)
+            }
+        }
+
+        impl<$de> Visitor<$de> for $seed<'_> {
+            type Value = ();
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str($expecting)
+            }
+            fn visit_none<E>(self) -> Result<(), E> {
+                *self.0 = None;
+                Ok(())
+            }
+            fn visit_unit<E>(self) -> Result<(), E> {
+                *self.0 = None;
+                Ok(())
+            }
+            fn visit_some<D: Deserializer<$de>>(self, deserializer: D) -> Result<(), D::Error> {
+                deserializer.$read(self)
+            }
+            $($methods)*
+        }
+    };
+}
+
 /// A fragment's `text`, written into the one `target` holds; `null` is `None`.
 struct TextDeltaSeed<'p>(&'p mut Option<TextDelta>);
 
-impl<'de> DeserializeSeed<'de> for TextDeltaSeed<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_option(self)
-    }
-}
-
-impl<'de> Visitor<'de> for TextDeltaSeed<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a text delta or null")
-    }
-    fn visit_none<E>(self) -> Result<(), E> {
-        *self.0 = None;
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        *self.0 = None;
-        Ok(())
-    }
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let text = self.0.get_or_insert_with(TextDelta::default);
-        let (mut value, mut annotations) = (false, false);
-        while let Some(key) = map.next_key::<Str<'de>>()? {
-            match &*key.0 {
-                "value" => {
-                    once(&mut value, "value")?;
-                    map.next_value_seed(StringSeed(&mut text.value))?;
-                }
-                "annotations" => {
-                    once(&mut annotations, "annotations")?;
-                    text.annotations = map
-                        .next_value::<Option<Vec<AnnotationDelta>>>()?
-                        .unwrap_or_default();
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
+option_seed! {
+    TextDeltaSeed, "a text delta or null", deserialize_map, 'de,
+    {
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let text = self.0.get_or_insert_with(TextDelta::default);
+            let (mut value, mut annotations) = (false, false);
+            while let Some(key) = map.next_key::<Str<'de>>()? {
+                match &*key.0 {
+                    "value" => {
+                        once(&mut value, "value")?;
+                        map.next_value_seed(StringSeed(&mut text.value))?;
+                    }
+                    "annotations" => {
+                        once(&mut annotations, "annotations")?;
+                        text.annotations = map
+                            .next_value::<Option<Vec<AnnotationDelta>>>()?
+                            .unwrap_or_default();
+                    }
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
                 }
             }
+            if !value {
+                text.value = None;
+            }
+            if !annotations {
+                text.annotations.clear();
+            }
+            Ok(())
         }
-        if !value {
-            text.value = None;
-        }
-        if !annotations {
-            text.annotations.clear();
-        }
-        Ok(())
     }
 }
 
@@ -354,35 +369,16 @@ impl<'de> Visitor<'de> for TextDeltaSeed<'_> {
 /// copied from there once, with no `String` of their own. `null` is `None`.
 struct StringSeed<'p>(&'p mut Option<String>);
 
-impl<'de> DeserializeSeed<'de> for StringSeed<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_option(self)
-    }
-}
-
-impl<'de> Visitor<'de> for StringSeed<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string or null")
-    }
-    fn visit_none<E>(self) -> Result<(), E> {
-        *self.0 = None;
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        *self.0 = None;
-        Ok(())
-    }
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_str(self)
-    }
-    fn visit_str<E>(self, v: &str) -> Result<(), E> {
-        match self.0 {
-            Some(target) => assign(target, v),
-            None => *self.0 = Some(v.to_owned()),
+option_seed! {
+    StringSeed, "a string or null", deserialize_str, 'de,
+    {
+        fn visit_str<E>(self, v: &str) -> Result<(), E> {
+            match self.0 {
+                Some(target) => assign(target, v),
+                None => *self.0 = Some(v.to_owned()),
+            }
+            Ok(())
         }
-        Ok(())
     }
 }
 
@@ -484,62 +480,43 @@ impl<'de> Visitor<'de> for RunStepDeltaBodySeed<'_> {
 /// Step details; only `"type": "tool_calls"` is taken. `null` is `None`.
 struct ToolCallsDetailsSeed<'p>(&'p mut Option<StepDetailsDelta>);
 
-impl<'de> DeserializeSeed<'de> for ToolCallsDetailsSeed<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_option(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ToolCallsDetailsSeed<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("tool_calls step details or null")
-    }
-    fn visit_none<E>(self) -> Result<(), E> {
-        *self.0 = None;
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        *self.0 = None;
-        Ok(())
-    }
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        if !matches!(self.0, Some(StepDetailsDelta::ToolCalls(_))) {
-            *self.0 = Some(StepDetailsDelta::ToolCalls(ToolCallsDetailsDelta::default()));
-        }
-        let Some(StepDetailsDelta::ToolCalls(details)) = self.0 else {
-            unreachable!("set just above");
-        };
-        let (mut kind, mut calls) = (false, false);
-        while let Some(key) = map.next_key::<Str<'de>>()? {
-            match &*key.0 {
-                "type" => {
-                    once(&mut kind, "type")?;
-                    if map.next_value::<Str<'de>>()?.0 != "tool_calls" {
-                        return Err(A::Error::custom("not tool_calls details"));
+option_seed! {
+    ToolCallsDetailsSeed, "tool_calls step details or null", deserialize_map, 'de,
+    {
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            if !matches!(self.0, Some(StepDetailsDelta::ToolCalls(_))) {
+                *self.0 = Some(StepDetailsDelta::ToolCalls(ToolCallsDetailsDelta::default()));
+            }
+            let Some(StepDetailsDelta::ToolCalls(details)) = self.0 else {
+                unreachable!("set just above");
+            };
+            let (mut kind, mut calls) = (false, false);
+            while let Some(key) = map.next_key::<Str<'de>>()? {
+                match &*key.0 {
+                    "type" => {
+                        once(&mut kind, "type")?;
+                        if map.next_value::<Str<'de>>()?.0 != "tool_calls" {
+                            return Err(A::Error::custom("not tool_calls details"));
+                        }
+                    }
+                    "tool_calls" => {
+                        once(&mut calls, "tool_calls")?;
+                        map.next_value_seed(ToolCallsSeed(&mut details.tool_calls))?;
+                    }
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
                     }
                 }
-                "tool_calls" => {
-                    once(&mut calls, "tool_calls")?;
-                    map.next_value_seed(ToolCallsSeed(&mut details.tool_calls))?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
             }
+            if !kind {
+                // Untagged details are kept raw by the ordinary decoder.
+                return Err(A::Error::missing_field("type"));
+            }
+            if !calls {
+                details.tool_calls.clear();
+            }
+            Ok(())
         }
-        if !kind {
-            // Untagged details are kept raw by the ordinary decoder.
-            return Err(A::Error::missing_field("type"));
-        }
-        if !calls {
-            details.tool_calls.clear();
-        }
-        Ok(())
     }
 }
 
@@ -736,61 +713,42 @@ fn take_id(entry: &mut ToolCallDelta) -> Option<String> {
 /// A function call's body, written into the one `target` holds; `null` is `None`.
 struct FunctionSeed<'p>(&'p mut Option<FunctionCallDelta>);
 
-impl<'de> DeserializeSeed<'de> for FunctionSeed<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_option(self)
-    }
-}
-
-impl<'de> Visitor<'de> for FunctionSeed<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a function call delta or null")
-    }
-    fn visit_none<E>(self) -> Result<(), E> {
-        *self.0 = None;
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        *self.0 = None;
-        Ok(())
-    }
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let function = self.0.get_or_insert_with(FunctionCallDelta::default);
-        let (mut name, mut arguments, mut output) = (false, false, false);
-        while let Some(key) = map.next_key::<Str<'de>>()? {
-            match &*key.0 {
-                "name" => {
-                    once(&mut name, "name")?;
-                    map.next_value_seed(StringSeed(&mut function.name))?;
-                }
-                "arguments" => {
-                    once(&mut arguments, "arguments")?;
-                    map.next_value_seed(StringSeed(&mut function.arguments))?;
-                }
-                "output" => {
-                    once(&mut output, "output")?;
-                    map.next_value_seed(StringSeed(&mut function.output))?;
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
+option_seed! {
+    FunctionSeed, "a function call delta or null", deserialize_map, 'de,
+    {
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let function = self.0.get_or_insert_with(FunctionCallDelta::default);
+            let (mut name, mut arguments, mut output) = (false, false, false);
+            while let Some(key) = map.next_key::<Str<'de>>()? {
+                match &*key.0 {
+                    "name" => {
+                        once(&mut name, "name")?;
+                        map.next_value_seed(StringSeed(&mut function.name))?;
+                    }
+                    "arguments" => {
+                        once(&mut arguments, "arguments")?;
+                        map.next_value_seed(StringSeed(&mut function.arguments))?;
+                    }
+                    "output" => {
+                        once(&mut output, "output")?;
+                        map.next_value_seed(StringSeed(&mut function.output))?;
+                    }
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
                 }
             }
+            if !name {
+                function.name = None;
+            }
+            if !arguments {
+                function.arguments = None;
+            }
+            if !output {
+                function.output = None;
+            }
+            Ok(())
         }
-        if !name {
-            function.name = None;
-        }
-        if !arguments {
-            function.arguments = None;
-        }
-        if !output {
-            function.output = None;
-        }
-        Ok(())
     }
 }
 
@@ -798,56 +756,37 @@ impl<'de> Visitor<'de> for FunctionSeed<'_> {
 /// `null` is `None`.
 struct CodeSeed<'p>(&'p mut Option<CodeInterpreterCallDelta>);
 
-impl<'de> DeserializeSeed<'de> for CodeSeed<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_option(self)
-    }
-}
-
-impl<'de> Visitor<'de> for CodeSeed<'_> {
-    type Value = ();
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a code interpreter call delta or null")
-    }
-    fn visit_none<E>(self) -> Result<(), E> {
-        *self.0 = None;
-        Ok(())
-    }
-    fn visit_unit<E>(self) -> Result<(), E> {
-        *self.0 = None;
-        Ok(())
-    }
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let code = self.0.get_or_insert_with(CodeInterpreterCallDelta::default);
-        let (mut input, mut outputs) = (false, false);
-        while let Some(key) = map.next_key::<Str<'de>>()? {
-            match &*key.0 {
-                "input" => {
-                    once(&mut input, "input")?;
-                    map.next_value_seed(StringSeed(&mut code.input))?;
-                }
-                "outputs" => {
-                    once(&mut outputs, "outputs")?;
-                    code.outputs = map
-                        .next_value::<Option<Vec<CodeInterpreterOutputDelta>>>()?
-                        .unwrap_or_default();
-                }
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
+option_seed! {
+    CodeSeed, "a code interpreter call delta or null", deserialize_map, 'de,
+    {
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let code = self.0.get_or_insert_with(CodeInterpreterCallDelta::default);
+            let (mut input, mut outputs) = (false, false);
+            while let Some(key) = map.next_key::<Str<'de>>()? {
+                match &*key.0 {
+                    "input" => {
+                        once(&mut input, "input")?;
+                        map.next_value_seed(StringSeed(&mut code.input))?;
+                    }
+                    "outputs" => {
+                        once(&mut outputs, "outputs")?;
+                        code.outputs = map
+                            .next_value::<Option<Vec<CodeInterpreterOutputDelta>>>()?
+                            .unwrap_or_default();
+                    }
+                    _ => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
                 }
             }
+            if !input {
+                code.input = None;
+            }
+            if !outputs {
+                code.outputs.clear();
+            }
+            Ok(())
         }
-        if !input {
-            code.input = None;
-        }
-        if !outputs {
-            code.outputs.clear();
-        }
-        Ok(())
     }
 }
 
