@@ -289,30 +289,16 @@ async fn check_schema_version(conn: &mut PgConnection, target: &Target) -> Resul
     }
 }
 
-/// Reads the page `window` gives with `ascending` or `descending` (as
-/// [`Window::sql`]): queries that bind `key` first if there is one (the
-/// thread's or run's id), then the window's bounds and how many rows to
-/// fetch, then `filter` if there is one.
+/// Reads the page `window` gives ([`sql::window_query`]).
 async fn read_window<T: DeserializeOwned>(
     window: &Window,
     pool: &PgPool,
-    (ascending, descending): (&'static str, &'static str),
+    sql: (&'static str, &'static str),
     key: Option<&str>,
     filter: Option<&str>,
     action: impl Fn() -> String,
 ) -> StoreResult<Page<T>> {
-    let mut query = sqlx::query_scalar(window.sql(ascending, descending));
-    if let Some(key) = key {
-        query = query.bind(key);
-    }
-    query = query
-        .bind(window.lower)
-        .bind(window.upper)
-        .bind(window.fetch());
-    if let Some(filter) = filter {
-        query = query.bind(filter);
-    }
-    let rows: Vec<String> = query
+    let rows = sql::window_query(window, sql, key, filter)
         .fetch_all(pool)
         .await
         .map_err(|error| fault(action(), error))?;

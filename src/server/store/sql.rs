@@ -153,3 +153,35 @@ impl Window {
         Ok(Page { data, has_more })
     }
 }
+
+/// The query of the page `window` gives, as every list reads it: `sql` for
+/// the window's direction (as [`Window::sql`]), binding `key` first if
+/// there is one (the thread's or run's id), then the window's bounds and
+/// how many rows to fetch ([`Window::fetch`]), then `filter` if there is
+/// one. Each store runs it on its own connections, then hands the rows to
+/// [`Window::page`].
+pub(super) fn window_query<'q, DB>(
+    window: &Window,
+    (ascending, descending): (&'static str, &'static str),
+    key: Option<&'q str>,
+    filter: Option<&'q str>,
+) -> sqlx::query::QueryScalar<'q, DB, String, <DB as sqlx::Database>::Arguments>
+where
+    DB: sqlx::Database,
+    (String,): for<'r> sqlx::FromRow<'r, DB::Row>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut query = sqlx::query_scalar(window.sql(ascending, descending));
+    if let Some(key) = key {
+        query = query.bind(key);
+    }
+    query = query
+        .bind(window.lower)
+        .bind(window.upper)
+        .bind(window.fetch());
+    if let Some(filter) = filter {
+        query = query.bind(filter);
+    }
+    query
+}
