@@ -9,14 +9,14 @@
 
 #![cfg(feature = "cli")]
 
-use crate::server_support::child_api::ChildApi as Api;
+use crate::server_support::child_api::{ChildApi as Api, spawn_serve};
 use crate::server_support::{POSTGRES_VAR, PostgresDatabase};
 use crate::support::chat_backend::{BackendReply, ChatBackend};
 use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+
+use std::process::{Child, Command};
 use std::time::Duration;
 
 /// The instances' lease: short, so that a killed one's runs settle within
@@ -55,20 +55,11 @@ impl Instance {
     /// `serve` on the database `url` names, with this lease and `extra`
     /// options.
     fn start_with(url: &str, backend: &ChatBackend, lease: &str, extra: &[&str]) -> Instance {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_assistant-stream"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--database", url])
-            .args(["--instance-lease", lease, "--backend-url", &backend.url()])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the binary starts");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut base = String::new();
-        stdout.read_line(&mut base).unwrap();
-        let base = base.trim().to_owned();
-        assert!(base.starts_with("http://127.0.0.1:"), "{base:?}");
+        let backend_url = backend.url();
+        let mut args = vec!["--database", url, "--instance-lease", lease];
+        args.extend(["--backend-url", &backend_url]);
+        args.extend(extra);
+        let (child, base) = spawn_serve(&args);
         Instance {
             child,
             api: Api::new(&base),

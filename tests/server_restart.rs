@@ -5,10 +5,10 @@
 
 #![cfg(feature = "cli")]
 
-use crate::server_support::child_api::ChildApi as Api;
+use crate::server_support::child_api::{ChildApi as Api, spawn_serve};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -42,19 +42,9 @@ impl Serve {
 
     /// `serve` on the database this URL names.
     fn start_on(database: &str, extra: &[&str]) -> Serve {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_assistant-stream"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--database", database])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the binary starts");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut base = String::new();
-        stdout.read_line(&mut base).unwrap();
-        let base = base.trim().to_owned();
-        assert!(base.starts_with("http://127.0.0.1:"), "{base:?}");
+        let mut args = vec!["--database", database];
+        args.extend(extra);
+        let (child, base) = spawn_serve(&args);
         Serve { child, base }
     }
 

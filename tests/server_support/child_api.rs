@@ -6,6 +6,29 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
 
+/// `assistant-stream serve --addr 127.0.0.1:0` with `args` after it, its
+/// log (`RUST_LOG=warn`) dropped: the child, and its API's base URL, which
+/// it prints first.
+#[cfg(feature = "cli")]
+pub fn spawn_serve(args: &[&str]) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_assistant-stream"))
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut base = String::new();
+    stdout.read_line(&mut base).unwrap();
+    let base = base.trim().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{base:?}");
+    (child, base)
+}
+
 /// A server's API at `base` (`http://127.0.0.1:PORT/v1`).
 #[derive(Clone, Debug)]
 pub struct ChildApi {

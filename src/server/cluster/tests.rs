@@ -2,9 +2,9 @@
 //! when its requests go to either (the tests of two `serve` processes on
 //! PostgreSQL do the same across processes).
 
-use super::super::store::{
-    MemoryStore, RunBatch, RunProgress, RunRecord, Store, StoreError, Wakeup,
-};
+#[cfg(feature = "postgres")]
+use super::super::store::Wakeup;
+use super::super::store::{MemoryStore, RunBatch, RunProgress, RunRecord, Store, StoreError};
 use super::super::{RunningServer, Server};
 #[cfg(feature = "postgres")]
 use crate::server::store::conformance::on_postgres::TestDatabase;
