@@ -351,36 +351,20 @@ async fn cluster(http: &reqwest::Client, admin: &str, full: bool) {
                 .await
                 .expect("an assistant")
                 .id;
-            let spread = |runs_each: usize| {
-                let tasks: Vec<_> = (0..load.at_once)
-                    .map(|n| {
-                        let client = clients[n % clients.len()].clone();
-                        let assistant_id = assistant_id.clone();
-                        tokio::spawn(async move {
-                            let mut outcomes = Vec::with_capacity(runs_each);
-                            for _ in 0..runs_each {
-                                outcomes.push(streamed_run(&client, &assistant_id).await);
-                            }
-                            outcomes
-                        })
-                    })
-                    .collect();
-                async move {
-                    let mut outcomes = Vec::new();
-                    for task in tasks {
-                        outcomes.extend(task.await.expect("a client task"));
-                    }
-                    outcomes
-                }
-            };
-            spread(WARM_UP_RUNS.div_ceil(load.at_once)).await;
+            run_all(
+                &clients,
+                &assistant_id,
+                load.at_once,
+                WARM_UP_RUNS.div_ceil(load.at_once),
+            )
+            .await;
             let cpu = |servers: &[ServerProcess]| {
                 servers.iter().map(ServerProcess::cpu_seconds).sum::<f64>()
             };
             let (servers_cpu, clients_cpu) = (cpu(&servers), process_cpu_seconds());
             let database_cpu = backends_cpu_seconds(&db.name);
             let start = Instant::now();
-            let outcomes = spread(load.runs_each).await;
+            let outcomes = run_all(&clients, &assistant_id, load.at_once, load.runs_each).await;
             let seconds = start.elapsed().as_secs_f64();
             let servers_cpu = cpu(&servers) - servers_cpu;
             let clients_cpu = process_cpu_seconds() - clients_cpu;
@@ -722,13 +706,25 @@ async fn configuration(
     let start_rss_mb = server.rss_mb("VmRSS");
 
     let warm_up_each = WARM_UP_RUNS.div_ceil(load.at_once);
-    run_all(&client, &assistant_id, load.at_once, warm_up_each).await;
+    run_all(
+        std::slice::from_ref(&client),
+        &assistant_id,
+        load.at_once,
+        warm_up_each,
+    )
+    .await;
 
     let server_cpu = server.cpu_seconds();
     let server_writes = server.writes();
     let clients_cpu = process_cpu_seconds();
     let start = Instant::now();
-    let outcomes = run_all(&client, &assistant_id, load.at_once, load.runs_each).await;
+    let outcomes = run_all(
+        std::slice::from_ref(&client),
+        &assistant_id,
+        load.at_once,
+        load.runs_each,
+    )
+    .await;
     let seconds = start.elapsed().as_secs_f64();
     let server_cpu = server.cpu_seconds() - server_cpu;
     let server_writes = server.writes().since(server_writes);
@@ -776,16 +772,18 @@ fn percentile(sorted: &[f64], quantile: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * quantile).round() as usize]
 }
 
-/// `at_once` tasks, each making `runs_each` runs in a row.
+/// `at_once` tasks, each making `runs_each` runs in a row; task `n` on
+/// `clients[n % clients.len()]` (round robin, as a load balancer would).
 async fn run_all(
-    client: &Client,
+    clients: &[Client],
     assistant_id: &str,
     at_once: usize,
     runs_each: usize,
 ) -> Vec<RunOutcome> {
     let tasks: Vec<_> = (0..at_once)
-        .map(|_| {
-            let (client, assistant_id) = (client.clone(), assistant_id.to_owned());
+        .map(|n| {
+            let client = clients[n % clients.len()].clone();
+            let assistant_id = assistant_id.to_owned();
             tokio::spawn(async move {
                 let mut outcomes = Vec::with_capacity(runs_each);
                 for _ in 0..runs_each {

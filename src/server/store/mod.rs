@@ -148,40 +148,6 @@ impl std::error::Error for StoreError {
     }
 }
 
-/// Which of a thread, its run and an object is missing, the outermost
-/// first, as the memory store says it, from whether the thread and the run
-/// exist (`found`, as the SQL stores read it in one query).
-pub(crate) fn missing(
-    found: (bool, bool),
-    thread_id: &str,
-    run_id: Option<&str>,
-    object: &'static str,
-    id: &str,
-) -> StoreError {
-    match (found, run_id) {
-        ((false, _), _) => StoreError::not_found("thread", thread_id),
-        ((true, false), Some(run_id)) => StoreError::not_found("run", run_id),
-        _ => StoreError::not_found(object, id),
-    }
-}
-
-/// `Ok` if the thread exists (`found` as for [`missing`]).
-pub(crate) fn found_thread(found: (bool, bool), thread_id: &str) -> StoreResult<()> {
-    match found {
-        (true, _) => Ok(()),
-        (false, _) => Err(StoreError::not_found("thread", thread_id)),
-    }
-}
-
-/// `Ok` if the run exists on the thread (`found` as for [`missing`]).
-pub(crate) fn found_run(found: (bool, bool), thread_id: &str, run_id: &str) -> StoreResult<()> {
-    match found {
-        (true, true) => Ok(()),
-        (true, false) => Err(StoreError::not_found("run", run_id)),
-        (false, _) => Err(StoreError::not_found("thread", thread_id)),
-    }
-}
-
 /// Which page of a list to read, as the list endpoints take it.
 #[derive(Clone, Debug)]
 pub(crate) struct PageQuery {

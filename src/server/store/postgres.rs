@@ -452,19 +452,19 @@ impl PostgresStore {
         id: &str,
     ) -> StoreError {
         match self.found(thread_id, run_id).await {
-            Ok(found) => super::missing(found, thread_id, run_id, object, id),
+            Ok(found) => sql::missing(found, thread_id, run_id, object, id),
             Err(error) => error,
         }
     }
 
     /// `Ok` if the thread exists.
     async fn check_thread(&self, thread_id: &str) -> StoreResult<()> {
-        super::found_thread(self.found(thread_id, None).await?, thread_id)
+        sql::found_thread(self.found(thread_id, None).await?, thread_id)
     }
 
     /// `Ok` if the run exists on the thread.
     async fn check_run(&self, thread_id: &str, run_id: &str) -> StoreResult<()> {
-        super::found_run(
+        sql::found_run(
             self.found(thread_id, Some(run_id)).await?,
             thread_id,
             run_id,
@@ -1157,17 +1157,14 @@ impl Store for PostgresStore {
             row.try_get::<bool, _>(column)
                 .map_err(|error| fault(action(), error))
         };
+        sql::found_run((found(0)?, found(1)?), &batch.thread_id, &batch.run_id)?;
         let holder: Option<String> = row.try_get(2).map_err(|error| fault(action(), error))?;
-        match (found(0)?, found(1)?) {
-            (true, true) if batch.owner.is_some() && holder != batch.owner => {
-                Err(StoreError::Lost {
-                    run_id: batch.run_id.clone(),
-                })
-            }
-            (true, true) => Ok(()),
-            (true, false) => Err(StoreError::not_found("run", &batch.run_id)),
-            (false, _) => Err(StoreError::not_found("thread", &batch.thread_id)),
+        if batch.owner.is_some() && holder != batch.owner {
+            return Err(StoreError::Lost {
+                run_id: batch.run_id.clone(),
+            });
         }
+        Ok(())
     }
 
     async fn unfinished_runs(&self) -> StoreResult<Vec<RunRecord>> {

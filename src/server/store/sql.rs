@@ -1,5 +1,6 @@
 //! What the SQL stores ([`sqlite`](super::sqlite) and `postgres`) share:
-//! objects kept as JSON text, and the `seq` window of a list page. Each
+//! objects kept as JSON text, which of a thread and a run is missing, and
+//! the `seq` window of a list page. Each
 //! store reads the window with its own driver (its `read_window`).
 
 use super::{Page, PageQuery, RunRecord, StoreError, StoreResult};
@@ -63,6 +64,40 @@ pub(super) fn run_record(object: &str, progress: &str, run_id: &str) -> StoreRes
         progress: decode(progress, || format!("reading the progress of run {run_id}"))?,
         owner: None,
     })
+}
+
+/// Which of a thread, its run and an object is missing, the outermost
+/// first, as the memory store says it, from whether the thread and the run
+/// exist (`found`, as the SQL stores read it in one query).
+pub(super) fn missing(
+    found: (bool, bool),
+    thread_id: &str,
+    run_id: Option<&str>,
+    object: &'static str,
+    id: &str,
+) -> StoreError {
+    match (found, run_id) {
+        ((false, _), _) => StoreError::not_found("thread", thread_id),
+        ((true, false), Some(run_id)) => StoreError::not_found("run", run_id),
+        _ => StoreError::not_found(object, id),
+    }
+}
+
+/// `Ok` if the thread exists (`found` as for [`missing`]).
+pub(super) fn found_thread(found: (bool, bool), thread_id: &str) -> StoreResult<()> {
+    match found {
+        (true, _) => Ok(()),
+        (false, _) => Err(StoreError::not_found("thread", thread_id)),
+    }
+}
+
+/// `Ok` if the run exists on the thread (`found` as for [`missing`]).
+pub(super) fn found_run(found: (bool, bool), thread_id: &str, run_id: &str) -> StoreResult<()> {
+    match found {
+        (true, true) => Ok(()),
+        (true, false) => Err(StoreError::not_found("run", run_id)),
+        (false, _) => Err(StoreError::not_found("thread", thread_id)),
+    }
 }
 
 /// A cursor's `seq`, or [`StoreError::BadCursor`] if it was given but names

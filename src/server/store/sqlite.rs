@@ -909,19 +909,19 @@ impl SqliteStore {
         id: &str,
     ) -> StoreError {
         match self.found(thread_id, run_id).await {
-            Ok(found) => super::missing(found, thread_id, run_id, object, id),
+            Ok(found) => sql::missing(found, thread_id, run_id, object, id),
             Err(error) => error,
         }
     }
 
     /// `Ok` if the thread exists.
     async fn check_thread(&self, thread_id: &str) -> StoreResult<()> {
-        super::found_thread(self.found(thread_id, None).await?, thread_id)
+        sql::found_thread(self.found(thread_id, None).await?, thread_id)
     }
 
     /// `Ok` if the run exists on the thread.
     async fn check_run(&self, thread_id: &str, run_id: &str) -> StoreResult<()> {
-        super::found_run(
+        sql::found_run(
             self.found(thread_id, Some(run_id)).await?,
             thread_id,
             run_id,
