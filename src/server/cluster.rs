@@ -257,7 +257,23 @@ struct Patience {
 }
 
 impl Patience {
-    async fn judge<T>(&mut self, result: StoreResult<T>) -> Read<T> {
+    /// Reads with `read`, bounded by [`FOLLOW_OUTAGE`]: while the database
+    /// is away, a call may wait for a connection rather than fail at once,
+    /// and a read that does not answer counts as failed.
+    async fn read<T>(&mut self, read: impl Future<Output = StoreResult<T>>) -> Read<T> {
+        let started = tokio::time::Instant::now();
+        let result = match tokio::time::timeout(FOLLOW_OUTAGE, read).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::database(
+                "reading a followed run",
+                format!("the store did not answer in {} s", FOLLOW_OUTAGE.as_secs()),
+            )),
+        };
+        self.judge(result, started).await
+    }
+
+    /// What to do with `result`, a read started at `started`.
+    async fn judge<T>(&mut self, result: StoreResult<T>, started: tokio::time::Instant) -> Read<T> {
         match result {
             Ok(value) => {
                 if self.failing_since.take().is_some() {
@@ -268,7 +284,7 @@ impl Patience {
             Err(err @ StoreError::Database { .. }) => {
                 let since = *self.failing_since.get_or_insert_with(|| {
                     tracing::warn!(%err, "the events of a followed run cannot be read; trying again");
-                    tokio::time::Instant::now()
+                    started
                 });
                 if since.elapsed() >= FOLLOW_OUTAGE {
                     tracing::error!(%err, "the events of a followed run cannot be read; giving up");
@@ -308,9 +324,8 @@ pub(crate) fn follow_stored(
         loop {
             let read = app
                 .store
-                .events_after(&thread_id, &run_id, after, EVENT_PAGE)
-                .await;
-            let events = match patience.judge(read).await {
+                .events_after(&thread_id, &run_id, after, EVENT_PAGE);
+            let events = match patience.read(read).await {
                 Read::Value(events) => events,
                 Read::Again => continue,
                 Read::GiveUp => return give_up(),
@@ -331,12 +346,11 @@ pub(crate) fn follow_stored(
                 return Some((Bytes::from(chunk), next));
             }
             // Nothing new: the run may have ended with nothing left to read.
-            let record = app.store.run(&thread_id, &run_id).await;
-            match patience.judge(record).await {
+            match patience.read(app.store.run(&thread_id, &run_id)).await {
                 Read::Value(record) if record.run.status.is_terminal() => {
                     // Its last events may have come with its end.
-                    let last = app.store.events_after(&thread_id, &run_id, after, 1).await;
-                    match patience.judge(last).await {
+                    let last = app.store.events_after(&thread_id, &run_id, after, 1);
+                    match patience.read(last).await {
                         Read::Value(last) if last.is_empty() => return None,
                         Read::Value(_) | Read::Again => continue,
                         Read::GiveUp => return give_up(),
