@@ -19,7 +19,13 @@
 //! Assistants-v2-compatible server with a scripted model and recorded-stream
 //! replay), `agent` (feature `agent`: Rust functions as tools, `say()`,
 //! threads, monitors; `blocking` without async) and [`render`] (live
-//! rendering and printing for terminals).
+//! rendering and printing for terminals). The guides are in [`docs`].
+//!
+//! This crate is a facade over the crates of its workspace, as `sqlx` is
+//! over its core and drivers: `assistant-stream-core` (the engine),
+//! `assistant-stream-client` (the client and agent layer) and
+//! `assistant-stream-server` (the server, over `assistant-stream-store` and
+//! `assistant-stream-sql`). Add this one; its features turn the others on.
 //!
 //! ```
 //! use assistant_stream::{AssistantStream, EventHandler};
@@ -44,30 +50,34 @@
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
-pub mod accumulate;
-#[cfg(feature = "agent")]
-pub mod agent;
-#[cfg(feature = "client")]
-pub mod client;
-mod error;
-pub mod event;
-pub mod handler;
-#[cfg(feature = "eventsource-stream")]
-pub mod interop;
-pub mod render;
-#[cfg(feature = "server")]
-pub mod server;
-pub mod sse;
-pub mod stream;
-pub mod types;
+#[doc(inline)]
+pub use assistant_stream_core::{accumulate, event, handler, render, sse, stream, types};
 
-pub use accumulate::Snapshots;
+#[cfg(feature = "eventsource-stream")]
+#[doc(inline)]
+pub use assistant_stream_core::interop;
+
+#[cfg(feature = "agent")]
+#[doc(inline)]
+pub use assistant_stream_client::agent;
 #[cfg(feature = "client")]
-pub use client::Client;
-pub use error::{BoxError, Error, Result};
-pub use event::AssistantEvent;
-pub use handler::{EventHandler, NoopHandler};
-pub use stream::{AssistantStream, TextDeltas};
+#[doc(inline)]
+pub use assistant_stream_client::client;
+
+#[cfg(feature = "server")]
+#[doc(inline)]
+pub use assistant_stream_server as server;
+
+#[cfg(feature = "client")]
+#[doc(inline)]
+pub use assistant_stream_client::Client;
+#[doc(inline)]
+pub use assistant_stream_core::{
+    AssistantEvent, AssistantStream, BoxError, Error, EventHandler, NoopHandler, Result, Snapshots,
+    TextDeltas,
+};
+
+pub mod docs;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(all(doctest, feature = "agent", feature = "server"))]

@@ -44,4 +44,5 @@ mod server_resume;
 mod server_routes;
 mod server_run_options;
 mod server_runs;
+mod server_shutdown;
 mod sse_roundtrip;

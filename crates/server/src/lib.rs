@@ -1,0 +1,693 @@
+//! An embedded Assistants-v2-compatible HTTP server, for examples, tests,
+//! benchmarks and local development: the official SDKs work against it
+//! unchanged.
+//!
+//! It serves assistants, threads, messages, runs (streamed or not, with
+//! function calls, `submit_tool_outputs`, cancel and expiry) and run steps
+//! under `/v1`, with the shapes, statuses and error envelope
+//! (`{"error": {"message", "type", "param", "code"}}`) of the API. Data is
+//! kept in memory, in a SQLite file or in a PostgreSQL database
+//! ([`Database`]; see
+//! [Storage](#storage-and-restarts)), and a dropped run stream can be
+//! resumed ([Resumable streams](#resumable-streams)).
+//!
+//! # Starting it
+//!
+//! From Rust, [`Server::builder`] then [`spawn`](ServerBuilder::spawn): the
+//! server listens on `127.0.0.1:0` (a free port) unless told otherwise, and
+//! [`RunningServer::base_url`] is what a client takes as its base URL
+//! (`http://127.0.0.1:PORT/v1`). It shuts down gracefully with
+//! [`RunningServer::shutdown`], or when dropped. [`ServerBuilder::router`]
+//! gives the [`axum::Router`] instead, to serve it yourself.
+//!
+//! ```
+//! use assistant_stream::AssistantStream;
+//! use assistant_stream::server::Server;
+//! use serde_json::json;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let server = Server::builder().api_key("sk-test").spawn().await?;
+//! assistant_stream::client::install_crypto_provider(); // rustls with ring
+//! let http = reqwest::Client::new();
+//! let assistant: serde_json::Value = http
+//!     .post(format!("{}/assistants", server.base_url()))
+//!     .bearer_auth("sk-test")
+//!     .json(&json!({"model": "scripted"}))
+//!     .send()
+//!     .await?
+//!     .json()
+//!     .await?;
+//! let response = http
+//!     .post(format!("{}/threads/runs", server.base_url()))
+//!     .bearer_auth("sk-test")
+//!     .json(&json!({
+//!         "assistant_id": assistant["id"],
+//!         "thread": {"messages": [{"role": "user", "content": "hello"}]},
+//!         "stream": true,
+//!     }))
+//!     .send()
+//!     .await?;
+//! let mut stream = AssistantStream::new(response.bytes_stream());
+//! stream.until_done().await?;
+//! assert_eq!(stream.final_messages()[0].text(), "You said: hello");
+//! server.shutdown().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! From the command line: `assistant-stream serve --addr 127.0.0.1:8080
+//! [--api-key KEY] [--tokens-per-second N] [--replay FILE] [--backend-url URL
+//! [--backend-api-key KEY] [--backend-model NAME]] [--poll-after-ms MS]
+//! [--no-cors]` prints the base URL and serves until Ctrl-C, logging one line
+//! per request (see [Request log](#request-log-and-ids)).
+//!
+//! # The scripted model
+//!
+//! Runs are answered by a [`Model`]. The default, [`Scripted`], answers any
+//! `model` name deterministically from the last user message: `/tool NAME
+//! {json}` lines call function tools (text around them is answered first),
+//! `/fail` fails the run, `/long N` replies with `N` tokens, `/history` says
+//! which messages the model sees, and anything else is answered
+//! `You said: <text>`. It honours the run options `tool_choice`,
+//! `parallel_tool_calls`, `response_format` (`json_object`, `json_schema`),
+//! `truncation_strategy` and `max_completion_tokens` (a reply cut at the limit
+//! ends the run `incomplete`). Its whole grammar is on [`Scripted`].
+//!
+//! Replies stream token by token (a token is a word with the whitespace after
+//! it), as fast as possible, or at [`tokens_per_second`](ServerBuilder::tokens_per_second)
+//! to watch them render.
+//!
+//! Streamed runs send the event sequence of the real API: `thread.created`
+//! (for `POST /threads/runs`), `thread.run.created`, `thread.run.queued`,
+//! `thread.run.in_progress`, `thread.run.step.created`,
+//! `thread.run.step.in_progress`, `thread.message.created`,
+//! `thread.message.in_progress`, `thread.message.delta`s,
+//! `thread.message.completed`, `thread.run.step.completed`,
+//! `thread.run.completed`, then `done`. Function calls stream their arguments
+//! in `thread.run.step.delta`s and end with `thread.run.requires_action`; the
+//! `submit_tool_outputs` stream starts with the completed tool step. A reply
+//! cut at `max_completion_tokens` ends `thread.message.incomplete`,
+//! `thread.run.step.completed`, `thread.run.incomplete`. Runs that are not
+//! streamed go the same way in the background; poll them.
+//!
+//! # A real model
+//!
+//! `ChatCompletions` (with the `client` feature; `serve --backend-url`)
+//! runs every run on a `/v1/chat/completions` endpoint (vLLM, Ollama,
+//! llama.cpp, LiteLLM, OpenAI, Azure): each turn is one streamed request
+//! carrying the instructions, the thread's messages, the run's whole history
+//! of tool calls and outputs, its tools and options, and the answer streams
+//! back as the events above. The mapping is a table in the [`chat`] module
+//! docs; its HTTP behaviour (retries before the first byte, `Retry-After`,
+//! stall timeout, cancel aborting the request) is there too.
+//!
+//! # Replay
+//!
+//! [`Replay`] (or [`ServerBuilder::replay`]) plays recorded `.sse` streams
+//! instead, one per turn, with the recorded ids rewritten to the run's own:
+//! real stream shapes over real HTTP, for benchmarking a client.
+//!
+//! # Limits
+//!
+//! - Request bodies over [`max_body_bytes`](ServerBuilder::max_body_bytes)
+//!   (4 MiB) are refused with 413 (at once when `Content-Length` says so).
+//! - At most [`max_active_runs`](ServerBuilder::max_active_runs) runs (1024)
+//!   are driven at once (queued or in progress); more are refused with 429.
+//! - A thread is locked while it has an active run (up to a terminal status,
+//!   `requires_action` included): adding a message or starting another run is
+//!   a 400.
+//! - Runs expire after [`run_expiry`](ServerBuilder::run_expiry) (10 minutes).
+//! - A run never waits on its clients: each streaming client follows the
+//!   run's event log at its own pace, and one that stalls (or went away)
+//!   holds nothing up.
+//!
+//! # Storage and restarts
+//!
+//! [`ServerBuilder::database`] says where the data lives: [`Database::Memory`]
+//! (the default here), [`Database::Sqlite`] (the default of
+//! `assistant-stream serve`), a file made if missing, migrated on start, and
+//! held by one process (a second one is refused with a message naming the
+//! file; so is a file written by a newer version), or [`Database::Postgres`]
+//! (with the `postgres` feature), an existing PostgreSQL database migrated
+//! on start, which enforces the thread lock itself (a database written by a
+//! newer version is refused too). An object is written
+//! before the response that returns it, and a run's status changes, steps
+//! and messages before their events go out; token deltas go out at once and
+//! are written in batches, at most 100 ms behind.
+//!
+//! Built on a file that a process left with runs under way (it crashed, or
+//! was killed), the server settles them first: `queued` and `in_progress`
+//! runs fail with `last_error.message` "The server restarted during this
+//! run." (the message they were writing ends `incomplete`, with its text),
+//! `cancelling` runs end `cancelled`, and runs waiting for tool outputs keep
+//! waiting (or expire, past their `expires_at`).
+//!
+//! # Resumable streams
+//!
+//! Every event of a run carries an SSE `id:`: its number in the run, from 1,
+//! continuing across the run's turns. `GET
+//! /v1/threads/{thread_id}/runs/{run_id}/events` sends the events after
+//! `Last-Event-ID` (or `?after=N`), then follows the run live, to the end of
+//! the turn (the next `done`). Events are kept while the run is active and
+//! for [`event_retention`](ServerBuilder::event_retention) (one hour) after
+//! it ends; then the route answers 410 `events_expired`. The crate's client
+//! resumes dropped run streams there (see [`AssistantStream`](crate::AssistantStream)).
+//!
+//! # Layout
+//!
+//! A request goes through `routes` (the route table, one file per
+//! resource, the tower-http layers), then `lifecycle` (every change of a
+//! run's status, with the table of legal ones), which uses `store` (where
+//! data lives: the `Store` trait, `memory` and `sqlite`) and `runtime` (live
+//! runs: cancel signals, expiry timers, event feeds, batched writes); a
+//! run's turns are driven by `runner`, which asks the [`Model`].
+//!
+//! # Auth
+//!
+//! With [`api_key`](ServerBuilder::api_key) set, every request needs
+//! `Authorization: Bearer KEY` (401 otherwise; compared in constant time).
+//! Without it, any key is accepted and a warning is logged.
+//!
+//! # Models
+//!
+//! `GET /v1/models` lists the names the [`Model`] gives in
+//! [`Model::models`] (`scripted` for the scripted model) as
+//! `{"object": "list", "data": [{"id", "object": "model", "created",
+//! "owned_by"}]}`. Runs accept any model name, so `GET /v1/models/{id}`
+//! answers every id (listed or not, slashes included) rather than 404: an app
+//! that checks its configured model first works unchanged.
+//!
+//! # Poll hints
+//!
+//! Every answer that is a run still active (`queued`, `in_progress`,
+//! `cancelling`: create, create-and-run and submit-tool-outputs when not
+//! streamed, retrieve, modify, cancel) carries `openai-poll-after-ms`
+//! ([`poll_after`](ServerBuilder::poll_after), 25 ms). The official SDKs'
+//! poll helpers wait that long between polls instead of their default
+//! second, and so does this crate's client. A run that is terminal or
+//! `requires_action` (waiting for the client) has no hint.
+//!
+//! # Request log and ids
+//!
+//! Every response carries an `x-request-id`, which the SDKs surface as the
+//! request id: the request's own if it sent a sane one (1 to 128 characters
+//! of `A-Z a-z 0-9 - _ . :`), else a new `req_...`. Each request is logged
+//! in one INFO line under the target `assistant_stream::server::request`,
+//! when its response starts: a `request` span with `method`, `path` and
+//! `request_id`, and `status`, `latency_ms` and, for an error, the
+//! `error.message` it was answered with:
+//!
+//! ```text
+//! INFO request{method=GET path=/v1/nowhere request_id=req_...}: assistant_stream::server::request: request failed status=404 latency_ms=0.112 error="Invalid URL (GET /v1/nowhere)"
+//! ```
+//!
+//! Keys never reach the log: the query is not logged, and the
+//! `Authorization` and `api-key` headers are marked sensitive. The layers
+//! are tower-http's (trace, header propagation, sensitive headers, body
+//! limit, CORS).
+//!
+//! # CORS
+//!
+//! For browser clients, preflights are answered and every response (errors
+//! included) allows any origin, the API's methods and the headers the
+//! browser asks for, and exposes its headers. No credentials are involved:
+//! keys travel in headers. Turn it off with
+//! [`cors(false)`](ServerBuilder::cors).
+//!
+//! # Errors
+//!
+//! Bad input is a 400 `invalid_request_error`, as the API answers it (the
+//! SDKs raise `BadRequestError`): broken JSON, a body that is not an object,
+//! a missing required field or a value of the wrong type, with `param`
+//! naming the field by its path in the body (`tools[0].type`,
+//! `thread.messages[0].role`); values outside the API's ranges
+//! (`temperature` 0 to 2, `top_p` 0 to 1, `max_prompt_tokens` and
+//! `max_completion_tokens` at least 256, at most 128 tools on an assistant
+//! and 20 on a run); a tool `type` other than `code_interpreter`,
+//! `file_search` and `function`, answered with the supported types;
+//! metadata over its limits, `limit` outside 1 to 100, tool outputs that do
+//! not answer the calls. `null` means absent for every optional field. An
+//! unknown id is a 404. Errors that a layer answers (the body
+//! limit, a path that does not decode) come in the same envelope.
+
+/// Builds a value of one of the engine's `#[non_exhaustive]` types (which
+/// another crate cannot write as a struct expression) from its `Default`,
+/// field by field: `make!(Thread { id, metadata: Metadata::new() })`.
+macro_rules! make {
+    ($ty:path { $($field:ident $(: $value:expr)?,)* .. $base:expr $(,)? }) => {{
+        let mut value: $ty = $base;
+        $(value.$field = make!(@value $field $($value)?);)*
+        value
+    }};
+    ($ty:path { $($field:ident $(: $value:expr)?),* $(,)? }) => {{
+        let mut value = <$ty>::default();
+        $(value.$field = make!(@value $field $($value)?);)*
+        value
+    }};
+    (@value $field:ident) => { $field };
+    (@value $field:ident $value:expr) => { $value };
+}
+
+mod api_error;
+mod app;
+mod cluster;
+mod extract;
+mod lifecycle;
+mod model;
+mod routes;
+mod runner;
+mod runtime;
+mod store;
+mod validate;
+
+pub use assistant_stream_store::database::{Database, ParseDatabaseError, PostgresUrl};
+
+// The engine's and the store's modules under the paths this crate's code
+// has always used.
+#[cfg(feature = "client")]
+pub(crate) use assistant_stream_client::client;
+pub(crate) use assistant_stream_core::{AssistantEvent, error, event, sse, types};
+pub(crate) use assistant_stream_store::ids;
+
+#[cfg(feature = "client")]
+pub use model::chat;
+#[cfg(feature = "client")]
+pub use model::chat::{ChatCompletions, ChatCompletionsBuilder};
+pub use model::{BoxFuture, FinishReason, Model, ModelEvent, ModelStream, Replay, Scripted, Turn};
+
+use crate::error::{Error, Kind};
+use app::{App, Config};
+use axum::serve::ListenerExt;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use store::Store;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The embedded server. Start one with [`Server::builder`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Server {}
+
+impl Server {
+    /// A builder with the defaults: `127.0.0.1:0`, no API key, the
+    /// [`Scripted`] model, unpaced.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
+    }
+}
+
+/// Settings of a [`Server`].
+///
+/// ```
+/// use assistant_stream::server::Server;
+/// use std::time::Duration;
+///
+/// let builder = Server::builder()
+///     .addr("127.0.0.1:0".parse().unwrap())
+///     .api_key("sk-local")
+///     .tokens_per_second(20.0)
+///     .run_expiry(Duration::from_secs(60))
+///     .max_active_runs(64);
+/// # let _ = builder;
+/// ```
+#[must_use = "a builder does nothing until spawned"]
+#[derive(Clone)]
+pub struct ServerBuilder {
+    addr: SocketAddr,
+    model: Option<Arc<dyn Model>>,
+    replay: Vec<PathBuf>,
+    recordings: Option<Arc<Replay>>,
+    database: Database,
+    /// The most connections to a PostgreSQL database (its store's default
+    /// if `None`).
+    database_connections: Option<u32>,
+    config: Config,
+    /// A store given as it is, instead of opening `database` (the tests of
+    /// several instances share one memory store).
+    store: Option<Arc<dyn Store>>,
+}
+
+impl Default for ServerBuilder {
+    fn default() -> Self {
+        ServerBuilder {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            model: None,
+            replay: Vec::new(),
+            recordings: None,
+            database: Database::Memory,
+            database_connections: None,
+            config: Config {
+                api_key: None,
+                token_interval: None,
+                run_expiry: Duration::from_secs(600),
+                max_body_bytes: 4 * 1024 * 1024,
+                max_active_runs: 1024,
+                poll_after: Duration::from_millis(25),
+                cors: true,
+                event_retention: Duration::from_secs(3600),
+                lease: cluster::DEFAULT_LEASE,
+            },
+            store: None,
+        }
+    }
+}
+
+impl fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("addr", &self.addr)
+            .field("api_key", &self.config.api_key.as_ref().map(|_| "<set>"))
+            .field("custom_model", &self.model.is_some())
+            .field("replay", &self.replay)
+            .field("recordings", &self.recordings.as_ref().map(|r| r.len()))
+            .field("database", &self.database)
+            .field("database_connections", &self.database_connections)
+            .field("token_interval", &self.config.token_interval)
+            .field("run_expiry", &self.config.run_expiry)
+            .field("max_body_bytes", &self.config.max_body_bytes)
+            .field("max_active_runs", &self.config.max_active_runs)
+            .field("poll_after", &self.config.poll_after)
+            .field("cors", &self.config.cors)
+            .field("event_retention", &self.config.event_retention)
+            .field("instance_lease", &self.config.lease)
+            .finish()
+    }
+}
+
+impl ServerBuilder {
+    /// The address to listen on (default `127.0.0.1:0`: a free port).
+    pub fn addr(mut self, addr: SocketAddr) -> Self {
+        self.addr = addr;
+        self
+    }
+
+    /// Requires `Authorization: Bearer KEY` on every request.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.config.api_key = Some(key.into());
+        self
+    }
+
+    /// Paces streamed tokens (text and argument pieces) at this rate. Zero,
+    /// negative or non-finite means unpaced (the default).
+    pub fn tokens_per_second(mut self, rate: f64) -> Self {
+        self.config.token_interval =
+            (rate.is_finite() && rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate.max(1e-6)));
+        self
+    }
+
+    /// The model that answers runs (default [`Scripted`]; see also
+    /// `ChatCompletions` for a real backend). Replaces a replay.
+    pub fn model(mut self, model: impl Model) -> Self {
+        self.model = Some(Arc::new(model));
+        self.replay.clear();
+        self.recordings = None;
+        self
+    }
+
+    /// Replays this recorded `.sse` file; call again to add the recording of
+    /// the next turn (see [`Replay`]). Files are read when the server is
+    /// built. Replaces the model and other recordings.
+    pub fn replay(mut self, path: impl Into<PathBuf>) -> Self {
+        self.replay.push(path.into());
+        self.model = None;
+        self.recordings = None;
+        self
+    }
+
+    /// Replays these loaded recordings, one per turn (see [`Replay`]).
+    /// Replaces the model and any replayed files.
+    pub fn replay_recordings(mut self, replay: Replay) -> Self {
+        self.recordings = Some(Arc::new(replay));
+        self.replay.clear();
+        self.model = None;
+        self
+    }
+
+    /// How long after its creation a run expires (default 10 minutes).
+    pub fn run_expiry(mut self, expiry: Duration) -> Self {
+        self.config.run_expiry = expiry;
+        self
+    }
+
+    /// The largest request body accepted (default 4 MiB); larger ones get 413.
+    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_body_bytes = bytes;
+        self
+    }
+
+    /// How many runs may be driven at once (default 1024); more get 429.
+    pub fn max_active_runs(mut self, runs: usize) -> Self {
+        self.config.max_active_runs = runs;
+        self
+    }
+
+    /// Where the server keeps its data (default [`Database::Memory`]). A
+    /// SQLite file is opened (made and migrated if need be) when the server
+    /// is built, and held by this process alone.
+    pub fn database(mut self, database: Database) -> Self {
+        self.database = database;
+        self
+    }
+
+    /// The most connections the server keeps to a PostgreSQL database
+    /// (at least one). Default: four per core of this machine, from 4 to
+    /// 32. Each database call holds a connection for one statement, so a
+    /// few serve hundreds of runs; more than the database server has cores
+    /// for only make its backends take turns, so set it from the database
+    /// server's cores, and keep the sum over instances under its
+    /// `max_connections`. Unused by the memory and SQLite stores.
+    pub fn database_connections(mut self, connections: u32) -> Self {
+        self.database_connections = Some(connections.max(1));
+        self
+    }
+
+    /// How long the events of a run are kept after it ends, for clients
+    /// resuming its stream (`GET .../runs/{run_id}/events`). Default one
+    /// hour. A run's events are kept while it is active, whatever this says.
+    pub fn event_retention(mut self, retention: Duration) -> Self {
+        self.config.event_retention = retention;
+        self
+    }
+
+    /// The wait suggested to polling clients, in `openai-poll-after-ms`, on
+    /// every answer that is a run still active (`queued`, `in_progress`,
+    /// `cancelling`). Default 25 ms: the official SDKs otherwise wait a
+    /// second between polls, for runs that take milliseconds here. Sent in
+    /// whole milliseconds.
+    pub fn poll_after(mut self, wait: Duration) -> Self {
+        self.config.poll_after = wait;
+        self
+    }
+
+    /// On a database that several server instances share: how long an
+    /// instance that stops answering (killed, cut off, stalled) keeps its
+    /// runs before another instance takes them over. Default 10 seconds.
+    /// Each instance says it is alive every quarter of this; runs that
+    /// wait for tool outputs past their expiry are expired as often. A
+    /// shorter lease settles a dead instance's runs sooner, and costs a
+    /// write a quarter-lease for each instance. Unused on stores one
+    /// process owns (memory, SQLite).
+    pub fn instance_lease(mut self, lease: Duration) -> Self {
+        self.config.lease = lease.max(Duration::from_millis(100));
+        self
+    }
+
+    /// Whether to answer browsers' CORS preflights and add CORS headers
+    /// (any origin; default on), for browser clients.
+    pub fn cors(mut self, enabled: bool) -> Self {
+        self.config.cors = enabled;
+        self
+    }
+
+    async fn build(self) -> Result<(Arc<App>, SocketAddr), Error> {
+        let replay = match (self.recordings, self.replay.is_empty()) {
+            (Some(replay), _) => Some(replay),
+            (None, false) => Some(Arc::new(Replay::from_files(&self.replay).map_err(
+                |err| Error::new(Kind::Builder, "the replay could not be loaded").with_source(err),
+            )?)),
+            (None, true) => None,
+        };
+        let model: Arc<dyn Model> = match self.model {
+            Some(model) => model,
+            None => Arc::new(Scripted::new()),
+        };
+        if self.config.api_key.is_none() {
+            tracing::warn!("the server has no API key: it accepts requests with any key or none");
+        }
+        let store = match self.store {
+            Some(store) => store,
+            None => store::open(&self.database, self.database_connections)
+                .await
+                .map_err(|err| {
+                    Error::new(Kind::Builder, "the server's database could not be opened")
+                        .with_source(err)
+                })?,
+        };
+        let app = Arc::new(App::new(store, model, replay, self.config));
+        if app.store.is_shared() {
+            // Other instances may be running: the runs of those that died
+            // are taken over when their lease lapses, not at start.
+            cluster::start(&app).await.map_err(|err| {
+                Error::new(
+                    Kind::Builder,
+                    format!("this instance could not join {}", self.database),
+                )
+                .with_source(err)
+            })?;
+            runtime::spawn_pruner(&app);
+            return Ok((app, self.addr));
+        }
+        let recovered = lifecycle::recover(&app).await.map_err(|err| {
+            Error::new(
+                Kind::Builder,
+                format!("the runs in {} could not be recovered", self.database),
+            )
+            .with_source(err)
+        })?;
+        if recovered > 0 {
+            tracing::info!(
+                runs = recovered,
+                "runs left unfinished by the last process were settled"
+            );
+        }
+        runtime::spawn_pruner(&app);
+        Ok((app, self.addr))
+    }
+
+    /// Serves from `store` instead of opening the database (tests only).
+    #[cfg(test)]
+    pub(crate) fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// The server's routes, to serve yourself (they live under `/v1`).
+    ///
+    /// Fails if a replay file cannot be read or the database cannot be
+    /// opened. Runs are driven by tasks spawned on the Tokio runtime that
+    /// serves the router.
+    pub async fn router(self) -> Result<axum::Router, Error> {
+        let (app, _) = self.build().await?;
+        Ok(routes::router(app))
+    }
+
+    /// Binds the address and serves in a background task.
+    ///
+    /// Fails if a replay file cannot be read or the address cannot be bound.
+    pub async fn spawn(self) -> Result<RunningServer, Error> {
+        let (app, addr) = self.build().await?;
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|err| {
+            Error::new(
+                Kind::Builder,
+                format!("the server could not listen on {addr}"),
+            )
+            .with_source(err)
+        })?;
+        let addr = listener.local_addr().map_err(|err| {
+            Error::new(Kind::Builder, "the server's address is unknown").with_source(err)
+        })?;
+        // Every stream event is a small write of its own. With Nagle's
+        // algorithm on, a write waits for the ACK of the one before, which
+        // the client may delay by up to 40 ms: the wire bench measured a p99
+        // of 4 ms from a delta's send to `on_text_delta` (max 33 ms) before
+        // this, on loopback. axum 0.8 leaves it on; reqwest turns it off on
+        // the client's side.
+        let listener = listener.tap_io(|stream| {
+            if let Err(err) = stream.set_nodelay(true) {
+                tracing::debug!(%err, "TCP_NODELAY could not be set on a connection");
+            }
+        });
+        let (stop, stopped) = oneshot::channel::<()>();
+        let router = routes::router(app);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        tracing::info!(%addr, "the server listens");
+        Ok(RunningServer {
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+}
+
+/// A server serving in the background. Dropping it shuts it down.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningServer {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL for clients: `http://ADDR/v1`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/v1", self.addr)
+    }
+
+    /// Stops accepting connections and waits for the open ones to finish
+    /// (streams in flight run to their end).
+    pub async fn shutdown(mut self) -> Result<(), Error> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let Some(task) = self.task.take() else {
+            return Ok(());
+        };
+        match task.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(Error::new(Kind::Builder, "the server failed").with_source(err)),
+            Err(err) => Err(Error::new(Kind::Builder, "the server task failed").with_source(err)),
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_missing_replay_says_its_part_once() {
+        let err = Server::builder()
+            .replay("no/such/recording.sse")
+            .router()
+            .await
+            .unwrap_err();
+        assert!(err.is_builder(), "{err:?}");
+        crate::error::assert_each_part_said_once(&err);
+    }
+
+    #[tokio::test]
+    async fn an_address_in_use_says_its_part_once() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let err = Server::builder()
+            .addr(taken.local_addr().unwrap())
+            .spawn()
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("could not listen"), "{err}");
+        crate::error::assert_each_part_said_once(&err);
+    }
+}
