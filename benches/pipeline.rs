@@ -13,7 +13,8 @@
 //! recordings are also measured split in two (`-- split-real`): their delta
 //! events alone, and their run, step and message objects alone.
 //!
-//! `cargo bench -p assistant-stream-benches`; the README records the figures.
+//! `cargo bench -p assistant-stream-benches`; docs/performance.md records the
+//! figures.
 
 use assistant_stream::sse::SseParser;
 use assistant_stream::types::{Text, TextDelta};

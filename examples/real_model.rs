@@ -5,7 +5,7 @@
 //! second, whole run).
 //!
 //! `scripts/real-model.sh` starts a small real LLM and the server, then
-//! this; see the README, "A real model, offline".
+//! this; see docs/server.md, "A real model, offline".
 
 use assistant_stream::types::{
     CreateAssistantRequest, CreateMessageRequest, CreateThreadAndRunRequest, CreateThreadRequest,

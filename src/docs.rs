@@ -1,2 +1,20 @@
 //! The guides, as rustdoc pages; every Rust example in them is compiled
 //! and run as a doc test. Their sources are the markdown files in `docs/`.
+
+#[doc = include_str!("../docs/streaming.md")]
+pub mod streaming {}
+
+#[doc = include_str!("../docs/client.md")]
+pub mod client {}
+
+#[doc = include_str!("../docs/server.md")]
+pub mod server {}
+
+#[doc = include_str!("../docs/performance.md")]
+pub mod performance {}
+
+#[doc = include_str!("../docs/development.md")]
+pub mod development {}
+
+#[doc = include_str!("../docs/architecture.md")]
+pub mod architecture {}

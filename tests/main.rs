@@ -1,7 +1,8 @@
 //! The integration tests, built as one binary: one test binary with the
 //! HTTP stack to build and link instead of one per file cut the cold build
-//! of the tests by minutes (see the README, "Build times"). Each module is
-//! one file of `tests/`; run one with `cargo test --test integration MODULE::`.
+//! of the tests by minutes (see docs/development.md, "Build times"). Each
+//! module is one file of `tests/`; run one with
+//! `cargo test --test integration MODULE::`.
 
 #[cfg(all(feature = "agent", feature = "server"))]
 mod agent_support;

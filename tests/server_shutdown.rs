@@ -233,7 +233,7 @@ async fn sigterm_ends_open_streams_and_the_restart_settles_their_runs() {
     let database = dir.join("assistants.db");
     let mut server = Serve::start(
         &database,
-        &["--tokens-per-second", "50"],
+        &["--tokens-per-second", "50", "--shutdown-grace", "5"],
     );
     let addr = server.addr();
     let api = Api::new(&server.base);
@@ -285,7 +285,6 @@ async fn sigterm_ends_open_streams_and_the_restart_settles_their_runs() {
         match stream.next_until(deadline).await {
             Ok(Some(frame)) => seen.push(frame),
             Ok(None) => break,
-            Err(error) if std::env::var_os("SCRATCH").is_some() => { eprintln!("SCRATCH stream: {error}"); break }
             Err(error) => panic!(
                 "after SIGTERM, the stream must end with an error frame and then the body: \
                  {error}; last frames: {:?}",
@@ -298,11 +297,12 @@ async fn sigterm_ends_open_streams_and_the_restart_settles_their_runs() {
         !seen.iter().any(|f| f.event == "thread.run.completed"),
         "the run completed: it was meant to outlast the shutdown"
     );
-    let scratch = std::env::var_os("SCRATCH").is_some();
     let last = seen.last().unwrap();
-    if !scratch {
     assert_eq!(last.event, "error", "the last frame: {last:?}");
-    assert_eq!(last.id, None, "the shutdown's error frame has no id: {last:?}");
+    assert_eq!(
+        last.id, None,
+        "the shutdown's error frame has no id: {last:?}"
+    );
     let error: Value = serde_json::from_str(&last.data)
         .unwrap_or_else(|_| panic!("the error frame's data is not JSON: {last:?}"));
     let message = error["error"]["message"]
@@ -310,8 +310,10 @@ async fn sigterm_ends_open_streams_and_the_restart_settles_their_runs() {
         .unwrap_or_else(|| panic!("no error.message: {error}"))
         .to_lowercase();
     assert!(message.contains("shutting down"), "{error}");
-    assert!(message.contains("events"), "no pointer to the events route: {error}");
-    }
+    assert!(
+        message.contains("events"),
+        "no pointer to the events route: {error}"
+    );
 
     // The frames with an id: numbered from 1, one by one.
     let with_ids: Vec<Frame> = seen.iter().filter(|f| f.id.is_some()).cloned().collect();
@@ -321,8 +323,7 @@ async fn sigterm_ends_open_streams_and_the_restart_settles_their_runs() {
 
     // The process exits with 0, and its port is closed.
     let status = server.exit_status(Duration::from_secs(15)).await;
-    eprintln!("SCRATCH status {status}, {} frames, last id {last_id}", seen.len());
-    if !scratch { assert!(status.success(), "serve exited with {status}"); }
+    assert!(status.success(), "serve exited with {status}");
     assert!(
         TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err(),
         "{addr} still takes connections after serve exited"
@@ -366,7 +367,6 @@ async fn sigterm_ends_open_streams_and_the_restart_settles_their_runs() {
         assert_eq!(stored, seen, "a stored event differs from what was sent");
     }
     assert_eq!(all[with_ids.len()..], resumed[..]);
-    eprintln!("SCRATCH resumed {:?}", resumed.iter().map(|f| (f.id, f.event.clone())).collect::<Vec<_>>());
 
     drop(server);
     std::fs::remove_dir_all(dir).unwrap();

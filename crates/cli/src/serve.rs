@@ -84,6 +84,11 @@ pub struct ServeArgs {
     /// lease settles a dead instance's runs sooner for more writes.
     #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = parse_lease)]
     pub instance_lease: f64,
+    /// How long a shutdown (SIGTERM or Ctrl-C) waits for what is in flight, in seconds:
+    /// streams end at once with an `error` event that says to resume, run drivers write
+    /// what they have, and the runs are left for the next start to settle.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub shutdown_grace: u64,
 }
 
 /// A lease in seconds: a finite number, at least 0.1.
@@ -97,7 +102,8 @@ fn parse_lease(text: &str) -> Result<f64, String> {
     Ok(seconds)
 }
 
-/// Serves until Ctrl-C, then shuts down gracefully (a second Ctrl-C stops at once).
+/// Serves until Ctrl-C or SIGTERM, then shuts down gracefully within the grace period
+/// (a second signal stops at once).
 pub async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let mut builder = Server::builder()
         .addr(args.addr)
@@ -105,7 +111,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error + Se
         .cors(!args.no_cors)
         .database(args.database.clone())
         .event_retention(Duration::from_secs(args.event_retention))
-        .instance_lease(Duration::from_secs_f64(args.instance_lease));
+        .instance_lease(Duration::from_secs_f64(args.instance_lease))
+        .shutdown_grace(Duration::from_secs(args.shutdown_grace));
     if let Some(connections) = args.database_connections {
         builder = builder.database_connections(connections);
     }
@@ -140,11 +147,44 @@ pub async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error + Se
         server.base_url(),
         args.database
     );
-    tokio::signal::ctrl_c().await?;
-    eprintln!("shutting down (waiting for open streams; Ctrl-C again to stop now)");
+    let mut terminate = stop_signals()?;
+    terminate.recv().await;
+    eprintln!(
+        "shutting down (at most {} s; Ctrl-C or SIGTERM again to stop now)",
+        args.shutdown_grace
+    );
     tokio::select! {
         result = server.shutdown() => result?,
-        _ = tokio::signal::ctrl_c() => eprintln!("stopped"),
+        _ = terminate.recv() => eprintln!("stopped"),
     }
     Ok(())
+}
+
+/// Ctrl-C (SIGINT) and, on Unix, SIGTERM (what service managers and
+/// container runtimes send), as one stream of stop requests.
+fn stop_signals() -> std::io::Result<tokio::sync::mpsc::Receiver<()>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    let on_interrupt = sender.clone();
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if on_interrupt.send(()).await.is_err() {
+                return;
+            }
+        }
+    });
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate())?;
+        tokio::spawn(async move {
+            while terminate.recv().await.is_some() {
+                if sender.send(()).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    drop(sender);
+    Ok(receiver)
 }

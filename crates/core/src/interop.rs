@@ -3,8 +3,8 @@
 //! This crate's own parser ([`sse`](crate::sse)) is the one on the hot path:
 //! `eventsource-stream` is quadratic on long lines when they arrive in chunks,
 //! panics on a UTF-8 BOM and ends the stream at the first invalid UTF-8 (see
-//! the README for the measurements). Use this module when your code already
-//! has `eventsource_stream::Event`s.
+//! docs/performance.md for the measurements). Use this module when your
+//! code already has `eventsource_stream::Event`s.
 //!
 //! ```
 //! use assistant_stream::AssistantEvent;

@@ -249,17 +249,14 @@ macro_rules! make {
     (@value $field:ident $value:expr) => { $value };
 }
 
-mod api_error;
-mod app;
-mod cluster;
-mod extract;
-mod lifecycle;
+mod api;
+#[cfg(test)]
+mod cluster_tests;
+mod config;
 mod model;
-mod routes;
-mod runner;
-mod runtime;
+mod services;
+mod startup;
 mod store;
-mod validate;
 
 pub use assistant_stream_store::database::{Database, ParseDatabaseError, PostgresUrl};
 
@@ -275,10 +272,12 @@ pub use model::chat;
 #[cfg(feature = "client")]
 pub use model::chat::{ChatCompletions, ChatCompletionsBuilder};
 pub use model::{BoxFuture, FinishReason, Model, ModelEvent, ModelStream, Replay, Scripted, Turn};
+pub use startup::StartError;
 
-use crate::error::{Error, Kind};
-use app::{App, Config};
 use axum::serve::ListenerExt;
+use config::Config;
+use services::Services;
+use services::runs::lifecycle;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -350,7 +349,8 @@ impl Default for ServerBuilder {
                 poll_after: Duration::from_millis(25),
                 cors: true,
                 event_retention: Duration::from_secs(3600),
-                lease: cluster::DEFAULT_LEASE,
+                lease: services::runs::ownership::DEFAULT_LEASE,
+                shutdown_grace: Duration::from_secs(10),
             },
             store: None,
         }
@@ -375,6 +375,7 @@ impl fmt::Debug for ServerBuilder {
             .field("cors", &self.config.cors)
             .field("event_retention", &self.config.event_retention)
             .field("instance_lease", &self.config.lease)
+            .field("shutdown_grace", &self.config.shutdown_grace)
             .finish()
     }
 }
@@ -504,12 +505,22 @@ impl ServerBuilder {
         self
     }
 
-    async fn build(self) -> Result<(Arc<App>, SocketAddr), Error> {
+    /// How long a shutdown waits for the streams and runs in flight
+    /// (default 10 seconds): streams end at once with an `error` event that
+    /// says to resume, run drivers stop at their next step and write what
+    /// they have, and requests still being answered may finish. What is
+    /// still running after it is dropped.
+    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
+        self.config.shutdown_grace = grace;
+        self
+    }
+
+    async fn build(self) -> Result<(Arc<Services>, SocketAddr), StartError> {
         let replay = match (self.recordings, self.replay.is_empty()) {
             (Some(replay), _) => Some(replay),
-            (None, false) => Some(Arc::new(Replay::from_files(&self.replay).map_err(
-                |err| Error::new(Kind::Builder, "the replay could not be loaded").with_source(err),
-            )?)),
+            (None, false) => Some(Arc::new(
+                Replay::from_files(&self.replay).map_err(|err| StartError::Replay(err.into()))?,
+            )),
             (None, true) => None,
         };
         let model: Arc<dyn Model> = match self.model {
@@ -523,39 +534,34 @@ impl ServerBuilder {
             Some(store) => store,
             None => store::open(&self.database, self.database_connections)
                 .await
-                .map_err(|err| {
-                    Error::new(Kind::Builder, "the server's database could not be opened")
-                        .with_source(err)
-                })?,
+                .map_err(|err| StartError::Database(err.into()))?,
         };
-        let app = Arc::new(App::new(store, model, replay, self.config));
+        let app = Arc::new(Services::new(store, model, replay, self.config));
         if app.store.is_shared() {
             // Other instances may be running: the runs of those that died
             // are taken over when their lease lapses, not at start.
-            cluster::start(&app).await.map_err(|err| {
-                Error::new(
-                    Kind::Builder,
-                    format!("this instance could not join {}", self.database),
-                )
-                .with_source(err)
-            })?;
-            runtime::spawn_pruner(&app);
+            services::background::join_cluster(&app)
+                .await
+                .map_err(|err| StartError::Join {
+                    database: self.database.to_string(),
+                    source: err.into(),
+                })?;
+            services::background::spawn_pruner(&app);
             return Ok((app, self.addr));
         }
-        let recovered = lifecycle::recover(&app).await.map_err(|err| {
-            Error::new(
-                Kind::Builder,
-                format!("the runs in {} could not be recovered", self.database),
-            )
-            .with_source(err)
-        })?;
+        let recovered = lifecycle::recover(&app)
+            .await
+            .map_err(|err| StartError::Recover {
+                database: self.database.to_string(),
+                source: err.into(),
+            })?;
         if recovered > 0 {
             tracing::info!(
                 runs = recovered,
                 "runs left unfinished by the last process were settled"
             );
         }
-        runtime::spawn_pruner(&app);
+        services::background::spawn_pruner(&app);
         Ok((app, self.addr))
     }
 
@@ -571,26 +577,20 @@ impl ServerBuilder {
     /// Fails if a replay file cannot be read or the database cannot be
     /// opened. Runs are driven by tasks spawned on the Tokio runtime that
     /// serves the router.
-    pub async fn router(self) -> Result<axum::Router, Error> {
+    pub async fn router(self) -> Result<axum::Router, StartError> {
         let (app, _) = self.build().await?;
-        Ok(routes::router(app))
+        Ok(api::router(app))
     }
 
     /// Binds the address and serves in a background task.
     ///
     /// Fails if a replay file cannot be read or the address cannot be bound.
-    pub async fn spawn(self) -> Result<RunningServer, Error> {
+    pub async fn spawn(self) -> Result<RunningServer, StartError> {
         let (app, addr) = self.build().await?;
-        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|err| {
-            Error::new(
-                Kind::Builder,
-                format!("the server could not listen on {addr}"),
-            )
-            .with_source(err)
-        })?;
-        let addr = listener.local_addr().map_err(|err| {
-            Error::new(Kind::Builder, "the server's address is unknown").with_source(err)
-        })?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Listen { addr, source })?;
+        let addr = listener.local_addr().map_err(StartError::Address)?;
         // Every stream event is a small write of its own. With Nagle's
         // algorithm on, a write waits for the ACK of the one before, which
         // the client may delay by up to 40 ms: the wire bench measured a p99
@@ -603,7 +603,7 @@ impl ServerBuilder {
             }
         });
         let (stop, stopped) = oneshot::channel::<()>();
-        let router = routes::router(app);
+        let router = api::router(Arc::clone(&app));
         let task = tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async move {
@@ -616,16 +616,27 @@ impl ServerBuilder {
             addr,
             stop: Some(stop),
             task: Some(task),
+            services: app,
         })
     }
 }
 
-/// A server serving in the background. Dropping it shuts it down.
-#[derive(Debug)]
+/// A server serving in the background. Dropping it stops it, as
+/// [`shutdown`](RunningServer::shutdown) does, without waiting.
 pub struct RunningServer {
     addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
+    services: Arc<Services>,
+}
+
+impl fmt::Debug for RunningServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunningServer")
+            .field("addr", &self.addr)
+            .field("stopping", &self.services.tasks.is_stopping())
+            .finish_non_exhaustive()
+    }
 }
 
 impl RunningServer {
@@ -639,28 +650,61 @@ impl RunningServer {
         format!("http://{}/v1", self.addr)
     }
 
-    /// Stops accepting connections and waits for the open ones to finish
-    /// (streams in flight run to their end).
-    pub async fn shutdown(mut self) -> Result<(), Error> {
+    /// Stops the server, waiting at most its
+    /// [`shutdown_grace`](ServerBuilder::shutdown_grace):
+    ///
+    /// 1. it stops accepting connections;
+    /// 2. every run stream in flight ends at once with an `error` event
+    ///    (without an id) that says to resume the run from its events
+    ///    route;
+    /// 3. run drivers stop at their next step and write what they had
+    ///    staged, so that every event a client saw is stored; runs are
+    ///    left as they are (the next start on the same database settles
+    ///    them as after a crash: a run in progress fails with "The server
+    ///    restarted during this run.", one waiting for tool outputs waits
+    ///    on);
+    /// 4. background work (pruning, heartbeats) stops, and requests being
+    ///    answered may finish.
+    ///
+    /// What is still running after the grace period is dropped.
+    pub async fn shutdown(mut self) -> Result<(), StartError> {
+        let grace = self.services.config.shutdown_grace;
+        let deadline = tokio::time::Instant::now() + grace;
+        self.stop_now();
+        let served = match self.task.take() {
+            Some(mut task) => match tokio::time::timeout_at(deadline, &mut task).await {
+                Ok(Ok(Ok(()))) => Ok(()),
+                Ok(Ok(Err(err))) => Err(StartError::Serve(err)),
+                Ok(Err(err)) => Err(StartError::Task(err)),
+                Err(_) => {
+                    tracing::warn!("connections were still open at the end of the shutdown grace");
+                    task.abort();
+                    Ok(())
+                }
+            },
+            None => Ok(()),
+        };
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if !self.services.tasks.wait(left).await {
+            tracing::warn!("tasks were still running at the end of the shutdown grace");
+        }
+        self.services.flush().await;
+        served
+    }
+
+    /// Stops accepting connections, and tells streams, run drivers and
+    /// background work to stop.
+    fn stop_now(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let Some(task) = self.task.take() else {
-            return Ok(());
-        };
-        match task.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err(Error::new(Kind::Builder, "the server failed").with_source(err)),
-            Err(err) => Err(Error::new(Kind::Builder, "the server task failed").with_source(err)),
-        }
+        self.services.stop();
     }
 }
 
 impl Drop for RunningServer {
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.stop_now();
     }
 }
 
@@ -674,6 +718,7 @@ mod tests {
             .replay("no/such/recording.sse")
             .router()
             .await
+            .map_err(crate::error::Error::from)
             .unwrap_err();
         assert!(err.is_builder(), "{err:?}");
         crate::error::assert_each_part_said_once(&err);
@@ -686,6 +731,7 @@ mod tests {
             .addr(taken.local_addr().unwrap())
             .spawn()
             .await
+            .map_err(crate::error::Error::from)
             .unwrap_err();
         assert!(err.to_string().contains("could not listen"), "{err}");
         crate::error::assert_each_part_said_once(&err);

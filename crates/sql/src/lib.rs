@@ -10,6 +10,8 @@
 //! (`common`: JSON columns, run records, list windows and cursors, the
 //! migrator); sqlx's own features pick the drivers built.
 
+#![deny(missing_docs)]
+
 mod common;
 #[cfg(feature = "postgres")]
 pub mod postgres;

@@ -1,8 +1,8 @@
 //! The PostgreSQL store: the server's data in a PostgreSQL database, which
 //! several server processes can share ([`Store::is_shared`]: who holds which
-//! run, heartbeats, claims, fenced commits and wake-ups are in [`shared`];
-//! the design is `server::cluster`'s), with the invariants that must hold
-//! across processes enforced by the database.
+//! run, heartbeats, claims, fenced commits and wake-ups are in `shared`;
+//! the design is the server crate's run ownership), with the invariants
+//! that must hold across processes enforced by the database.
 //!
 //! # Opening
 //!
@@ -158,27 +158,49 @@ impl fmt::Display for Target {
 #[derive(Debug)]
 pub enum OpenError {
     /// The URL is not one PostgreSQL takes (`url` is redacted).
-    BadUrl { url: String, source: sqlx::Error },
+    BadUrl {
+        /// The URL as given, its password hidden.
+        url: String,
+        /// sqlx's reason.
+        source: sqlx::Error,
+    },
     /// The server could not be reached, or refused the connection.
-    Connect { target: Target, source: sqlx::Error },
+    Connect {
+        /// The database.
+        target: Target,
+        /// The connection's error.
+        source: sqlx::Error,
+    },
     /// The server did not answer within [`CONNECT_TIMEOUT`].
-    Timeout { target: Target },
+    Timeout {
+        /// The database.
+        target: Target,
+    },
     /// The database's schema is newer than this build knows.
     NewerSchema {
+        /// The database.
         target: Target,
+        /// The schema version the database has.
         found: i64,
+        /// The newest schema version this build knows.
         known: i64,
     },
     /// A query of the opening failed: `doing` says which.
     Query {
+        /// The database.
         target: Target,
+        /// What failed, as the error's message says it.
         doing: &'static str,
+        /// The query's error.
         source: sqlx::Error,
     },
     /// The schema could not be brought up to date.
     Migrate {
+        /// The database.
         target: Target,
+        /// The schema version it was to be brought to.
         known: i64,
+        /// The migration's error.
         source: MigrateError,
     },
 }

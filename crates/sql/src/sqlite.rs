@@ -15,10 +15,10 @@
 //! # Connections
 //!
 //! All writes go through one connection, owned by one task, the
-//! [`Writer`]: SQLite has one writer at a time anyway, and queueing for it
+//! `Writer`: SQLite has one writer at a time anyway, and queueing for it
 //! beats failing with `SQLITE_BUSY`. The writes waiting are written
 //! together, in one transaction (group commit). Each is one statement list
-//! ([`commit_sql`], [`INSERT_RUN`], ...), sent to SQLite in one round trip
+//! (`commit_sql`, `INSERT_RUN`, ...), sent to SQLite in one round trip
 //! to the connection's thread, since each round trip costs more than most
 //! statements do; the group's `BEGIN IMMEDIATE` and `COMMIT` ride on its
 //! first and last lists. Not sqlx's `Transaction`: it costs a round trip per
@@ -29,14 +29,14 @@
 //! be closes its connection, which rolls back for certain, and the writer
 //! opens a fresh one.
 //!
-//! Reads go to a few read-only connections ([`Readers`]), which WAL lets
+//! Reads go to a few read-only connections (`Readers`), which WAL lets
 //! run beside the writer. Neither side uses sqlx's `Pool`, which pings a
 //! connection each time it comes back. Statements are prepared once per
 //! connection and cached (`sqlx::query` is persistent).
 //!
 //! Checkpoints (copying the WAL into the database file, with the fsyncs
 //! that takes) run on a connection and task of their own, shortly after
-//! writes ([`Checkpointer`]), so that writes do not wait for them.
+//! writes (`Checkpointer`), so that writes do not wait for them.
 //!
 //! # Layout
 //!
@@ -143,37 +143,70 @@ pub struct SqliteOptions {
 #[derive(Debug)]
 pub enum OpenError {
     /// The directory the file goes in does not exist (it is not made).
-    MissingDirectory { path: PathBuf, directory: PathBuf },
+    MissingDirectory {
+        /// The database file.
+        path: PathBuf,
+        /// The directory it goes in, which does not exist.
+        directory: PathBuf,
+    },
     /// What should be the file's directory is not a directory.
-    NotInDirectory { path: PathBuf, parent: PathBuf },
+    NotInDirectory {
+        /// The database file.
+        path: PathBuf,
+        /// What should be its directory.
+        parent: PathBuf,
+    },
     /// The path names a directory.
-    IsDirectory { path: PathBuf },
+    IsDirectory {
+        /// The path given for the database file.
+        path: PathBuf,
+    },
     /// Another store holds the database's lock (`pid` as its lock file says).
-    InUse { path: PathBuf, pid: Option<u32> },
+    InUse {
+        /// The database file.
+        path: PathBuf,
+        /// The holder's process id, if its lock file says.
+        pid: Option<u32>,
+    },
     /// The database's schema is newer than this build knows.
     NewerSchema {
+        /// The database file.
         path: PathBuf,
+        /// The schema version the database has.
         found: i64,
+        /// The newest schema version this build knows.
         known: i64,
     },
     /// The file is not a SQLite database.
-    NotADatabase { path: PathBuf },
+    NotADatabase {
+        /// The database file.
+        path: PathBuf,
+    },
     /// A file operation failed: `doing` says which.
     Io {
+        /// The database file.
         path: PathBuf,
+        /// What failed, as the error's message says it.
         doing: String,
+        /// The error of the file operation.
         source: io::Error,
     },
     /// SQLite failed: `doing` says at what.
     Sqlite {
+        /// The database file.
         path: PathBuf,
+        /// What failed, as the error's message says it.
         doing: &'static str,
+        /// SQLite's error.
         source: sqlx::Error,
     },
     /// The schema could not be brought up to date.
     Migrate {
+        /// The database file.
         path: PathBuf,
+        /// The schema version it was to be brought to.
         known: i64,
+        /// The migration's error.
         source: MigrateError,
     },
 }
@@ -259,6 +292,7 @@ pub enum SqliteFault {
     /// no space left.
     #[error("the database or the disk it is on is full (SQLITE_FULL)")]
     Full(#[source] Arc<sqlx::Error>),
+    /// Any other error of SQLite, said in SQLite's words.
     #[error(transparent)]
     Other(Arc<sqlx::Error>),
 }

@@ -62,6 +62,7 @@ mod on_postgres {
     pub struct TestDatabase {
         admin: String,
         name: String,
+        /// The URL of the test's database.
         pub url: PostgresUrl,
     }
 
@@ -98,6 +99,7 @@ mod on_postgres {
             Some(TestDatabase { admin, name, url })
         }
 
+        /// A store on the test's database, with the default pool.
         pub async fn open(&self) -> PostgresStore {
             PostgresStore::open(&self.url, default_pool_size())
                 .await

@@ -1184,29 +1184,6 @@ macro_rules! conformance_checks {
     };
 }
 
-#[cfg(test)]
-mod memory_store {
-    use super::*;
-
-    macro_rules! on_memory {
-        ($($check:ident),* $(,)?) => {
-            $(
-                #[tokio::test]
-                async fn $check() {
-                    super::$check(&MemoryStore::new()).await;
-                }
-            )*
-        };
-    }
-
-    crate::conformance_checks!(on_memory);
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_commits() {
-        super::concurrent_commits(Arc::new(MemoryStore::new())).await;
-    }
-}
-
 // ---- reopening a store that keeps its data ----
 
 /// Everything a store holds, as JSON, to compare two opens of one file.
@@ -1303,4 +1280,27 @@ pub async fn reopened_as_it_was(store: &dyn Store, before: &serde_json::Value) {
         .await
         .unwrap();
     assert_eq!(ids(&page, |a| &a.id), ["asst_3", "asst_2", "asst_1"]);
+}
+
+#[cfg(test)]
+mod memory_store {
+    use super::*;
+
+    macro_rules! on_memory {
+        ($($check:ident),* $(,)?) => {
+            $(
+                #[tokio::test]
+                async fn $check() {
+                    super::$check(&MemoryStore::new()).await;
+                }
+            )*
+        };
+    }
+
+    crate::conformance_checks!(on_memory);
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_commits() {
+        super::concurrent_commits(Arc::new(MemoryStore::new())).await;
+    }
 }

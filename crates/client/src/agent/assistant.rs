@@ -1,11 +1,10 @@
 //! [`Assistant`]: an assistant with Rust tools, its lifecycle, and `say`.
 
-use super::options::RunOptions;
-use super::thread::{RunResult, Thread};
+use super::thread::Thread;
 use super::tool::Tool;
 use crate::client::Client;
 use crate::error::Error;
-use crate::handler::{EventHandler, NoopHandler};
+
 use crate::types::{self, CreateAssistantRequest, Metadata, ResponseFormat, ToolResources};
 use futures_util::FutureExt;
 use serde_json::Value;
@@ -527,42 +526,6 @@ impl Assistant {
             }
             Ok(Ok(value)) => deleted.map(|_| value),
         }
-    }
-
-    /// Posts `text` to the default thread (created on first use), runs the
-    /// assistant on it, answers its function calls with the Rust tools
-    /// (parallel calls concurrently) and returns the run, its new messages
-    /// and steps.
-    ///
-    /// A run that fails on the server is not an error here: see
-    /// [`RunResult::run`]'s status.
-    pub async fn say(&self, text: impl Into<String>) -> Result<RunResult, Error> {
-        self.say_with(text, NoopHandler).await
-    }
-
-    /// Like [`say`](Self::say), with `handler` watching every event (pass
-    /// `&mut handler` to keep it). Function calls of the Rust tools are
-    /// still answered by them; calls of other functions go to the handler's
-    /// [`on_tool_call`](EventHandler::on_tool_call).
-    ///
-    /// ```no_run
-    /// # async fn example(assistant: assistant_stream::agent::Assistant) -> Result<(), assistant_stream::Error> {
-    /// use assistant_stream::render::LiveRenderer;
-    ///
-    /// let mut renderer = LiveRenderer::stdout();
-    /// assistant.say_with("Tell me a story", &mut renderer).await?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn say_with<H: EventHandler>(
-        &self,
-        text: impl Into<String>,
-        handler: H,
-    ) -> Result<RunResult, Error> {
-        self.default_thread.add(text.into()).await?;
-        self.default_thread
-            .run_with(self, handler, RunOptions::default())
-            .await
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

@@ -58,6 +58,7 @@ pub mod blocking;
 mod dispatch;
 mod monitor;
 mod options;
+mod run;
 mod thread;
 mod tool;
 

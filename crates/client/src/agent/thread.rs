@@ -1,12 +1,9 @@
 //! [`Thread`]: a conversation, created when first needed, and
 //! [`RunResult`]: what a run left behind.
 
-use super::assistant::Assistant;
-use super::dispatch::ToolDispatcher;
-use super::options::RunOptions;
 use crate::client::Client;
 use crate::error::{Error, Kind};
-use crate::handler::{EventHandler, NoopHandler};
+
 use crate::types::{
     CreateMessageRequest, CreateThreadRequest, ListQuery, Message, MessageInput, Order, Run,
     RunStatus, RunStep,
@@ -274,81 +271,6 @@ impl Thread {
         Ok(messages)
     }
 
-    /// Runs `assistant` on the thread, answering function calls with its
-    /// Rust tools, and waits for the run to end.
-    pub async fn run(&self, assistant: &Assistant) -> Result<RunResult, Error> {
-        self.run_with(assistant, NoopHandler, RunOptions::default())
-            .await
-    }
-
-    /// Like [`run`](Self::run), with `handler` watching every event (pass
-    /// `&mut handler` to keep it).
-    pub async fn stream<H: EventHandler>(
-        &self,
-        assistant: &Assistant,
-        handler: H,
-    ) -> Result<RunResult, Error> {
-        self.run_with(assistant, handler, RunOptions::default())
-            .await
-    }
-
-    /// Runs `assistant` with per-run `options`, `handler` watching.
-    ///
-    /// The run is streamed. Calls of the Rust tools (the options' tools if
-    /// set, else the assistant's) are answered concurrently and submitted
-    /// mid-stream; a tool error is reported to the model as `Error calling
-    /// tool NAME: ...`. A tool returning [`ToolResult::EndRun`](super::ToolResult::EndRun)
-    /// ends the run: it is cancelled and the value kept in
-    /// [`RunResult::ended_early`].
-    pub async fn run_with<H: EventHandler>(
-        &self,
-        assistant: &Assistant,
-        handler: H,
-        options: RunOptions,
-    ) -> Result<RunResult, Error> {
-        let thread_id = self.create().await?;
-        let client = &self.client;
-        assistant
-            .with_id(|assistant_id| async move {
-                let tools = options
-                    .tools
-                    .clone()
-                    .unwrap_or_else(|| assistant.tools().to_vec());
-                let request = options.request(assistant_id);
-                let mut stream = client
-                    .runs()
-                    .create_and_stream(&thread_id, request)
-                    .await
-                    .map_err(|err| active_run_error(err, &thread_id, "start a run on"))?;
-                let mut dispatcher = ToolDispatcher::new(handler, tools);
-                let driven = stream.drive(&mut dispatcher).await;
-                let ended_early = dispatcher.take_end_run();
-                let mut run = stream.final_run().cloned();
-                if ended_early.is_some()
-                    && let Some(stopped) = run
-                        .as_ref()
-                        .filter(|run| run.status == RunStatus::RequiresAction)
-                {
-                    client.runs().cancel(&thread_id, &stopped.id).await?;
-                    run = Some(client.runs().poll(&thread_id, &stopped.id).await?);
-                }
-                driven?;
-                let run = run.ok_or_else(|| {
-                    Error::new(
-                        Kind::Incomplete,
-                        format!("the run on thread {thread_id} streamed no run object"),
-                    )
-                })?;
-                Ok(RunResult {
-                    run,
-                    messages: stream.final_messages().into_iter().cloned().collect(),
-                    steps: stream.final_run_steps().into_iter().cloned().collect(),
-                    ended_early,
-                })
-            })
-            .await
-    }
-
     /// Deletes the thread from the server, if it exists there; the value
     /// then stands for a new thread, created when next needed.
     pub async fn delete(&self) -> Result<(), Error> {
@@ -373,7 +295,7 @@ impl Thread {
 
 /// Turns the server's "thread has an active run" 400 into an error that
 /// says so ([`Error::is_active_run`]).
-fn active_run_error(err: Error, thread_id: &str, action: &str) -> Error {
+pub(super) fn active_run_error(err: Error, thread_id: &str, action: &str) -> Error {
     let Some(api_error) = err.api_error().filter(|_| err.status() == Some(400)) else {
         return err;
     };

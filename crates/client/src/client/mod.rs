@@ -41,9 +41,9 @@
 //! # Streaming with a handler
 //!
 //! The streaming calls return a [`RunStream`], the engine's
-//! [`AssistantStream`](crate::AssistantStream) over the HTTP body: a
+//! [`AssistantStream`](assistant_stream_core::AssistantStream) over the HTTP body: a
 //! `Stream` of typed events with snapshots, or driven through an
-//! [`EventHandler`](crate::EventHandler). Dropping it closes the connection.
+//! [`EventHandler`](assistant_stream_core::EventHandler). Dropping it closes the connection.
 //!
 //! ```no_run
 //! use assistant_stream::{Client, EventHandler};
@@ -68,24 +68,24 @@
 //! # Tool calls
 //!
 //! When a streamed run stops at `requires_action`, `drive` asks the handler's
-//! [`on_tool_call`](crate::EventHandler::on_tool_call) for every function
+//! [`on_tool_call`](assistant_stream_core::EventHandler::on_tool_call) for every function
 //! call (concurrently). If all are answered, it submits the outputs and
 //! streams the continuation through the same handler and snapshots, as one
-//! logical stream, until the run ends: [`final_messages`](crate::AssistantStream::final_messages)
+//! logical stream, until the run ends: [`final_messages`](assistant_stream_core::AssistantStream::final_messages)
 //! then covers the whole run. If some call is left unanswered the stream
 //! stops at `requires_action` and you submit yourself; [`Runs`] shows both ways.
 //!
 //! # Errors
 //!
 //! Everything fails with the crate's one [`Error`]:
-//! [`is_status`](crate::Error::is_status) with [`status`](crate::Error::status),
-//! [`api_error`](crate::Error::api_error) (the server's
+//! [`is_status`](assistant_stream_core::Error::is_status) with [`status`](assistant_stream_core::Error::status),
+//! [`api_error`](assistant_stream_core::Error::api_error) (the server's
 //! `{"error": {message, type, param, code}}`) and
-//! [`request_id`](crate::Error::request_id) (`x-request-id`);
-//! [`is_connect`](crate::Error::is_connect); [`is_timeout`](crate::Error::is_timeout);
-//! [`is_decode`](crate::Error::is_decode) for a JSON answer that does not
+//! [`request_id`](assistant_stream_core::Error::request_id) (`x-request-id`);
+//! [`is_connect`](assistant_stream_core::Error::is_connect); [`is_timeout`](assistant_stream_core::Error::is_timeout);
+//! [`is_decode`](assistant_stream_core::Error::is_decode) for a JSON answer that does not
 //! decode (the message names the endpoint and quotes the body); stream errors
-//! ([`is_incomplete`](crate::Error::is_incomplete), [`is_body`](crate::Error::is_body), ...).
+//! ([`is_incomplete`](assistant_stream_core::Error::is_incomplete), [`is_body`](assistant_stream_core::Error::is_body), ...).
 //! A stream that stalls longer than the timeout is `is_body` and `is_timeout`.
 //! Like reqwest's, an error displays only its own part (`GET /threads/t
 //! could not connect`) and chains its cause as its `source`; `{:#}` prints

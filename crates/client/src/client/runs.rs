@@ -18,9 +18,9 @@ use std::time::Duration;
 ///
 /// # Streaming with tool calls answered mid-stream
 ///
-/// A handler that answers [`EventHandler::on_tool_call`](crate::EventHandler::on_tool_call)
+/// A handler that answers [`EventHandler::on_tool_call`](assistant_stream_core::EventHandler::on_tool_call)
 /// is all it takes: when the run stops at `requires_action` and every
-/// function call is answered, [`drive`](crate::AssistantStream::drive)
+/// function call is answered, [`drive`](assistant_stream_core::AssistantStream::drive)
 /// submits the outputs (`stream: true`) and goes on with the continuation,
 /// through the same handler and the same snapshots, until the run ends.
 ///
@@ -57,7 +57,7 @@ use std::time::Duration;
 /// Read the stream until it stops at `requires_action`, then submit the
 /// outputs with [`submit_tool_outputs_stream`](Self::submit_tool_outputs_stream)
 /// and read the continuation, as a new stream or, to keep the snapshots,
-/// inside the first one with [`AssistantStream::continue_with`](crate::AssistantStream::continue_with)
+/// inside the first one with [`AssistantStream::continue_with`](assistant_stream_core::AssistantStream::continue_with)
 /// (give it the body of [`submit_tool_outputs_body`](Self::submit_tool_outputs_body)).
 ///
 /// ```no_run
@@ -323,7 +323,7 @@ impl<'c> Runs<'c> {
     /// its current turn (`done`).
     ///
     /// This resumes a run stream from another process or after a failure,
-    /// from the [`last_event_id`](crate::AssistantStream::last_event_id) of
+    /// from the [`last_event_id`](assistant_stream_core::AssistantStream::last_event_id) of
     /// the stream that stopped. It is a `GET`: nothing is created or
     /// submitted again. The route is an extension of this crate's server
     /// (`assistant-stream serve`); other servers answer 404, an
@@ -363,7 +363,7 @@ impl<'c> Runs<'c> {
     }
 
     /// Submits tool outputs and returns the continuation's raw body, for
-    /// [`AssistantStream::continue_with`](crate::AssistantStream::continue_with).
+    /// [`AssistantStream::continue_with`](assistant_stream_core::AssistantStream::continue_with).
     pub async fn submit_tool_outputs_body(
         &self,
         thread_id: &str,

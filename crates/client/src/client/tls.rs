@@ -3,7 +3,8 @@
 //! reqwest is built with `rustls-no-provider`, and this crate brings rustls'
 //! `ring` provider: it needs no cmake and no C library beyond what `cc`
 //! builds in seconds, where the default (`aws-lc-rs`) builds a C library with
-//! cmake and doubled the crate's cold build. The README measures both.
+//! cmake and doubled the crate's cold build. docs/development.md ("Build
+//! times") measures both.
 
 /// Installs rustls' `ring` provider as the process's default, unless a
 /// provider was installed already (by the application, or an earlier call).

@@ -1,7 +1,8 @@
 //! The PostgreSQL store as a store that several server instances share
-//! ([`Store::is_shared`](super::Store::is_shared); the design is in
-//! `server::cluster`): who holds a run, heartbeats, claims, fenced commits
-//! and wake-ups. Schema: `migrations/postgres/0002_instances.sql`.
+//! ([`Store::is_shared`](super::Store::is_shared); the design is in the
+//! server crate's run ownership): who holds a run, heartbeats, claims,
+//! fenced commits and wake-ups. Schema:
+//! `migrations/postgres/0002_instances.sql`.
 //!
 //! - **Holding.** `runs.owner` is the instance that holds a run. It is set
 //!   by the insert (`insert_owned_run`, in the insert's transaction) and by

@@ -6,7 +6,7 @@
 //! every id too, listed or not: an app that checks its configured model
 //! before it starts works unchanged.
 
-use crate::app::App;
+use crate::services::Services;
 use axum::Json;
 use axum::extract::{Path, State};
 use serde::Serialize;
@@ -23,7 +23,7 @@ pub(crate) struct ModelObject {
 }
 
 impl ModelObject {
-    fn new(app: &App, id: String) -> Self {
+    fn new(app: &Services, id: String) -> Self {
         ModelObject {
             id,
             object: "model",
@@ -41,7 +41,7 @@ pub(crate) struct ModelList {
     data: Vec<ModelObject>,
 }
 
-pub(crate) async fn list(State(app): State<Arc<App>>) -> Json<ModelList> {
+pub(crate) async fn list(State(app): State<Arc<Services>>) -> Json<ModelList> {
     let mut names: Vec<String> = Vec::new();
     for name in app.model.models().await {
         if !name.is_empty() && !names.contains(&name) {
@@ -58,7 +58,7 @@ pub(crate) async fn list(State(app): State<Arc<App>>) -> Json<ModelList> {
 }
 
 pub(crate) async fn get(
-    State(app): State<Arc<App>>,
+    State(app): State<Arc<Services>>,
     Path(model): Path<String>,
 ) -> Json<ModelObject> {
     Json(ModelObject::new(&app, model))

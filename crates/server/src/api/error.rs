@@ -1,5 +1,7 @@
 //! Error answers in the API's envelope: `{"error": {"message", "type", "param", "code"}}`.
 
+use crate::services::ServiceError;
+use crate::store::StoreError;
 use crate::types::ErrorObject;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -95,9 +97,54 @@ pub(crate) struct ErrorMessage(pub(crate) Arc<str>);
 /// The answer of every route.
 pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
-impl From<super::store::StoreError> for ApiError {
-    fn from(err: super::store::StoreError) -> Self {
-        use super::store::StoreError;
+impl From<ServiceError> for ApiError {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::Store(err) => err.into(),
+            ServiceError::Invalid {
+                param: Some(param),
+                message,
+            } => ApiError::invalid_param(param, message),
+            ServiceError::Invalid {
+                param: None,
+                message,
+            } => ApiError::invalid(message),
+            ServiceError::Busy { limit } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "requests",
+                format!(
+                    "Rate limit reached: this server runs at most {limit} runs at once. Try again when one has finished."
+                ),
+            )
+            .code("rate_limit_exceeded"),
+            ServiceError::EventsExpired {
+                run_id,
+                retention_secs,
+            } => ApiError::new(
+                StatusCode::GONE,
+                "invalid_request_error",
+                format!(
+                    "The events of run {run_id} are no longer kept: events are kept for {retention_secs} seconds after a run ends."
+                ),
+            )
+            .code("events_expired"),
+            ServiceError::Illegal(err) => {
+                tracing::error!(%err, "an illegal run status change was refused");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    format!("The server refused an illegal status change: {err}."),
+                )
+            }
+            ServiceError::Internal(message) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", message)
+            }
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
         match err {
             StoreError::NotFound { object, id } => ApiError::not_found(object, &id),
             StoreError::BadCursor { param, id } => ApiError::invalid_param(

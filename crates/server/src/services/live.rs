@@ -21,8 +21,8 @@
 //! events are all in the store, and a feed still followed lives on with its
 //! followers.
 
-use super::store::{RunBatch, RunRecord, Store, StoreResult, StoredEvent};
 use crate::AssistantEvent;
+use crate::store::{RunBatch, RunRecord, Store, StoreResult, StoredEvent};
 use crate::types::{Message, RunStep, RunToolCall};
 use bytes::Bytes;
 use futures_util::Stream;
@@ -47,7 +47,14 @@ pub(crate) enum Control {
     Expire,
     /// The run's thread was deleted (or its writes failed): stop at once.
     Gone,
+    /// The server is shutting down: stop at once, write what is staged and
+    /// leave the run as it is, for the next start to settle.
+    Shutdown,
 }
+
+/// The stream a streaming client follows: a run's SSE frames, to the end
+/// of the turn (made by `super::follow`).
+pub(crate) type Follow = std::pin::Pin<Box<dyn Stream<Item = Bytes> + Send>>;
 
 /// The runs that are live in this process.
 #[derive(Debug)]
@@ -90,31 +97,15 @@ impl Runtime {
             .collect()
     }
 
+    /// Every live run.
+    pub(crate) fn all(&self) -> Vec<Arc<LiveRun>> {
+        self.map().values().cloned().collect()
+    }
+
     /// A slot for a turn about to be driven, if one is free.
     pub(crate) fn try_slot(&self) -> Option<OwnedSemaphorePermit> {
         Arc::clone(&self.slots).try_acquire_owned().ok()
     }
-}
-
-/// Deletes the events of runs that ended longer than the retention ago,
-/// every quarter of the retention (at most every minute), for as long as
-/// the server lives.
-pub(crate) fn spawn_pruner(app: &Arc<super::app::App>) {
-    let retention = app.config.event_retention;
-    let every = (retention / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
-    let app = Arc::downgrade(app);
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(every).await;
-            let Some(app) = app.upgrade() else { return };
-            let before = super::ids::now() - retention.as_secs() as i64;
-            match app.store.prune_events(before).await {
-                Ok(0) => {}
-                Ok(pruned) => tracing::debug!(pruned, "the events of ended runs were pruned"),
-                Err(err) => tracing::warn!(%err, "the events of ended runs could not be pruned"),
-            }
-        }
-    });
 }
 
 /// A run that has not ended, with everything that runs it.

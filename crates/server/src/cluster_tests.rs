@@ -3,9 +3,9 @@
 //! PostgreSQL do the same across processes).
 
 #[cfg(feature = "postgres")]
-use super::super::store::Wakeup;
-use super::super::store::{MemoryStore, RunBatch, RunProgress, RunRecord, Store, StoreError};
-use super::super::{RunningServer, Server};
+use crate::store::Wakeup;
+use crate::store::{MemoryStore, RunBatch, RunProgress, RunRecord, Store, StoreError};
+use crate::{RunningServer, Server};
 #[cfg(feature = "postgres")]
 use assistant_stream_sql::testing::TestDatabase;
 use serde_json::{Value, json};
@@ -410,7 +410,7 @@ async fn holder_and_claims(store: &dyn Store) {
         store.commit(&intruder).await,
         Err(StoreError::Lost { .. })
     ));
-    let alive_since = super::now_millis() - 60_000;
+    let alive_since = crate::services::runs::ownership::now_millis() - 60_000;
     assert!(
         store
             .claim_run("thread_1", "run_1", "instance_b", alive_since)
@@ -421,7 +421,7 @@ async fn holder_and_claims(store: &dyn Store) {
     // Once `a` lapses (`b` and `c` are heard of since), one claimant gets
     // it, and `a` can write no more.
     tokio::time::sleep(Duration::from_millis(5)).await;
-    let lapsed = super::now_millis();
+    let lapsed = crate::services::runs::ownership::now_millis();
     tokio::time::sleep(Duration::from_millis(5)).await;
     for instance in ["instance_b", "instance_c"] {
         store.heartbeat(instance).await.unwrap();
@@ -491,7 +491,7 @@ async fn postgres_heartbeats_forget_long_dead_instances_that_hold_nothing() {
     let mut conn = sqlx::PgConnection::connect(db.url.as_secret_str())
         .await
         .unwrap();
-    let now = super::now_millis();
+    let now = crate::services::runs::ownership::now_millis();
     for (id, seen_at) in [
         ("instance_old_idle", now - 2 * 3600 * 1000),
         ("instance_old_busy", now - 2 * 3600 * 1000),
@@ -555,7 +555,7 @@ async fn two_postgres_stores_racing_for_lapsed_runs_take_each_once() {
     }
     // `instance_gone` was never heard of; the claimants are, after `lapsed`
     // (or their own claims would count as lapsed too).
-    let lapsed = super::now_millis();
+    let lapsed = crate::services::runs::ownership::now_millis();
     tokio::time::sleep(Duration::from_millis(5)).await;
     one.heartbeat("instance_one").await.unwrap();
     two.heartbeat("instance_two").await.unwrap();
@@ -648,7 +648,7 @@ async fn postgres_wakeups_reach_another_store() {
         seq += 1;
         let mut batch = RunBatch::new("thread_1", "run_1");
         batch.owner = Some("instance_a".to_owned());
-        batch.events.push(super::super::store::StoredEvent {
+        batch.events.push(crate::store::StoredEvent {
             seq,
             event: "thread.run.step.delta".to_owned(),
             data: "{}".to_owned(),

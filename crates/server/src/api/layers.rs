@@ -7,9 +7,9 @@
 //! request), CORS (when enabled), [`envelope_bare_errors`], [`authenticate`]
 //! and the body limit.
 
-use crate::api_error::{ApiError, ErrorMessage};
-use crate::app::App;
+use super::error::{ApiError, ErrorMessage};
 use crate::ids::new_id;
+use crate::services::Services;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, Response, StatusCode, header};
 use axum::middleware::Next;
@@ -142,7 +142,7 @@ pub(crate) async fn envelope_bare_errors(
 
 /// With an API key set, every request needs `Authorization: Bearer KEY`.
 pub(crate) async fn authenticate(
-    State(app): State<Arc<App>>,
+    State(app): State<Arc<Services>>,
     request: Request,
     next: Next,
 ) -> axum::response::Response {

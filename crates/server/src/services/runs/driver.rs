@@ -14,72 +14,62 @@
 //! completion tokens (text tokens and function-argument chunks, over all its
 //! turns) reach it.
 
-use super::app::App;
-use super::ids::{new_id, now};
-use super::lifecycle::{self, LifecycleError, TurnEnd};
-use super::model::Replay;
-use super::model::replay::RecordedEvent;
-use super::model::{FinishReason, ModelEvent, Turn, argument_chunks};
-use super::runtime::{Control, LiveRun, OpenMessage, OpenTools, RunState};
+use super::lifecycle::{self, Start, TurnEnd, TurnToDrive};
+use super::ownership;
 use crate::AssistantEvent;
+use crate::ids::{new_id, now};
+use crate::model::Replay;
+use crate::model::replay::RecordedEvent;
+use crate::model::{FinishReason, ModelEvent, Turn, argument_chunks};
+use crate::services::Services;
+use crate::services::error::LifecycleError;
+use crate::services::live::{Control, LiveRun, OpenMessage, OpenTools, RunState};
+use crate::store::StoreError;
 use crate::types::{
     ErrorObject, FunctionCall, FunctionCallDelta, FunctionToolCall, FunctionToolCallDelta,
     IncompleteDetails, LastError, LastErrorCode, Message, MessageContent, MessageCreation,
     MessageCreationDetails, MessageDeltaEvent, MessageStatus, Role, Run, RunStatus, RunStep,
-    RunStepDeltaEvent, RunStepStatus, RunStepType, RunToolCall, StepDetails, Thread, ToolCall,
+    RunStepDeltaEvent, RunStepStatus, RunStepType, RunToolCall, StepDetails, ToolCall,
     ToolCallsDetails, TruncationType, Usage,
 };
 use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{OwnedMutexGuard, OwnedSemaphorePermit, watch};
-
-/// How a turn starts.
-pub(crate) enum Start {
-    /// A new run; a thread made with it (thread-and-run) is announced first.
-    New {
-        thread: Option<Thread>,
-        /// The thread's messages as the run's insert read them.
-        thread_messages: Vec<Message>,
-    },
-    /// The turn after tool outputs; the completed tool step is announced first.
-    Continue { step: Box<RunStep> },
-}
+use tokio::sync::{OwnedMutexGuard, watch};
 
 /// Why a turn stopped early.
+#[derive(Debug, thiserror::Error)]
 enum Stop {
     /// The run was told to stop.
+    #[error("the run was told to stop ({0:?})")]
     Interrupted(Control),
     /// The lifecycle refused a change, or the store failed.
-    Failed(LifecycleError),
+    #[error(transparent)]
+    Failed(#[from] LifecycleError),
 }
 
-impl From<LifecycleError> for Stop {
-    fn from(err: LifecycleError) -> Self {
-        Stop::Failed(err)
-    }
-}
-
-impl From<super::store::StoreError> for Stop {
-    fn from(err: super::store::StoreError) -> Self {
+impl From<StoreError> for Stop {
+    fn from(err: StoreError) -> Self {
         Stop::Failed(LifecycleError::Store(err))
     }
 }
 
-/// Drives one turn of a live run in a background task. The caller has
-/// marked the run as driven; the task lets go of it when the turn ends,
-/// also if the turn panicked (the run then fails).
-pub(crate) fn spawn_turn(
-    app: Arc<App>,
-    live: Arc<LiveRun>,
-    start: Start,
-    permit: OwnedSemaphorePermit,
-    driver_id: u64,
-) {
+/// Drives one turn of a live run in a background task, owned by the
+/// server's supervisor. The lifecycle has marked the run as driven; the
+/// task lets go of it when the turn ends, also if the turn panicked (the
+/// run then fails).
+pub(crate) fn spawn_turn(app: &Arc<Services>, turn: TurnToDrive) {
+    let TurnToDrive {
+        live,
+        start,
+        permit,
+        driver: driver_id,
+        after: _,
+    } = turn;
     let driver = Driver {
         interval: app.config.token_interval,
         control: live.control.subscribe(),
-        app: Arc::clone(&app),
+        app: Arc::clone(app),
         live: Arc::clone(&live),
         run: Run::default(),
         turn_usage: None,
@@ -87,8 +77,11 @@ pub(crate) fn spawn_turn(
         completion_budget: None,
         staged: None,
     };
-    tokio::spawn(async move {
-        let turn = tokio::spawn(driver.drive(start)).await;
+    let turn = app.tasks.spawn(driver.drive(start));
+    let task_app = Arc::clone(app);
+    app.tasks.spawn(async move {
+        let app = task_app;
+        let turn = turn.await;
         let mut state = live.state.lock().await;
         if state.driver != driver_id {
             // Another turn has started: the run is its.
@@ -110,7 +103,7 @@ pub(crate) fn spawn_turn(
 
 /// Lets go of a run after its turn: no longer driven, and settled if it
 /// was told to stop after the turn's last change.
-async fn release(app: &App, live: &LiveRun, state: &mut RunState) {
+async fn release(app: &Services, live: &LiveRun, state: &mut RunState) {
     state.driven = false;
     let control = live.control();
     if matches!(control, Control::Cancel | Control::Expire) {
@@ -119,7 +112,7 @@ async fn release(app: &App, live: &LiveRun, state: &mut RunState) {
 }
 
 struct Driver {
-    app: Arc<App>,
+    app: Arc<Services>,
     live: Arc<LiveRun>,
     control: watch::Receiver<Control>,
     interval: Option<Duration>,
@@ -148,6 +141,7 @@ impl Driver {
             Ok(()) => {}
             Err(Stop::Interrupted(Control::Go)) => {}
             Err(Stop::Interrupted(Control::Gone)) => self.gone().await,
+            Err(Stop::Interrupted(Control::Shutdown)) => self.shut_down().await,
             Err(Stop::Interrupted(control)) => {
                 let mut state = self.live.state.lock().await;
                 lifecycle::report(
@@ -155,6 +149,16 @@ impl Driver {
                 );
             }
             Err(Stop::Failed(err)) => self.failed(err).await,
+        }
+    }
+
+    /// The server is shutting down: what is staged is written (every event
+    /// a client saw is then stored), and the run is left as it is, for the
+    /// next start to settle as after a crash.
+    async fn shut_down(&mut self) {
+        let mut state = self.live.state.lock().await;
+        if let Err(err) = state.commit(&*self.app.store, &self.live.feed).await {
+            tracing::warn!(run = %self.live.run_id, %err, "a run's last events could not be written at shutdown");
         }
     }
 
@@ -175,7 +179,7 @@ impl Driver {
     /// settles it.
     async fn failed(&mut self, err: LifecycleError) {
         if let LifecycleError::Store(store) = &err
-            && super::cluster::is_lost(store)
+            && ownership::is_lost(store)
         {
             // Another instance took the run (this one stalled past its
             // lease): it is that one's now. Nothing more is written here.
@@ -241,7 +245,7 @@ impl Driver {
         loop {
             let deadline = self
                 .staged
-                .map(|since| since + super::runtime::WRITE_INTERVAL);
+                .map(|since| since + crate::services::live::WRITE_INTERVAL);
             tokio::select! {
                 out = &mut fut => return Ok(out),
                 changed = self.control.changed() => match changed {
@@ -885,7 +889,7 @@ mod tests {
     #[test]
     fn the_runner_spells_no_event_name() {
         // The driver names no event: every event it sends is typed.
-        let source = include_str!("runner.rs");
+        let source = include_str!("driver.rs");
         let code = &source[..source.find("#[cfg(test)]").unwrap_or(source.len())];
         // String literals naming `thread.*` things are object types only.
         let literals = code.split('"').skip(1).step_by(2);

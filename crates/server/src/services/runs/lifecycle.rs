@@ -7,7 +7,7 @@
 //! (→ `cancelling` → `cancelled`), [`expire`] (→ `expired`), [`fail`]
 //! (→ `failed`), [`end_turn`] (the driver's terminal and `requires_action`
 //! ends), and [`recover`] (what a restart finds). The routes, the model
-//! driver ([`super::runner`]), the expiry timers and restart recovery call
+//! driver ([`super::driver`]), the expiry timers and restart recovery call
 //! these; nothing else sets a run's status.
 //!
 //! Each operation changes the run's [`RunState`] under its lock, stages the
@@ -25,26 +25,22 @@
 //! past their `expires_at` expire. Each settles with its events appended
 //! to its log, so a client resuming its stream sees how it ended.
 
-use super::api_error::{ApiError, ApiResult};
-use super::app::App;
-use super::cluster;
-use super::ids::now;
-use super::runner::{self, Start};
-use super::runtime::{Control, LiveRun, RunState};
-use super::store::{RunRecord, StoreError};
+use super::ownership;
 use crate::AssistantEvent;
+use crate::ids::now;
+use crate::services::error::{IllegalTransition, LifecycleError, LifecycleResult};
+use crate::services::live::{Control, LiveRun, RunState};
+use crate::services::{ServiceError, ServiceResult, Services};
+use crate::store::{RunRecord, StoreError};
 use crate::types::{
     IncompleteDetails, LastError, LastErrorCode, Message, MessageStatus, RequiredAction, Run,
     RunStatus, RunStep, RunStepStatus, RunStepType, RunToolCall, StepDetails, Thread, ToolCall,
     ToolOutput, Usage,
 };
-use axum::http::StatusCode;
-use bytes::Bytes;
-use futures_util::Stream;
 use std::collections::HashSet;
-use std::fmt;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
+use tokio::sync::OwnedSemaphorePermit;
 
 /// The legal changes of a run's status: from, and the statuses it may go
 /// to. Terminal statuses go nowhere.
@@ -83,26 +79,6 @@ pub(crate) const TRANSITIONS: &[(RunStatus, &[RunStatus])] = &[
         &[RunStatus::Cancelled, RunStatus::Failed, RunStatus::Expired],
     ),
 ];
-
-/// A status change the table does not allow: a bug in the server.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct IllegalTransition {
-    pub(crate) run_id: String,
-    pub(crate) from: RunStatus,
-    pub(crate) to: RunStatus,
-}
-
-impl fmt::Display for IllegalTransition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "run {} cannot go from '{}' to '{}'",
-            self.run_id, self.from, self.to
-        )
-    }
-}
-
-impl std::error::Error for IllegalTransition {}
 
 /// Whether a run may go from `from` to `to`.
 pub(crate) fn is_legal(from: &RunStatus, to: &RunStatus) -> bool {
@@ -166,43 +142,6 @@ fn status_event(run: Run) -> AssistantEvent {
     }
 }
 
-/// Why a lifecycle operation on a live run could not be done.
-#[derive(Debug)]
-pub(crate) enum LifecycleError {
-    Illegal(IllegalTransition),
-    Store(StoreError),
-}
-
-impl From<IllegalTransition> for LifecycleError {
-    fn from(err: IllegalTransition) -> Self {
-        LifecycleError::Illegal(err)
-    }
-}
-
-impl From<StoreError> for LifecycleError {
-    fn from(err: StoreError) -> Self {
-        LifecycleError::Store(err)
-    }
-}
-
-impl From<LifecycleError> for ApiError {
-    fn from(err: LifecycleError) -> Self {
-        match err {
-            LifecycleError::Store(err) => err.into(),
-            LifecycleError::Illegal(err) => {
-                tracing::error!(%err, "an illegal run status change was refused");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "server_error",
-                    format!("The server refused an illegal status change: {err}."),
-                )
-            }
-        }
-    }
-}
-
-type LifecycleResult<T> = Result<T, LifecycleError>;
-
 /// Changes the status and stages the run and its event.
 fn announce(state: &mut RunState, to: RunStatus, at: i64) -> LifecycleResult<()> {
     change(&mut state.record, to, at)?;
@@ -211,39 +150,54 @@ fn announce(state: &mut RunState, to: RunStatus, at: i64) -> LifecycleResult<()>
     Ok(())
 }
 
-/// The stream a streaming client follows: the run's events from `after`,
-/// to the end of the turn.
-pub(crate) type Follow = std::pin::Pin<Box<dyn Stream<Item = Bytes> + Send>>;
-
-/// 429 when every run slot is taken.
-fn no_slot(app: &App) -> ApiError {
-    ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "requests",
-        format!(
-            "Rate limit reached: this server runs at most {} runs at once. Try again when one has finished.",
-            app.config.max_active_runs
-        ),
-    )
-    .code("rate_limit_exceeded")
+/// Every run slot is taken.
+fn no_slot(app: &Services) -> ServiceError {
+    ServiceError::Busy {
+        limit: app.config.max_active_runs,
+    }
 }
 
 /// Whether a run slot is free now (checked before a thread-and-run makes
 /// its thread, so that a refused request leaves nothing behind).
-pub(crate) fn check_slot(app: &App) -> ApiResult<()> {
+pub(crate) fn check_slot(app: &Services) -> ServiceResult<()> {
     app.runtime.try_slot().map(drop).ok_or_else(|| no_slot(app))
 }
 
+/// How a turn starts.
+pub(crate) enum Start {
+    /// A new run; a thread made with it (thread-and-run) is announced first.
+    New {
+        thread: Option<Thread>,
+        /// The thread's messages as the run's insert read them.
+        thread_messages: Vec<Message>,
+    },
+    /// The turn after tool outputs; the completed tool step is announced first.
+    Continue { step: Box<RunStep> },
+}
+
+/// A turn for the driver to run, as the lifecycle hands it over (it never
+/// starts one itself): the run, marked as driven by `driver`, how the turn
+/// starts, and the slot it holds while it runs.
+pub(crate) struct TurnToDrive {
+    pub(crate) live: Arc<LiveRun>,
+    pub(crate) start: Start,
+    pub(crate) permit: OwnedSemaphorePermit,
+    pub(crate) driver: u64,
+    /// The run's last event before the turn: a stream of the turn follows
+    /// the run from there.
+    pub(crate) after: u64,
+}
+
 /// Starts a new run (`queued`): stores it with the messages it adds, locks
-/// its thread, sets its expiry and starts its first turn. `thread` is the
-/// thread made with it (thread-and-run), announced first on its stream.
+/// its thread and sets its expiry; returns it with its first turn, to
+/// drive. `thread` is the thread made with it (thread-and-run), announced
+/// first on its stream.
 pub(crate) async fn start(
-    app: &Arc<App>,
+    app: &Arc<Services>,
     record: RunRecord,
     messages: Vec<Message>,
     thread: Option<Thread>,
-    stream: bool,
-) -> ApiResult<(Run, Option<Follow>)> {
+) -> ServiceResult<(Run, TurnToDrive)> {
     let permit = app.runtime.try_slot().ok_or_else(|| no_slot(app))?;
     let mut record = record;
     if app.store.is_shared() {
@@ -255,13 +209,18 @@ pub(crate) async fn start(
     let driver = live.state.lock().await.drive();
     app.runtime.insert(Arc::clone(&live));
     arm_expiry(app, &live, &run);
-    let follow = stream.then(|| Box::pin(Arc::clone(&live.feed).follow(0)) as Follow);
     let start = Start::New {
         thread,
         thread_messages,
     };
-    runner::spawn_turn(Arc::clone(app), live, start, permit, driver);
-    Ok((run, follow))
+    let turn = TurnToDrive {
+        live,
+        start,
+        permit,
+        driver,
+        after: 0,
+    };
+    Ok((run, turn))
 }
 
 /// The events that open a new run's first turn: `thread.created` (for
@@ -298,7 +257,7 @@ pub(crate) enum TurnEnd {
 /// Ends a turn as the model ended it, with the run's events and `done`.
 /// The driver has closed its message and steps.
 pub(crate) async fn end_turn(
-    app: &App,
+    app: &Services,
     live: &LiveRun,
     state: &mut RunState,
     end: TurnEnd,
@@ -320,7 +279,7 @@ pub(crate) async fn end_turn(
             // before the driver task has ended.
             state.driven = false;
             if app.store.is_shared() {
-                // Any instance may take the outputs (`cluster`).
+                // Any instance may take the outputs (`super::ownership`).
                 state.stage_release();
             }
         }
@@ -331,7 +290,7 @@ pub(crate) async fn end_turn(
 
 /// Commits, and lets the run go if it has ended.
 pub(crate) async fn commit_and_finish(
-    app: &App,
+    app: &Services,
     live: &LiveRun,
     state: &mut RunState,
 ) -> LifecycleResult<()> {
@@ -348,7 +307,7 @@ pub(crate) async fn commit_and_finish(
 /// The steps a run has open: those its driver holds, and those in the store
 /// still `in_progress` (a tool step waiting for outputs, or steps left by a
 /// process that died).
-async fn open_steps(app: &App, state: &mut RunState) -> LifecycleResult<Vec<RunStep>> {
+async fn open_steps(app: &Services, state: &mut RunState) -> LifecycleResult<Vec<RunStep>> {
     let mut steps = Vec::new();
     if let Some(open) = state.open_message.take() {
         steps.push(open.step);
@@ -369,7 +328,7 @@ async fn open_steps(app: &App, state: &mut RunState) -> LifecycleResult<Vec<RunS
 /// messages `incomplete` with `reason`, steps with `step_status` (and
 /// `last_error` if given). Stages them with their events.
 async fn close_open(
-    app: &App,
+    app: &Services,
     state: &mut RunState,
     reason: &str,
     step_status: RunStepStatus,
@@ -424,7 +383,7 @@ async fn close_open(
 /// Fails a run: its open message `incomplete` (`run_failed`), its open
 /// steps failed with the same `last_error`, the run `failed`, then `done`.
 pub(crate) async fn fail(
-    app: &App,
+    app: &Services,
     live: &LiveRun,
     state: &mut RunState,
     error: LastError,
@@ -452,7 +411,7 @@ pub(crate) async fn fail(
 /// its open steps likewise, a message it was writing `incomplete`, then
 /// `done`. Nothing if the run has ended already.
 pub(crate) async fn settle(
-    app: &App,
+    app: &Services,
     live: &LiveRun,
     state: &mut RunState,
     control: Control,
@@ -476,7 +435,7 @@ pub(crate) async fn settle(
 }
 
 /// The live run of an id on a thread, or 404.
-fn live_run(app: &App, thread_id: &str, run_id: &str) -> Option<Arc<LiveRun>> {
+fn live_run(app: &Services, thread_id: &str, run_id: &str) -> Option<Arc<LiveRun>> {
     app.runtime
         .get(run_id)
         .filter(|live| live.thread_id == thread_id)
@@ -486,20 +445,24 @@ fn live_run(app: &App, thread_id: &str, run_id: &str) -> Option<Arc<LiveRun>> {
 /// `cancelled` when its driver stops, or shortly if nothing drives it (it
 /// waits for tool outputs), so that `cancelling` is seen first, as with the
 /// real API.
-pub(crate) async fn cancel(app: &Arc<App>, thread_id: &str, run_id: &str) -> ApiResult<Run> {
+pub(crate) async fn cancel(
+    app: &Arc<Services>,
+    thread_id: &str,
+    run_id: &str,
+) -> ServiceResult<Run> {
     let live = match live_run(app, thread_id, run_id) {
         Some(live) => live,
         None if app.store.is_shared() => {
             // Held by nobody (or a lapsed instance): take it and cancel it
             // here; held by another instance: ask that one.
-            match cluster::claim(app, thread_id, run_id).await? {
-                Some(record) => cluster::adopt(app, record),
+            match ownership::claim(app, thread_id, run_id).await? {
+                Some(record) => ownership::adopt(app, record),
                 None => {
                     let record = app.store.run(thread_id, run_id).await?;
                     if record.run.status.is_terminal() {
                         return Err(cannot_cancel(&record.run.status));
                     }
-                    return cluster::request_cancel(app, thread_id, run_id).await;
+                    return ownership::request_cancel(app, thread_id, run_id).await;
                 }
             }
         }
@@ -522,8 +485,9 @@ pub(crate) async fn cancel(app: &Arc<App>, thread_id: &str, run_id: &str) -> Api
     let run = state.record.run.clone();
     if !state.driven {
         drop(state);
-        let app = Arc::clone(app);
-        tokio::spawn(async move {
+        let task_app = Arc::clone(app);
+        app.tasks.spawn(async move {
+            let app = task_app;
             tokio::task::yield_now().await;
             let mut state = live.state.lock().await;
             if !state.driven {
@@ -534,8 +498,8 @@ pub(crate) async fn cancel(app: &Arc<App>, thread_id: &str, run_id: &str) -> Api
     Ok(run)
 }
 
-fn cannot_cancel(status: &RunStatus) -> ApiError {
-    ApiError::invalid(format!("Cannot cancel run with status '{status}'."))
+fn cannot_cancel(status: &RunStatus) -> ServiceError {
+    ServiceError::invalid(format!("Cannot cancel run with status '{status}'."))
 }
 
 /// Logs what a background lifecycle operation could not do.
@@ -553,7 +517,7 @@ pub(crate) fn report(result: LifecycleResult<()>) {
 }
 
 /// Expires a run whose time is up, unless it ended first.
-pub(crate) async fn expire(app: &App, live: &LiveRun) {
+pub(crate) async fn expire(app: &Services, live: &LiveRun) {
     let mut state = live.state.lock().await;
     if state.record.run.status.is_terminal() {
         return;
@@ -565,7 +529,7 @@ pub(crate) async fn expire(app: &App, live: &LiveRun) {
 }
 
 /// Sets the timer that expires a run at its `expires_at`.
-fn arm_expiry(app: &Arc<App>, live: &Arc<LiveRun>, run: &Run) {
+fn arm_expiry(app: &Arc<Services>, live: &Arc<LiveRun>, run: &Run) {
     let Some(expires_at) = run.expires_at else {
         return;
     };
@@ -573,10 +537,15 @@ fn arm_expiry(app: &Arc<App>, live: &Arc<LiveRun>, run: &Run) {
     // The configured expiry may be below a second, which `expires_at` (whole
     // seconds) cannot say: the timer keeps the configured length.
     let wait = wait.min(app.config.run_expiry);
-    let app: Weak<App> = Arc::downgrade(app);
+    let weak: Weak<Services> = Arc::downgrade(app);
     let target: Weak<LiveRun> = Arc::downgrade(live);
-    let timer = tokio::spawn(async move {
-        tokio::time::sleep(wait).await;
+    let stopping = app.tasks.stopping();
+    let timer = app.tasks.spawn(async move {
+        let app = weak;
+        tokio::select! {
+            () = stopping.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
         if let (Some(app), Some(live)) = (app.upgrade(), target.upgrade()) {
             expire(&app, &live).await;
         }
@@ -585,25 +554,25 @@ fn arm_expiry(app: &Arc<App>, live: &Arc<LiveRun>, run: &Run) {
 }
 
 /// Accepts the outputs of a run waiting for them: its tool step completes
-/// with them, the run goes back to `queued`, and the next turn starts.
+/// with them, the run goes back to `queued`; returns it with its next
+/// turn, to drive.
 pub(crate) async fn submit_tool_outputs(
-    app: &Arc<App>,
+    app: &Arc<Services>,
     thread_id: &str,
     run_id: &str,
     outputs: Vec<ToolOutput>,
-    stream: bool,
-) -> ApiResult<(Run, Option<Follow>)> {
+) -> ServiceResult<(Run, TurnToDrive)> {
     let not_accepting = |status: &RunStatus| {
-        ApiError::invalid(format!(
+        ServiceError::invalid(format!(
             "Runs in status \"{status}\" do not accept tool outputs."
         ))
     };
     let live = match live_run(app, thread_id, run_id) {
         Some(live) => live,
         // A run waiting for outputs is held by nobody: this instance takes it.
-        None if app.store.is_shared() => match cluster::claim(app, thread_id, run_id).await? {
+        None if app.store.is_shared() => match ownership::claim(app, thread_id, run_id).await? {
             Some(record) if record.run.status == RunStatus::RequiresAction => {
-                let live = cluster::adopt(app, record.clone());
+                let live = ownership::adopt(app, record.clone());
                 arm_expiry(app, &live, &record.run);
                 live
             }
@@ -635,7 +604,7 @@ pub(crate) async fn submit_tool_outputs(
         || unique.len() != expected.len()
         || !given.iter().all(|id| expected.contains(id))
     {
-        return Err(ApiError::invalid_param(
+        return Err(ServiceError::invalid_param(
             "tool_outputs",
             format!("Expected tool outputs for call_ids {expected:?}, got {given:?}"),
         ));
@@ -644,10 +613,8 @@ pub(crate) async fn submit_tool_outputs(
     let Some(mut step) = steps.into_iter().rev().find(|step| {
         step.status == RunStepStatus::InProgress && step.kind == RunStepType::ToolCalls
     }) else {
-        return Err(ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "The run has no open tool call step.",
+        return Err(ServiceError::Internal(
+            "The run has no open tool call step.".to_owned(),
         ));
     };
     let permit = app.runtime.try_slot().ok_or_else(|| no_slot(app))?;
@@ -686,26 +653,24 @@ pub(crate) async fn submit_tool_outputs(
         add_usage(&mut state.record.progress.usage, usage);
     }
     step.usage = usage;
-    change(&mut state.record, RunStatus::Queued, now()).map_err(LifecycleError::from)?;
+    change(&mut state.record, RunStatus::Queued, now())?;
     state.stage_run();
     state.stage_step(&step);
     state.commit(&*app.store, &live.feed).await?;
     let driver = state.drive();
     let run = state.record.run.clone();
-    let follow = stream.then(|| {
-        Box::pin(Arc::clone(&live.feed).follow(state.record.progress.last_event)) as Follow
-    });
+    let after = state.record.progress.last_event;
     drop(state);
-    runner::spawn_turn(
-        Arc::clone(app),
+    let turn = TurnToDrive {
         live,
-        Start::Continue {
+        start: Start::Continue {
             step: Box::new(step),
         },
         permit,
         driver,
-    );
-    Ok((run, follow))
+        after,
+    };
+    Ok((run, turn))
 }
 
 pub(crate) fn add_usage(total: &mut Usage, more: &Usage) {
@@ -718,7 +683,7 @@ pub(crate) fn add_usage(total: &mut Usage, more: &Usage) {
 /// or taken from a lapsed instance): a driven run fails with `why`, one
 /// being cancelled ends `cancelled`, one waiting for tool outputs waits on
 /// (on a shared store, held by nobody again) unless past its expiry.
-async fn settle_found(app: &Arc<App>, record: RunRecord, why: &str) -> LifecycleResult<()> {
+async fn settle_found(app: &Arc<Services>, record: RunRecord, why: &str) -> LifecycleResult<()> {
     let run = record.run.clone();
     let live = LiveRun::new(record);
     app.runtime.insert(Arc::clone(&live));
@@ -743,14 +708,14 @@ async fn settle_found(app: &Arc<App>, record: RunRecord, why: &str) -> Lifecycle
     }
 }
 
-/// Settles a run this instance took from a lapsed one (`cluster`).
-pub(crate) async fn take_over(app: &Arc<App>, record: RunRecord) -> LifecycleResult<()> {
+/// Settles a run this instance took from a lapsed one (`super::ownership`).
+pub(crate) async fn take_over(app: &Arc<Services>, record: RunRecord) -> LifecycleResult<()> {
     settle_found(app, record, "The server instance running this run stopped.").await
 }
 
 /// Settles what a restart finds (see the [module docs](self)). Runs before
 /// the server accepts requests.
-pub(crate) async fn recover(app: &Arc<App>) -> Result<usize, StoreError> {
+pub(crate) async fn recover(app: &Arc<Services>) -> Result<usize, StoreError> {
     let unfinished = app.store.unfinished_runs().await?;
     let count = unfinished.len();
     for record in unfinished {

@@ -4,8 +4,8 @@
 //! (`extract::JsonBody`); this module checks values: ranges, lengths, and
 //! the tool types the API knows.
 
-use super::api_error::{ApiError, ApiResult};
-use super::ids::{new_id, now};
+use super::error::{ApiError, ApiResult};
+use crate::ids::{new_id, now};
 use crate::types::tagged::TaggedVariants;
 use crate::types::{
     CreateMessageRequest, ImageFileContent, ImageUrlContent, Message, MessageContent, MessageInput,
@@ -260,6 +260,14 @@ pub(crate) fn message(thread_id: &str, request: CreateMessageRequest) -> ApiResu
     }))
 }
 
+/// A kind of message content newer than this server.
+fn unknown_content() -> ApiError {
+    ApiError::invalid_param(
+        "content",
+        "Invalid 'content': a kind of content this server does not know.",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,12 +305,4 @@ mod tests {
             "Invalid value: 'teleport'. Supported values are: 'code_interpreter', 'file_search', and 'function'."
         );
     }
-}
-
-/// A kind of message content newer than this server.
-fn unknown_content() -> ApiError {
-    ApiError::invalid_param(
-        "content",
-        "Invalid 'content': a kind of content this server does not know.",
-    )
 }

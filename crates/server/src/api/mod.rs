@@ -1,18 +1,25 @@
-//! The routes, under `/v1`, and the layers around them (see [`layers`]).
+//! The HTTP edge: the routes under `/v1`, their extractors ([`extract`])
+//! and checks of requests ([`validate`]), the layers around them
+//! ([`layers`]), and the one place where a service's error becomes an HTTP
+//! status ([`error`]). Handlers check a request, call a service and shape
+//! its answer; what the server does is in `crate::services`.
 
 mod assistants;
+pub(crate) mod error;
+mod extract;
 mod layers;
 mod models;
 mod runs;
 mod threads;
+mod validate;
 
-use super::api_error::ApiError;
-use super::app::App;
+use crate::services::Services;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode, Uri};
 use axum::middleware;
 use axum::routing::{get, post};
+use error::ApiError;
 use std::sync::Arc;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::propagate_header::PropagateHeaderLayer;
@@ -29,7 +36,7 @@ pub(crate) fn list_response<T>(
     crate::types::ListResponse::new(page.data, first_id, last_id, page.has_more)
 }
 
-pub(crate) fn router(app: Arc<App>) -> Router {
+pub(crate) fn router(app: Arc<Services>) -> Router {
     let max_body = app.config.max_body_bytes;
     let routes = Router::new()
         .route("/v1/models", get(models::list))

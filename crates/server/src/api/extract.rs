@@ -1,6 +1,6 @@
 //! Request extractors that answer bad input in the API's error envelope.
 
-use super::api_error::ApiError;
+use super::error::ApiError;
 use crate::types::Order;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
