@@ -65,8 +65,11 @@ pub use assistant_stream_client::agent;
 pub use assistant_stream_client::client;
 
 #[cfg(feature = "server")]
-#[doc(inline)]
-pub use assistant_stream_server as server;
+#[doc = include_str!("../docs/server.md")]
+pub mod server {
+    #[doc(inline)]
+    pub use assistant_stream_server::*;
+}
 
 #[cfg(feature = "client")]
 #[doc(inline)]

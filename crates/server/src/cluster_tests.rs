@@ -8,6 +8,7 @@ use crate::store::{MemoryStore, RunBatch, RunProgress, RunRecord, Store, StoreEr
 use crate::{RunningServer, Server};
 #[cfg(feature = "postgres")]
 use assistant_stream_sql::testing::TestDatabase;
+use assistant_stream_store::prelude::*;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,235 +1,40 @@
-//! An embedded Assistants-v2-compatible HTTP server, for examples, tests,
-//! benchmarks and local development: the official SDKs work against it
-//! unchanged.
+//! # assistant-stream-server
 //!
-//! It serves assistants, threads, messages, runs (streamed or not, with
-//! function calls, `submit_tool_outputs`, cancel and expiry) and run steps
-//! under `/v1`, with the shapes, statuses and error envelope
-//! (`{"error": {"message", "type", "param", "code"}}`) of the API. Data is
-//! kept in memory, in a SQLite file or in a PostgreSQL database
-//! ([`Database`]; see
-//! [Storage](#storage-and-restarts)), and a dropped run stream can be
-//! resumed ([Resumable streams](#resumable-streams)).
+//! The Assistants-v2-compatible HTTP server of
+//! [assistant-stream](https://docs.rs/assistant-stream): use it through the
+//! `assistant-stream` crate (feature `server`), whose `server` module
+//! re-exports this crate with its guide (`docs/server.md`: models,
+//! backends, storage, several instances, resumable streams, limits).
 //!
-//! # Starting it
-//!
-//! From Rust, [`Server::builder`] then [`spawn`](ServerBuilder::spawn): the
-//! server listens on `127.0.0.1:0` (a free port) unless told otherwise, and
-//! [`RunningServer::base_url`] is what a client takes as its base URL
-//! (`http://127.0.0.1:PORT/v1`). It shuts down gracefully with
-//! [`RunningServer::shutdown`], or when dropped. [`ServerBuilder::router`]
-//! gives the [`axum::Router`] instead, to serve it yourself.
+//! Start one with [`Server::builder`], then
+//! [`spawn`](ServerBuilder::spawn); stop it with
+//! [`RunningServer::shutdown`].
 //!
 //! ```
-//! use assistant_stream::AssistantStream;
 //! use assistant_stream::server::Server;
-//! use serde_json::json;
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 //! let server = Server::builder().api_key("sk-test").spawn().await?;
-//! assistant_stream::client::install_crypto_provider(); // rustls with ring
-//! let http = reqwest::Client::new();
-//! let assistant: serde_json::Value = http
-//!     .post(format!("{}/assistants", server.base_url()))
-//!     .bearer_auth("sk-test")
-//!     .json(&json!({"model": "scripted"}))
-//!     .send()
-//!     .await?
-//!     .json()
-//!     .await?;
-//! let response = http
-//!     .post(format!("{}/threads/runs", server.base_url()))
-//!     .bearer_auth("sk-test")
-//!     .json(&json!({
-//!         "assistant_id": assistant["id"],
-//!         "thread": {"messages": [{"role": "user", "content": "hello"}]},
-//!         "stream": true,
-//!     }))
-//!     .send()
-//!     .await?;
-//! let mut stream = AssistantStream::new(response.bytes_stream());
-//! stream.until_done().await?;
-//! assert_eq!(stream.final_messages()[0].text(), "You said: hello");
+//! assert!(server.base_url().ends_with("/v1"));
 //! server.shutdown().await?;
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! From the command line: `assistant-stream serve --addr 127.0.0.1:8080
-//! [--api-key KEY] [--tokens-per-second N] [--replay FILE] [--backend-url URL
-//! [--backend-api-key KEY] [--backend-model NAME]] [--poll-after-ms MS]
-//! [--no-cors]` prints the base URL and serves until Ctrl-C, logging one line
-//! per request (see [Request log](#request-log-and-ids)).
+//! # Inside
 //!
-//! # The scripted model
+//! Layers that only point down (`docs/ARCHITECTURE.md` says where to add
+//! a route, a resource, a store or a model; `scripts/check_layers.py`
+//! checks the direction and that no module imports HTTP below the api):
 //!
-//! Runs are answered by a [`Model`]. The default, [`Scripted`], answers any
-//! `model` name deterministically from the last user message: `/tool NAME
-//! {json}` lines call function tools (text around them is answered first),
-//! `/fail` fails the run, `/long N` replies with `N` tokens, `/history` says
-//! which messages the model sees, and anything else is answered
-//! `You said: <text>`. It honours the run options `tool_choice`,
-//! `parallel_tool_calls`, `response_format` (`json_object`, `json_schema`),
-//! `truncation_strategy` and `max_completion_tokens` (a reply cut at the limit
-//! ends the run `incomplete`). Its whole grammar is on [`Scripted`].
-//!
-//! Replies stream token by token (a token is a word with the whitespace after
-//! it), as fast as possible, or at [`tokens_per_second`](ServerBuilder::tokens_per_second)
-//! to watch them render.
-//!
-//! Streamed runs send the event sequence of the real API: `thread.created`
-//! (for `POST /threads/runs`), `thread.run.created`, `thread.run.queued`,
-//! `thread.run.in_progress`, `thread.run.step.created`,
-//! `thread.run.step.in_progress`, `thread.message.created`,
-//! `thread.message.in_progress`, `thread.message.delta`s,
-//! `thread.message.completed`, `thread.run.step.completed`,
-//! `thread.run.completed`, then `done`. Function calls stream their arguments
-//! in `thread.run.step.delta`s and end with `thread.run.requires_action`; the
-//! `submit_tool_outputs` stream starts with the completed tool step. A reply
-//! cut at `max_completion_tokens` ends `thread.message.incomplete`,
-//! `thread.run.step.completed`, `thread.run.incomplete`. Runs that are not
-//! streamed go the same way in the background; poll them.
-//!
-//! # A real model
-//!
-//! `ChatCompletions` (with the `client` feature; `serve --backend-url`)
-//! runs every run on a `/v1/chat/completions` endpoint (vLLM, Ollama,
-//! llama.cpp, LiteLLM, OpenAI, Azure): each turn is one streamed request
-//! carrying the instructions, the thread's messages, the run's whole history
-//! of tool calls and outputs, its tools and options, and the answer streams
-//! back as the events above. The mapping is a table in the [`chat`] module
-//! docs; its HTTP behaviour (retries before the first byte, `Retry-After`,
-//! stall timeout, cancel aborting the request) is there too.
-//!
-//! # Replay
-//!
-//! [`Replay`] (or [`ServerBuilder::replay`]) plays recorded `.sse` streams
-//! instead, one per turn, with the recorded ids rewritten to the run's own:
-//! real stream shapes over real HTTP, for benchmarking a client.
-//!
-//! # Limits
-//!
-//! - Request bodies over [`max_body_bytes`](ServerBuilder::max_body_bytes)
-//!   (4 MiB) are refused with 413 (at once when `Content-Length` says so).
-//! - At most [`max_active_runs`](ServerBuilder::max_active_runs) runs (1024)
-//!   are driven at once (queued or in progress); more are refused with 429.
-//! - A thread is locked while it has an active run (up to a terminal status,
-//!   `requires_action` included): adding a message or starting another run is
-//!   a 400.
-//! - Runs expire after [`run_expiry`](ServerBuilder::run_expiry) (10 minutes).
-//! - A run never waits on its clients: each streaming client follows the
-//!   run's event log at its own pace, and one that stalls (or went away)
-//!   holds nothing up.
-//!
-//! # Storage and restarts
-//!
-//! [`ServerBuilder::database`] says where the data lives: [`Database::Memory`]
-//! (the default here), [`Database::Sqlite`] (the default of
-//! `assistant-stream serve`), a file made if missing, migrated on start, and
-//! held by one process (a second one is refused with a message naming the
-//! file; so is a file written by a newer version), or [`Database::Postgres`]
-//! (with the `postgres` feature), an existing PostgreSQL database migrated
-//! on start, which enforces the thread lock itself (a database written by a
-//! newer version is refused too). An object is written
-//! before the response that returns it, and a run's status changes, steps
-//! and messages before their events go out; token deltas go out at once and
-//! are written in batches, at most 100 ms behind.
-//!
-//! Built on a file that a process left with runs under way (it crashed, or
-//! was killed), the server settles them first: `queued` and `in_progress`
-//! runs fail with `last_error.message` "The server restarted during this
-//! run." (the message they were writing ends `incomplete`, with its text),
-//! `cancelling` runs end `cancelled`, and runs waiting for tool outputs keep
-//! waiting (or expire, past their `expires_at`).
-//!
-//! # Resumable streams
-//!
-//! Every event of a run carries an SSE `id:`: its number in the run, from 1,
-//! continuing across the run's turns. `GET
-//! /v1/threads/{thread_id}/runs/{run_id}/events` sends the events after
-//! `Last-Event-ID` (or `?after=N`), then follows the run live, to the end of
-//! the turn (the next `done`). Events are kept while the run is active and
-//! for [`event_retention`](ServerBuilder::event_retention) (one hour) after
-//! it ends; then the route answers 410 `events_expired`. The crate's client
-//! resumes dropped run streams there (see [`AssistantStream`](crate::AssistantStream)).
-//!
-//! # Layout
-//!
-//! A request goes through `routes` (the route table, one file per
-//! resource, the tower-http layers), then `lifecycle` (every change of a
-//! run's status, with the table of legal ones), which uses `store` (where
-//! data lives: the `Store` trait, `memory` and `sqlite`) and `runtime` (live
-//! runs: cancel signals, expiry timers, event feeds, batched writes); a
-//! run's turns are driven by `runner`, which asks the [`Model`].
-//!
-//! # Auth
-//!
-//! With [`api_key`](ServerBuilder::api_key) set, every request needs
-//! `Authorization: Bearer KEY` (401 otherwise; compared in constant time).
-//! Without it, any key is accepted and a warning is logged.
-//!
-//! # Models
-//!
-//! `GET /v1/models` lists the names the [`Model`] gives in
-//! [`Model::models`] (`scripted` for the scripted model) as
-//! `{"object": "list", "data": [{"id", "object": "model", "created",
-//! "owned_by"}]}`. Runs accept any model name, so `GET /v1/models/{id}`
-//! answers every id (listed or not, slashes included) rather than 404: an app
-//! that checks its configured model first works unchanged.
-//!
-//! # Poll hints
-//!
-//! Every answer that is a run still active (`queued`, `in_progress`,
-//! `cancelling`: create, create-and-run and submit-tool-outputs when not
-//! streamed, retrieve, modify, cancel) carries `openai-poll-after-ms`
-//! ([`poll_after`](ServerBuilder::poll_after), 25 ms). The official SDKs'
-//! poll helpers wait that long between polls instead of their default
-//! second, and so does this crate's client. A run that is terminal or
-//! `requires_action` (waiting for the client) has no hint.
-//!
-//! # Request log and ids
-//!
-//! Every response carries an `x-request-id`, which the SDKs surface as the
-//! request id: the request's own if it sent a sane one (1 to 128 characters
-//! of `A-Z a-z 0-9 - _ . :`), else a new `req_...`. Each request is logged
-//! in one INFO line under the target `assistant_stream::server::request`,
-//! when its response starts: a `request` span with `method`, `path` and
-//! `request_id`, and `status`, `latency_ms` and, for an error, the
-//! `error.message` it was answered with:
-//!
-//! ```text
-//! INFO request{method=GET path=/v1/nowhere request_id=req_...}: assistant_stream::server::request: request failed status=404 latency_ms=0.112 error="Invalid URL (GET /v1/nowhere)"
-//! ```
-//!
-//! Keys never reach the log: the query is not logged, and the
-//! `Authorization` and `api-key` headers are marked sensitive. The layers
-//! are tower-http's (trace, header propagation, sensitive headers, body
-//! limit, CORS).
-//!
-//! # CORS
-//!
-//! For browser clients, preflights are answered and every response (errors
-//! included) allows any origin, the API's methods and the headers the
-//! browser asks for, and exposes its headers. No credentials are involved:
-//! keys travel in headers. Turn it off with
-//! [`cors(false)`](ServerBuilder::cors).
-//!
-//! # Errors
-//!
-//! Bad input is a 400 `invalid_request_error`, as the API answers it (the
-//! SDKs raise `BadRequestError`): broken JSON, a body that is not an object,
-//! a missing required field or a value of the wrong type, with `param`
-//! naming the field by its path in the body (`tools[0].type`,
-//! `thread.messages[0].role`); values outside the API's ranges
-//! (`temperature` 0 to 2, `top_p` 0 to 1, `max_prompt_tokens` and
-//! `max_completion_tokens` at least 256, at most 128 tools on an assistant
-//! and 20 on a run); a tool `type` other than `code_interpreter`,
-//! `file_search` and `function`, answered with the supported types;
-//! metadata over its limits, `limit` outside 1 to 100, tool outputs that do
-//! not answer the calls. `null` means absent for every optional field. An
-//! unknown id is a 404. Errors that a layer answers (the body
-//! limit, a path that does not decode) come in the same envelope.
+//! | layer | modules | what |
+//! |---|---|---|
+//! | start-up | this crate's root | [`ServerBuilder`], [`RunningServer`], [`StartError`] |
+//! | api | `api` | routes, extractors, validation, layers, HTTP errors |
+//! | services | `services` | runs (lifecycle, driver, ownership, follower), threads, assistants, live state, background tasks and their supervisor |
+//! | model | `model` | [`Scripted`], [`Replay`], `ChatCompletions`: who answers a turn |
+//! | store | `store` | opening the store a [`Database`] names (`assistant-stream-store`, `assistant-stream-sql`) |
 
 /// Builds a value of one of the engine's `#[non_exhaustive]` types (which
 /// another crate cannot write as a struct expression) from its `Default`,
@@ -264,7 +69,7 @@ pub use assistant_stream_store::database::{Database, ParseDatabaseError, Postgre
 // has always used.
 #[cfg(feature = "client")]
 pub(crate) use assistant_stream_client::client;
-pub(crate) use assistant_stream_core::{AssistantEvent, error, event, sse, types};
+pub(crate) use assistant_stream_core::{AssistantEvent, event, sse, types};
 pub(crate) use assistant_stream_store::ids;
 
 #[cfg(feature = "client")]
@@ -718,10 +523,10 @@ mod tests {
             .replay("no/such/recording.sse")
             .router()
             .await
-            .map_err(crate::error::Error::from)
+            .map_err(assistant_stream_core::error::Error::from)
             .unwrap_err();
         assert!(err.is_builder(), "{err:?}");
-        crate::error::assert_each_part_said_once(&err);
+        assistant_stream_core::error::assert_each_part_said_once(&err);
     }
 
     #[tokio::test]
@@ -731,9 +536,9 @@ mod tests {
             .addr(taken.local_addr().unwrap())
             .spawn()
             .await
-            .map_err(crate::error::Error::from)
+            .map_err(assistant_stream_core::error::Error::from)
             .unwrap_err();
         assert!(err.to_string().contains("could not listen"), "{err}");
-        crate::error::assert_each_part_said_once(&err);
+        assistant_stream_core::error::assert_each_part_said_once(&err);
     }
 }

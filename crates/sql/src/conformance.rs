@@ -10,8 +10,9 @@ pub(crate) mod on_postgres;
 
 use crate::sqlite::{OpenError, SqliteFault, SqliteOptions, SqliteStore};
 use assistant_stream_core::types::RunStatus;
+use assistant_stream_store::prelude::*;
 use assistant_stream_store::testing::*;
-use assistant_stream_store::{Store, StoreError, StoredEvent};
+use assistant_stream_store::{StoreError, StoredEvent};
 use std::path::Path;
 use std::sync::Arc;
 

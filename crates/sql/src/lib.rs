@@ -28,5 +28,5 @@ use assistant_stream_core::types;
 #[cfg(feature = "postgres")]
 use assistant_stream_store::Wakeup;
 use assistant_stream_store::{
-    Page, PageQuery, RunBatch, RunRecord, Store, StoreError, StoreResult, StoredEvent, ThreadRecord,
+    Page, PageQuery, RunBatch, RunRecord, StoreError, StoreResult, StoredEvent, ThreadRecord,
 };

@@ -1,5 +1,5 @@
 //! The PostgreSQL store: the server's data in a PostgreSQL database, which
-//! several server processes can share ([`Store::is_shared`]: who holds which
+//! several server processes can share ([`Ownership::is_shared`]: who holds which
 //! run, heartbeats, claims, fenced commits and wake-ups are in `shared`;
 //! the design is the server crate's run ownership), with the invariants
 //! that must hold across processes enforced by the database.
@@ -19,14 +19,14 @@
 //!
 //! - **The thread lock** is the thread row's `active_run_id`, read and
 //!   changed only under the row's lock (`SELECT ... FOR NO KEY UPDATE`):
-//!   [`Store::insert_run`] locks the row, checks the column, sets it and
+//!   [`RunStore::insert_run`] locks the row, checks the column, sets it and
 //!   reads the thread's messages in one call of the schema's `insert_run`
 //!   function (one transaction, one round trip), and
-//!   [`Store::insert_message`] checks it under the same lock in one
+//!   [`ThreadStore::insert_message`] checks it under the same lock in one
 //!   statement. Two processes (or two pools) racing for one
 //!   thread queue on the row; the second sees the first's run. No lock of
 //!   this process is involved.
-//! - **A commit** ([`Store::commit`]) is one statement of the batch's shape
+//! - **A commit** ([`RunStore::commit`]) is one statement of the batch's shape
 //!   (its parts only), so one round trip and one transaction, whether it is
 //!   fenced by its run's holder, lets go of its run or sends the wake-up of
 //!   its events (`shared`). The statement locks the thread's row for key share
@@ -38,14 +38,14 @@
 //!   `ended_at`. Each write is conditional on the run, so a batch for a
 //!   deleted thread or run writes nothing.
 //! - **Retention**: `runs.ended_at` (set once, in the commit that ends the
-//!   run) starts the window; [`Store::prune_events`] deletes the events of
+//!   run) starts the window; [`EventLog::prune_events`] deletes the events of
 //!   runs that ended before its bound.
 //! - **Events** are rows of `run_event_batches`, the source of truth for
 //!   resuming a stream: one row per commit that had events, holding them as
 //!   arrays (sequence numbers, names, data), keyed by the run and its last
 //!   sequence number. A row per event cost five times as much to write
 //!   (its foreign key checked for each), see the migration;
-//!   [`Store::events_after`] unnests the rows past a sequence number.
+//!   [`EventLog::events_after`] unnests the rows past a sequence number.
 //!
 //! # Layout
 //!
@@ -59,13 +59,14 @@
 mod shared;
 
 use super::{
-    Page, PageQuery, RunBatch, RunRecord, Store, StoreError, StoreResult, StoredEvent,
-    ThreadRecord, Wakeup,
+    Page, PageQuery, RunBatch, RunRecord, StoreError, StoreResult, StoredEvent, ThreadRecord,
+    Wakeup,
 };
 use crate::common::{self as sql, Window, decode, encode, run_record};
 use crate::types::{Assistant, Message, Run, RunStep, Thread};
 use assistant_stream_store::PostgresUrl;
 use assistant_stream_store::ids::now;
+use assistant_stream_store::prelude::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::migrate::{MigrateError, Migrator};
@@ -703,7 +704,7 @@ fn build_commit_sql(shape: CommitShape) -> String {
 }
 
 #[async_trait::async_trait]
-impl Store for PostgresStore {
+impl AssistantStore for PostgresStore {
     async fn insert_assistant(&self, assistant: &Assistant) -> StoreResult<()> {
         let action = || format!("writing assistant {}", assistant.id);
         sqlx::query("INSERT INTO assistants (id, object) VALUES ($1, $2::json)")
@@ -766,7 +767,10 @@ impl Store for PostgresStore {
         );
         read_window(&window, &self.pool, sql, None, None, action).await
     }
+}
 
+#[async_trait::async_trait]
+impl ThreadStore for PostgresStore {
     async fn insert_thread(&self, thread: &Thread, messages: &[Message]) -> StoreResult<()> {
         let action = || format!("writing thread {}", thread.id);
         let messages: Vec<&Message> = messages.iter().collect();
@@ -940,7 +944,10 @@ impl Store for PostgresStore {
         }
         rows.iter().map(|row| decode(row, action)).collect()
     }
+}
 
+#[async_trait::async_trait]
+impl RunStore for PostgresStore {
     async fn insert_run(&self, run: &RunRecord, messages: &[Message]) -> StoreResult<Vec<Message>> {
         let action = || format!("writing run {}", run.run.id);
         let thread_id = run.run.thread_id.as_str();
@@ -1211,7 +1218,10 @@ impl Store for PostgresStore {
             })
             .collect()
     }
+}
 
+#[async_trait::async_trait]
+impl EventLog for PostgresStore {
     async fn events_after(
         &self,
         thread_id: &str,
@@ -1269,7 +1279,10 @@ impl Store for PostgresStore {
         .map_err(|error| fault("pruning the events of ended runs".to_owned(), error))?;
         Ok(pruned.map_or(0, i64::unsigned_abs))
     }
+}
 
+#[async_trait::async_trait]
+impl Ownership for PostgresStore {
     fn is_shared(&self) -> bool {
         true
     }

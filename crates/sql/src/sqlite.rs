@@ -48,11 +48,12 @@
 // `Store` trait (`store::open`); drop this then.
 
 use super::{
-    Page, PageQuery, RunBatch, RunRecord, Store, StoreError, StoreResult, StoredEvent, ThreadRecord,
+    Page, PageQuery, RunBatch, RunRecord, StoreError, StoreResult, StoredEvent, ThreadRecord,
 };
 use crate::common::{self as sql, Window, decode, encode, run_record};
 use crate::types::{Assistant, Message, Run, RunStep, Thread};
 use assistant_stream_store::ids::now;
+use assistant_stream_store::prelude::*;
 use serde::de::DeserializeOwned;
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::sqlite::{
@@ -1457,7 +1458,7 @@ fn encode_messages(messages: &[Message], action: impl Fn() -> String) -> StoreRe
 }
 
 #[async_trait::async_trait]
-impl Store for SqliteStore {
+impl AssistantStore for SqliteStore {
     async fn insert_assistant(&self, assistant: &Assistant) -> StoreResult<()> {
         let action = || format!("writing assistant {}", assistant.id);
         let query = sqlx::query("INSERT INTO assistants (id, object) VALUES (?1, ?2)")
@@ -1534,7 +1535,10 @@ impl Store for SqliteStore {
         );
         read_window(&window, &mut conn, sql, None, None, action).await
     }
+}
 
+#[async_trait::async_trait]
+impl ThreadStore for SqliteStore {
     async fn insert_thread(&self, thread: &Thread, messages: &[Message]) -> StoreResult<()> {
         let action = || format!("writing thread {}", thread.id);
         let list = sqlx::query(INSERT_THREAD)
@@ -1690,7 +1694,10 @@ impl Store for SqliteStore {
         }
         rows.iter().map(|row| decode(row, action)).collect()
     }
+}
 
+#[async_trait::async_trait]
+impl RunStore for SqliteStore {
     async fn insert_run(&self, run: &RunRecord, messages: &[Message]) -> StoreResult<Vec<Message>> {
         let action = || format!("writing run {}", run.run.id);
         let list = sqlx::query(INSERT_RUN)
@@ -1952,7 +1959,10 @@ impl Store for SqliteStore {
             })
             .collect()
     }
+}
 
+#[async_trait::async_trait]
+impl EventLog for SqliteStore {
     async fn events_after(
         &self,
         thread_id: &str,
@@ -2008,6 +2018,9 @@ impl Store for SqliteStore {
         Ok(rows.iter().map(|(events,)| events.unsigned_abs()).sum())
     }
 }
+
+/// A SQLite file is one process's: nothing is shared (the defaults).
+impl Ownership for SqliteStore {}
 #[cfg(test)]
 mod tests {
     use super::*;

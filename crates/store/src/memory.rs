@@ -3,9 +3,10 @@
 //! benchmarks), and the reference semantics of [`Store`].
 
 use crate::ids::now;
+use crate::prelude::*;
 use crate::{
-    Page, PageQuery, RunBatch, RunRecord, Store, StoreError, StoreResult, StoredEvent,
-    ThreadRecord, Wakeup,
+    Page, PageQuery, RunBatch, RunRecord, StoreError, StoreResult, StoredEvent, ThreadRecord,
+    Wakeup,
 };
 use assistant_stream_core::types::{Assistant, Message, Order, Run, RunStep, Thread};
 use std::collections::{BTreeMap, HashMap};
@@ -15,7 +16,7 @@ use tokio::sync::broadcast;
 
 /// Objects in insertion order, found by id.
 #[derive(Debug)]
-pub struct Collection<T> {
+pub(crate) struct Collection<T> {
     items: BTreeMap<u64, (String, T)>,
     index: HashMap<String, u64>,
     next: u64,
@@ -32,28 +33,28 @@ impl<T> Default for Collection<T> {
 }
 
 impl<T> Collection<T> {
-    pub fn insert(&mut self, id: String, item: T) {
+    pub(crate) fn insert(&mut self, id: String, item: T) {
         let seq = self.next;
         self.next += 1;
         self.index.insert(id.clone(), seq);
         self.items.insert(seq, (id, item));
     }
 
-    pub fn get(&self, id: &str) -> Option<&T> {
+    pub(crate) fn get(&self, id: &str) -> Option<&T> {
         self.index
             .get(id)
             .and_then(|seq| self.items.get(seq))
             .map(|(_, item)| item)
     }
 
-    pub fn get_mut(&mut self, id: &str) -> Option<&mut T> {
+    pub(crate) fn get_mut(&mut self, id: &str) -> Option<&mut T> {
         self.index
             .get(id)
             .and_then(|seq| self.items.get_mut(seq))
             .map(|(_, item)| item)
     }
 
-    pub fn remove(&mut self, id: &str) -> Option<T> {
+    pub(crate) fn remove(&mut self, id: &str) -> Option<T> {
         let seq = self.index.remove(id)?;
         self.items.remove(&seq).map(|(_, item)| item)
     }
@@ -63,7 +64,7 @@ impl<T> Collection<T> {
     }
 
     /// All items, oldest first.
-    pub fn values(&self) -> impl DoubleEndedIterator<Item = &T> {
+    pub(crate) fn values(&self) -> impl DoubleEndedIterator<Item = &T> {
         self.items.values().map(|(_, item)| item)
     }
 
@@ -71,7 +72,7 @@ impl<T> Collection<T> {
     /// ids of this collection ([`StoreError::BadCursor`] otherwise); `keep`
     /// filters items (the cursors need not pass it); `view` turns an item
     /// into what is listed.
-    pub fn page<V>(
+    pub(crate) fn page<V>(
         &self,
         params: &PageQuery,
         keep: impl Fn(&T) -> bool,
@@ -186,6 +187,7 @@ pub struct MemoryStore {
 const WAKEUP_BACKLOG: usize = 4096;
 
 impl MemoryStore {
+    /// An empty store, of this process alone.
     pub fn new() -> Self {
         MemoryStore::default()
     }
@@ -225,7 +227,7 @@ fn upsert<T>(collection: &mut Collection<T>, id: &str, value: T) {
 }
 
 #[async_trait::async_trait]
-impl Store for MemoryStore {
+impl AssistantStore for MemoryStore {
     async fn insert_assistant(&self, assistant: &Assistant) -> StoreResult<()> {
         self.data()
             .assistants
@@ -262,7 +264,10 @@ impl Store for MemoryStore {
     async fn list_assistants(&self, page: &PageQuery) -> StoreResult<Page<Assistant>> {
         self.data().assistants.page(page, |_| true, Clone::clone)
     }
+}
 
+#[async_trait::async_trait]
+impl ThreadStore for MemoryStore {
     async fn insert_thread(&self, thread: &Thread, messages: &[Message]) -> StoreResult<()> {
         let mut entry = ThreadData {
             thread: thread.clone(),
@@ -363,7 +368,10 @@ impl Store for MemoryStore {
             .cloned()
             .collect())
     }
+}
 
+#[async_trait::async_trait]
+impl RunStore for MemoryStore {
     async fn insert_run(&self, run: &RunRecord, messages: &[Message]) -> StoreResult<Vec<Message>> {
         let mut data = self.data();
         let thread = data.thread_mut(&run.run.thread_id)?;
@@ -496,7 +504,10 @@ impl Store for MemoryStore {
         runs.sort_by_key(|r| r.run.created_at);
         Ok(runs)
     }
+}
 
+#[async_trait::async_trait]
+impl EventLog for MemoryStore {
     async fn events_after(
         &self,
         thread_id: &str,
@@ -523,7 +534,10 @@ impl Store for MemoryStore {
         }
         Ok(pruned)
     }
+}
 
+#[async_trait::async_trait]
+impl Ownership for MemoryStore {
     fn is_shared(&self) -> bool {
         self.wakeups.is_some()
     }

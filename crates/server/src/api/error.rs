@@ -171,6 +171,15 @@ impl From<StoreError> for ApiError {
                     format!("The server's database failed {action}: {source}."),
                 )
             }
+            // A failure newer than this server knows of.
+            other => {
+                tracing::error!(err = %other, "a request failed on the store");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    format!("The server's store failed: {other}."),
+                )
+            }
         }
     }
 }

@@ -56,12 +56,12 @@
 
 use super::{BoxFuture, FinishReason, Model, ModelEvent, ModelStream, Turn};
 use crate::client::retry::RetryPolicy;
-use crate::error::{Error, Kind};
 use crate::sse::{Frame, SseParser};
 use crate::types::{
     LastError, LastErrorCode, Message, MessageContent, ResponseFormat, Role, StepDetails, Tool,
     ToolCall, ToolChoice, Usage,
 };
+use assistant_stream_core::error::{Error, Kind};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::Deserialize;

@@ -5,7 +5,7 @@
 //! asking its holder to cancel it, waiting for a wake-up. It never calls
 //! back into the lifecycle.
 //!
-//! A store that several server processes share ([`Store::is_shared`]:
+//! A store that several server processes share ([`Ownership::is_shared`](assistant_stream_store::Ownership::is_shared):
 //! PostgreSQL; in the tests, one memory store shared by servers in one
 //! process) is the only thing they have in common. There is no coordinator
 //! and no instance talks to another: they meet in the store.
@@ -21,8 +21,8 @@
 //! is held by nobody, so that any instance may take them.
 //!
 //! Each instance tells the store it is alive every quarter of the lease
-//! ([`Store::heartbeat`]); one not heard of for a whole lease has lapsed,
-//! and the others take over its runs ([`Store::claim_lapsed_runs`], which
+//! ([`Ownership::heartbeat`](assistant_stream_store::Ownership::heartbeat)); one not heard of for a whole lease has lapsed,
+//! and the others take over its runs ([`Ownership::claim_lapsed_runs`](assistant_stream_store::Ownership::claim_lapsed_runs), which
 //! never gives one run to two instances; the loop is
 //! `services::background`'s) and settle them as a restart would
 //! (`lifecycle::take_over`): a run that was being driven fails
@@ -44,7 +44,7 @@
 //!   database restart) the follower tries again for a while, then
 //!   ends its stream with an `error` event that says to resume.
 //! - Cancelling a run driven elsewhere asks its holder
-//!   ([`Store::request_cancel`], a [`Wakeup::Cancel`]) and waits for the run
+//!   ([`Ownership::request_cancel`](assistant_stream_store::Ownership::request_cancel), a [`Wakeup::Cancel`]) and waits for the run
 //!   to say `cancelling`; a run held by nobody, or by a lapsed instance, is
 //!   taken and cancelled here.
 //! - Tool outputs are taken by the instance they come to: it claims the run
@@ -54,8 +54,6 @@
 
 use crate::services::live::LiveRun;
 use crate::services::{ServiceError, ServiceResult, Services};
-#[cfg(doc)]
-use crate::store::Store;
 use crate::store::{RunRecord, StoreError, StoreResult, Wakeup};
 use crate::types::Run;
 use std::sync::Arc;
