@@ -156,9 +156,10 @@ impl fmt::Display for Target {
 
 /// Why a PostgreSQL database could not be opened. Each names the database
 /// (without the password).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// The URL is not one PostgreSQL takes (`url` is redacted).
+    #[error("cannot open the database {url}: the URL is not valid")]
     BadUrl {
         /// The URL as given, its password hidden.
         url: String,
@@ -166,6 +167,7 @@ pub enum OpenError {
         source: sqlx::Error,
     },
     /// The server could not be reached, or refused the connection.
+    #[error("cannot connect to the database {target}")]
     Connect {
         /// The database.
         target: Target,
@@ -173,11 +175,16 @@ pub enum OpenError {
         source: sqlx::Error,
     },
     /// The server did not answer within [`CONNECT_TIMEOUT`].
+    #[error("cannot connect to the database {target}: no answer within {} s", CONNECT_TIMEOUT.as_secs())]
     Timeout {
         /// The database.
         target: Target,
     },
     /// The database's schema is newer than this build knows.
+    #[error(
+        "the database {target} was written by a newer version of assistant-stream \
+         (schema version {found}; this version knows up to {known}); refusing to start"
+    )]
     NewerSchema {
         /// The database.
         target: Target,
@@ -187,6 +194,7 @@ pub enum OpenError {
         known: i64,
     },
     /// A query of the opening failed: `doing` says which.
+    #[error("cannot open the database {target}: {doing}")]
     Query {
         /// The database.
         target: Target,
@@ -196,6 +204,7 @@ pub enum OpenError {
         source: sqlx::Error,
     },
     /// The schema could not be brought up to date.
+    #[error("cannot bring the database {target} to schema version {known}")]
     Migrate {
         /// The database.
         target: Target,
@@ -204,52 +213,6 @@ pub enum OpenError {
         /// The migration's error.
         source: MigrateError,
     },
-}
-
-impl fmt::Display for OpenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            OpenError::BadUrl { url, .. } => {
-                write!(f, "cannot open the database {url}: the URL is not valid")
-            }
-            OpenError::Connect { target, .. } => {
-                write!(f, "cannot connect to the database {target}")
-            }
-            OpenError::Timeout { target } => write!(
-                f,
-                "cannot connect to the database {target}: no answer within {} s",
-                CONNECT_TIMEOUT.as_secs()
-            ),
-            OpenError::NewerSchema {
-                target,
-                found,
-                known,
-            } => write!(
-                f,
-                "the database {target} was written by a newer version of assistant-stream \
-                 (schema version {found}; this version knows up to {known}); refusing to start"
-            ),
-            OpenError::Query { target, doing, .. } => {
-                write!(f, "cannot open the database {target}: {doing}")
-            }
-            OpenError::Migrate { target, known, .. } => write!(
-                f,
-                "cannot bring the database {target} to schema version {known}"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for OpenError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            OpenError::BadUrl { source, .. }
-            | OpenError::Connect { source, .. }
-            | OpenError::Query { source, .. } => Some(source),
-            OpenError::Migrate { source, .. } => Some(source),
-            OpenError::Timeout { .. } | OpenError::NewerSchema { .. } => None,
-        }
-    }
 }
 
 /// A failed database call, with what was being done.

@@ -61,7 +61,6 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 use sqlx::{Arguments, Connection, Execute, FromRow, SqlStr, Sqlite};
-use std::fmt;
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -141,9 +140,10 @@ pub struct SqliteOptions {
 }
 
 /// Why a SQLite database could not be opened. Each says which file.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     /// The directory the file goes in does not exist (it is not made).
+    #[error("cannot open the database {}: its directory {} does not exist", path.display(), directory.display())]
     MissingDirectory {
         /// The database file.
         path: PathBuf,
@@ -151,6 +151,7 @@ pub enum OpenError {
         directory: PathBuf,
     },
     /// What should be the file's directory is not a directory.
+    #[error("cannot open the database {}: {} is not a directory", path.display(), parent.display())]
     NotInDirectory {
         /// The database file.
         path: PathBuf,
@@ -158,11 +159,13 @@ pub enum OpenError {
         parent: PathBuf,
     },
     /// The path names a directory.
+    #[error("cannot open the database {}: it is a directory", path.display())]
     IsDirectory {
         /// The path given for the database file.
         path: PathBuf,
     },
     /// Another store holds the database's lock (`pid` as its lock file says).
+    #[error("{}", in_use(path, *pid))]
     InUse {
         /// The database file.
         path: PathBuf,
@@ -170,6 +173,8 @@ pub enum OpenError {
         pid: Option<u32>,
     },
     /// The database's schema is newer than this build knows.
+    #[error("the database {} was written by a newer version of assistant-stream \
+         (schema version {found}; this version knows up to {known}); refusing to start", path.display())]
     NewerSchema {
         /// The database file.
         path: PathBuf,
@@ -179,11 +184,13 @@ pub enum OpenError {
         known: i64,
     },
     /// The file is not a SQLite database.
+    #[error("cannot open the database {}: the file is not a SQLite database", path.display())]
     NotADatabase {
         /// The database file.
         path: PathBuf,
     },
     /// A file operation failed: `doing` says which.
+    #[error("cannot open the database {}: {doing}", path.display())]
     Io {
         /// The database file.
         path: PathBuf,
@@ -193,6 +200,7 @@ pub enum OpenError {
         source: io::Error,
     },
     /// SQLite failed: `doing` says at what.
+    #[error("cannot open the database {}: {doing}", path.display())]
     Sqlite {
         /// The database file.
         path: PathBuf,
@@ -202,6 +210,7 @@ pub enum OpenError {
         source: sqlx::Error,
     },
     /// The schema could not be brought up to date.
+    #[error("cannot bring the database {} to schema version {known}", path.display())]
     Migrate {
         /// The database file.
         path: PathBuf,
@@ -212,76 +221,19 @@ pub enum OpenError {
     },
 }
 
-impl fmt::Display for OpenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            OpenError::MissingDirectory { path, directory } => write!(
-                f,
-                "cannot open the database {}: its directory {} does not exist",
-                path.display(),
-                directory.display()
-            ),
-            OpenError::NotInDirectory { path, parent } => write!(
-                f,
-                "cannot open the database {}: {} is not a directory",
-                path.display(),
-                parent.display()
-            ),
-            OpenError::IsDirectory { path } => write!(
-                f,
-                "cannot open the database {}: it is a directory",
-                path.display()
-            ),
-            OpenError::InUse { path, pid } => {
-                let pid = pid.map_or_else(|| "unknown".to_owned(), |pid| pid.to_string());
-                if pid == std::process::id().to_string() {
-                    write!(
-                        f,
-                        "the database {} is already open in this process (pid {pid})",
-                        path.display()
-                    )
-                } else {
-                    write!(
-                        f,
-                        "the database {} is in use by another assistant-stream process (pid {pid})",
-                        path.display()
-                    )
-                }
-            }
-            OpenError::NewerSchema { path, found, known } => write!(
-                f,
-                "the database {} was written by a newer version of assistant-stream \
-                 (schema version {found}; this version knows up to {known}); refusing to start",
-                path.display()
-            ),
-            OpenError::NotADatabase { path } => write!(
-                f,
-                "cannot open the database {}: the file is not a SQLite database",
-                path.display()
-            ),
-            OpenError::Io { path, doing, .. } => {
-                write!(f, "cannot open the database {}: {doing}", path.display())
-            }
-            OpenError::Sqlite { path, doing, .. } => {
-                write!(f, "cannot open the database {}: {doing}", path.display())
-            }
-            OpenError::Migrate { path, known, .. } => write!(
-                f,
-                "cannot bring the database {} to schema version {known}",
-                path.display()
-            ),
-        }
-    }
-}
-
-impl std::error::Error for OpenError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            OpenError::Io { source, .. } => Some(source),
-            OpenError::Sqlite { source, .. } => Some(source),
-            OpenError::Migrate { source, .. } => Some(source),
-            _ => None,
-        }
+/// The message of [`OpenError::InUse`]: this process, or another one.
+fn in_use(path: &Path, pid: Option<u32>) -> String {
+    let pid = pid.map_or_else(|| "unknown".to_owned(), |pid| pid.to_string());
+    if pid == std::process::id().to_string() {
+        format!(
+            "the database {} is already open in this process (pid {pid})",
+            path.display()
+        )
+    } else {
+        format!(
+            "the database {} is in use by another assistant-stream process (pid {pid})",
+            path.display()
+        )
     }
 }
 
