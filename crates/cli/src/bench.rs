@@ -1,7 +1,7 @@
 //! `assistant-stream bench FILE`: the whole pipeline, in memory, as JSON.
 
-use crate::assistant_stream::types::{Text, TextDelta};
-use crate::assistant_stream::{AssistantStream, EventHandler};
+use assistant_stream_core::types::{Text, TextDelta};
+use assistant_stream_core::{AssistantStream, EventHandler};
 use bytes::Bytes;
 use std::path::PathBuf;
 use std::time::Instant;

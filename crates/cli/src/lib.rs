@@ -4,14 +4,6 @@
 //! Assistants streams. The binary is the `assistant-stream` crate's (feature
 //! `cli`), which calls [`main`].
 
-// The crates under the paths the commands have always used.
-mod assistant_stream {
-    pub(crate) use assistant_stream_client::Client;
-    pub(crate) use assistant_stream_client::client;
-    pub(crate) use assistant_stream_core::*;
-    pub(crate) use assistant_stream_server as server;
-}
-
 mod bench;
 mod replay;
 mod report;

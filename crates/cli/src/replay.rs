@@ -1,9 +1,9 @@
 //! `assistant-stream replay FILE`: play a recorded stream through the engine.
 
-use crate::assistant_stream::AssistantStream;
-use crate::assistant_stream::handler::TraceHandler;
-use crate::assistant_stream::render::LiveRenderer;
-use crate::assistant_stream::sse::SseParser;
+use assistant_stream_core::AssistantStream;
+use assistant_stream_core::handler::TraceHandler;
+use assistant_stream_core::render::LiveRenderer;
+use assistant_stream_core::sse::SseParser;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use std::path::PathBuf;

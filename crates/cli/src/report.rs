@@ -1,8 +1,8 @@
 //! How the command-line tool reports outcomes: an error with its causes on
 //! one line, and the `final` line that ends every `--trace`.
 
-use crate::assistant_stream::AssistantStream;
-use crate::assistant_stream::handler::TraceHandler;
+use assistant_stream_core::AssistantStream;
+use assistant_stream_core::handler::TraceHandler;
 use serde_json::json;
 use std::error::Error;
 
@@ -25,7 +25,7 @@ pub fn error_chain(err: &(dyn Error + 'static)) -> String {
 pub fn print_final<W: std::io::Write + Send, S>(
     handler: &TraceHandler<W>,
     stream: &AssistantStream<S>,
-    error: Option<&crate::assistant_stream::Error>,
+    error: Option<&assistant_stream_core::Error>,
 ) {
     let mut args = vec![
         ("run", json!(stream.current_run())),

@@ -1,14 +1,15 @@
 //! `assistant-stream run`: stream a run from any Assistants v2 server and
 //! render it live, answering function calls from the command line.
 
-use crate::assistant_stream::client::ClientBuilder;
-use crate::assistant_stream::client::RunStream;
-use crate::assistant_stream::handler::TraceHandler;
-use crate::assistant_stream::types::{
+use assistant_stream_client::Client;
+use assistant_stream_client::client::ClientBuilder;
+use assistant_stream_client::client::RunStream;
+use assistant_stream_core::EventHandler;
+use assistant_stream_core::handler::TraceHandler;
+use assistant_stream_core::types::{
     CreateMessageRequest, CreateRunRequest, CreateThreadAndRunRequest, CreateThreadRequest,
     Message, RunStatus, RunToolCall, Text, TextDelta,
 };
-use crate::assistant_stream::{Client, EventHandler};
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
@@ -77,10 +78,7 @@ pub async fn run(args: RunArgs) -> Result<(), Box<dyn std::error::Error + Send +
 }
 
 /// Opens the run's stream: a new thread, or a message posted to the thread given.
-async fn start(
-    client: &Client,
-    args: &RunArgs,
-) -> Result<RunStream, crate::assistant_stream::Error> {
+async fn start(client: &Client, args: &RunArgs) -> Result<RunStream, assistant_stream_core::Error> {
     match &args.thread_id {
         None => {
             let mut thread = CreateThreadRequest::new();
@@ -214,7 +212,7 @@ impl EventHandler for LiveText {
         }
     }
 
-    async fn on_error(&mut self, error: &crate::assistant_stream::Error) {
+    async fn on_error(&mut self, error: &assistant_stream_core::Error) {
         eprintln!("error: {}", crate::report::error_chain(error));
     }
 

@@ -1,6 +1,6 @@
 //! `assistant-stream serve`: the embedded Assistants v2 server on a local address.
 
-use crate::assistant_stream::server::{ChatCompletions, Database, Server};
+use assistant_stream_server::{ChatCompletions, Database, Server};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;

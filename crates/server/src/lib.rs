@@ -490,10 +490,10 @@ impl RunningServer {
             None => Ok(()),
         };
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        // Drivers write what they staged as they stop (`Control::Shutdown`).
         if !self.services.tasks.wait(left).await {
             tracing::warn!("tasks were still running at the end of the shutdown grace");
         }
-        self.services.flush().await;
         served
     }
 

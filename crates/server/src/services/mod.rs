@@ -74,9 +74,7 @@ impl Services {
             tasks: Supervisor::new(),
         }
     }
-}
 
-impl Services {
     /// Tells every task, stream and run driver that the server is stopping:
     /// drivers stop at their next step and write what they have staged.
     pub(crate) fn stop(&self) {
@@ -89,23 +87,6 @@ impl Services {
                 }
                 go
             });
-        }
-    }
-
-    /// Writes what the live runs have staged (after their drivers
-    /// stopped), so that every event a client saw is stored; a run whose
-    /// state is still held after a second is left to the next start.
-    pub(crate) async fn flush(&self) {
-        for live in self.runtime.all() {
-            let locked =
-                tokio::time::timeout(std::time::Duration::from_secs(1), live.state.lock()).await;
-            let Ok(mut state) = locked else {
-                tracing::warn!(run = %live.run_id, "a run's state was still held at shutdown");
-                continue;
-            };
-            if let Err(err) = state.commit(&*self.store, &live.feed).await {
-                tracing::warn!(run = %live.run_id, %err, "a run's last events could not be written at shutdown");
-            }
         }
     }
 }
