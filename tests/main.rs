@@ -22,6 +22,7 @@ mod agent_monitor;
 mod agent_print;
 mod agent_thread;
 mod agent_tools;
+mod autogen;
 mod chunking_props;
 mod cli_trace;
 mod client_errors;

@@ -13,3 +13,9 @@ python3 -m venv .venv
 python3 -m venv .venv-marvin
 .venv-marvin/bin/pip install -q --disable-pip-version-check -r tests/python/marvin-requirements.txt
 .venv-marvin/bin/python -c "import importlib.metadata as m; print('marvin', m.version('marvin'), 'installed in .venv-marvin')"
+
+# `.venv-autogen`: AutoGen 0.2.40 (autogen-agentchat) and the set pip resolved
+# for it, with openai 1.109.1, for `tests/autogen.rs`.
+python3 -m venv .venv-autogen
+.venv-autogen/bin/pip install -q --disable-pip-version-check -r tests/python/autogen-requirements.txt
+.venv-autogen/bin/python -c "import importlib.metadata as m; print('autogen-agentchat', m.version('autogen-agentchat'), 'installed in .venv-autogen')"

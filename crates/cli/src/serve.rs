@@ -1,6 +1,6 @@
 //! `assistant-stream serve`: the embedded Assistants v2 server on a local address.
 
-use assistant_stream_server::{ChatCompletions, Database, Server};
+use assistant_stream_server::{ChatCompletions, Database, Embeddings, Server};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -43,14 +43,37 @@ pub struct ServeArgs {
     /// run's `model` is passed through).
     #[arg(long, value_name = "NAME", requires = "backend_url")]
     pub backend_model: Option<String>,
-    /// How long the backend may send nothing before a run fails, in seconds.
+    /// How long a backend (the model's, or the embeddings') may send nothing before a run
+    /// or request fails, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 120)]
+    pub backend_timeout: u64,
+    /// Answer `POST /v1/embeddings` with this OpenAI-compatible backend
+    /// (`http://HOST:PORT/v1`: OpenAI, vLLM, Ollama, llama.cpp,
+    /// text-embeddings-inference, ...). Without it the route answers an error naming this flag.
+    #[arg(long, value_name = "URL")]
+    pub embeddings_url: Option<String>,
+    /// The embeddings model every request uses, whatever its `model` says (default: the
+    /// request's `model` is passed through); `/v1/models` lists it.
+    #[arg(long, value_name = "NAME", requires = "embeddings_url")]
+    pub embeddings_model: Option<String>,
+    /// The embeddings backend's key, sent as `Authorization: Bearer KEY` (never logged).
     #[arg(
         long,
-        value_name = "SECONDS",
-        default_value_t = 120,
-        requires = "backend_url"
+        value_name = "KEY",
+        requires = "embeddings_url",
+        env = "ASSISTANT_STREAM_EMBEDDINGS_API_KEY",
+        hide_env_values = true
     )]
-    pub backend_timeout: u64,
+    pub embeddings_api_key: Option<String>,
+    /// The most inputs sent to the embeddings backend in one request; longer lists go in
+    /// batches.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 32,
+        requires = "embeddings_url"
+    )]
+    pub embeddings_batch: usize,
     /// The wait suggested to polling clients in `openai-poll-after-ms` on runs still active.
     #[arg(long, value_name = "MS", default_value_t = 25)]
     pub poll_after_ms: u64,
@@ -135,6 +158,18 @@ pub async fn serve(args: ServeArgs) -> Result<(), Box<dyn std::error::Error + Se
             model = model.model(name);
         }
         builder = builder.model(model.build()?);
+    }
+    if let Some(url) = &args.embeddings_url {
+        let mut embeddings = Embeddings::builder(url.as_str())
+            .stall_timeout(Duration::from_secs(args.backend_timeout.max(1)))
+            .batch_size(args.embeddings_batch);
+        if let Some(key) = args.embeddings_api_key {
+            embeddings = embeddings.api_key(key);
+        }
+        if let Some(name) = args.embeddings_model {
+            embeddings = embeddings.model(name);
+        }
+        builder = builder.embeddings(embeddings.build()?);
     }
     let server = builder.spawn().await?;
     println!("{}", server.base_url());

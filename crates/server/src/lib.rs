@@ -76,7 +76,13 @@ pub(crate) use assistant_stream_store::ids;
 pub use model::chat;
 #[cfg(feature = "client")]
 pub use model::chat::{ChatCompletions, ChatCompletionsBuilder};
-pub use model::{BoxFuture, FinishReason, Model, ModelEvent, ModelStream, Replay, Scripted, Turn};
+pub use model::completions;
+#[cfg(feature = "client")]
+pub use model::embeddings::{Embeddings, EmbeddingsBuilder};
+pub use model::{
+    BackendError, BoxFuture, ChatAnswer, ChatRequest, ChunkStream, FinishReason, Model, ModelEvent,
+    ModelStream, Replay, Scripted, Turn,
+};
 pub use startup::StartError;
 
 use axum::serve::ListenerExt;
@@ -134,6 +140,9 @@ pub struct ServerBuilder {
     /// A store given as it is, instead of opening `database` (the tests of
     /// several instances share one memory store).
     store: Option<Arc<dyn Store>>,
+    /// The backend of `POST /v1/embeddings`.
+    #[cfg(feature = "client")]
+    embeddings: Option<Embeddings>,
 }
 
 impl Default for ServerBuilder {
@@ -158,6 +167,8 @@ impl Default for ServerBuilder {
                 shutdown_grace: Duration::from_secs(10),
             },
             store: None,
+            #[cfg(feature = "client")]
+            embeddings: None,
         }
     }
 }
@@ -168,6 +179,7 @@ impl fmt::Debug for ServerBuilder {
             .field("addr", &self.addr)
             .field("api_key", &self.config.api_key.as_ref().map(|_| "<set>"))
             .field("custom_model", &self.model.is_some())
+            .field("embeddings", &self.has_embeddings())
             .field("replay", &self.replay)
             .field("recordings", &self.recordings.as_ref().map(|r| r.len()))
             .field("database", &self.database)
@@ -186,6 +198,22 @@ impl fmt::Debug for ServerBuilder {
 }
 
 impl ServerBuilder {
+    fn has_embeddings(&self) -> bool {
+        #[cfg(feature = "client")]
+        return self.embeddings.is_some();
+        #[cfg(not(feature = "client"))]
+        false
+    }
+
+    /// The backend that answers `POST /v1/embeddings` (none by default: the
+    /// route then answers a 400 that says how to set one). `GET /v1/models`
+    /// lists its model too.
+    #[cfg(feature = "client")]
+    pub fn embeddings(mut self, embeddings: Embeddings) -> Self {
+        self.embeddings = Some(embeddings);
+        self
+    }
+
     /// The address to listen on (default `127.0.0.1:0`: a free port).
     pub fn addr(mut self, addr: SocketAddr) -> Self {
         self.addr = addr;
@@ -341,7 +369,13 @@ impl ServerBuilder {
                 .await
                 .map_err(|err| StartError::Database(err.into()))?,
         };
-        let app = Arc::new(Services::new(store, model, replay, self.config));
+        #[allow(unused_mut)]
+        let mut services = Services::new(store, model, replay, self.config);
+        #[cfg(feature = "client")]
+        {
+            services.embeddings = self.embeddings;
+        }
+        let app = Arc::new(services);
         if app.store.is_shared() {
             // Other instances may be running: the runs of those that died
             // are taken over when their lease lapses, not at start.

@@ -1,5 +1,6 @@
 //! Error answers in the API's envelope: `{"error": {"message", "type", "param", "code"}}`.
 
+use crate::model::BackendError;
 use crate::services::ServiceError;
 use crate::store::StoreError;
 use crate::types::ErrorObject;
@@ -139,6 +140,56 @@ impl From<ServiceError> for ApiError {
             ServiceError::Internal(message) => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", message)
             }
+            ServiceError::Backend(err) => err.into(),
+        }
+    }
+}
+
+impl From<BackendError> for ApiError {
+    fn from(err: BackendError) -> Self {
+        let message = err.message().to_owned();
+        match err {
+            BackendError::Invalid { param, .. } => {
+                let error = ApiError::invalid(message);
+                match param {
+                    Some(param) => error.param(&param),
+                    None => error,
+                }
+            }
+            // The backend's own refusal, passed on with its status, so
+            // that the SDKs raise the same class (404 for an unknown model,
+            // 429 for its rate limit).
+            BackendError::Refused {
+                status, kind, code, ..
+            } => {
+                let status = StatusCode::from_u16(status)
+                    .ok()
+                    .filter(|status| status.is_client_error() || status.is_server_error())
+                    .unwrap_or(StatusCode::BAD_GATEWAY);
+                let kind = kind.unwrap_or_else(|| {
+                    if status.is_client_error() {
+                        "invalid_request_error".to_owned()
+                    } else {
+                        "server_error".to_owned()
+                    }
+                });
+                let error = ApiError::new(status, &kind, message);
+                match code {
+                    Some(code) => error.code(&code),
+                    None => error,
+                }
+            }
+            BackendError::Unreachable { .. } => {
+                ApiError::new(StatusCode::BAD_GATEWAY, "server_error", message)
+            }
+            BackendError::TimedOut { .. } => {
+                ApiError::new(StatusCode::GATEWAY_TIMEOUT, "server_error", message).code("timeout")
+            }
+            BackendError::NotConfigured { .. } => {
+                ApiError::invalid(message).code("backend_not_configured")
+            }
+            // A model's failure, and any newer kind.
+            _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", message),
         }
     }
 }

@@ -36,6 +36,31 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// A JSON body read twice: as `T`, with the errors of [`JsonBody`], and as
+/// the object it is, kept whole for a backend that is given every field.
+pub(crate) struct JsonWithBody<T>(
+    pub(crate) T,
+    pub(crate) serde_json::Map<String, serde_json::Value>,
+);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonWithBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
+        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &bytes
+        };
+        let typed = parse_body(text)?;
+        let whole = serde_json::from_slice(text).map_err(broken_json)?;
+        Ok(JsonWithBody(typed, whole))
+    }
+}
+
 /// Reads a request body, which is always a JSON object.
 fn parse_body<T: DeserializeOwned>(text: &[u8]) -> Result<T, ApiError> {
     // serde reads a struct from an array too (positionally); the API does not.
@@ -102,7 +127,7 @@ fn write_type_first(value: &serde_json::Value, out: &mut Vec<u8>) -> serde_json:
     Ok(())
 }
 
-fn json_kind(value: &serde_json::Value) -> &'static str {
+pub(crate) fn json_kind(value: &serde_json::Value) -> &'static str {
     match value {
         serde_json::Value::Null => "null",
         serde_json::Value::Bool(_) => "a boolean",

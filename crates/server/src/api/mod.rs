@@ -5,6 +5,7 @@
 //! its answer; what the server does is in `crate::services`.
 
 mod assistants;
+mod completions;
 pub(crate) mod error;
 mod extract;
 mod layers;
@@ -41,6 +42,8 @@ pub(crate) fn router(app: Arc<Services>) -> Router {
     let routes = Router::new()
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*model}", get(models::get))
+        .route("/v1/chat/completions", post(completions::chat))
+        .route("/v1/embeddings", post(completions::embeddings))
         .route(
             "/v1/assistants",
             post(assistants::create).get(assistants::list),

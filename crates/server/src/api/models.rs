@@ -1,7 +1,8 @@
 //! `/models`: the model names this server answers with.
 //!
 //! The list is what the [`Model`](crate::Model) behind the server
-//! names in [`Model::models`](crate::Model::models). Runs accept any
+//! names in [`Model::models`](crate::Model::models), then the embeddings
+//! backend's model, if the server has one. Runs accept any
 //! model name (the server never checks one), so `GET /models/{id}` answers
 //! every id too, listed or not: an app that checks its configured model
 //! before it starts works unchanged.
@@ -42,12 +43,7 @@ pub(crate) struct ModelList {
 }
 
 pub(crate) async fn list(State(app): State<Arc<Services>>) -> Json<ModelList> {
-    let mut names: Vec<String> = Vec::new();
-    for name in app.model.models().await {
-        if !name.is_empty() && !names.contains(&name) {
-            names.push(name);
-        }
-    }
+    let names = crate::services::completions::models(&app).await;
     Json(ModelList {
         object: "list",
         data: names

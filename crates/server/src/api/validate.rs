@@ -72,21 +72,24 @@ pub(crate) fn tools(tools: &[Tool], max: usize) -> ApiResult<()> {
     for (i, tool) in tools.iter().enumerate() {
         known_tool_type(&format!("tools[{i}]"), tool, Tool::TAGS)?;
         if let Some(function) = tool.as_function() {
-            let name = &function.name;
-            let valid = !name.is_empty()
-                && name.len() <= 64
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-            if !valid {
-                return Err(ApiError::invalid_param(
-                    &format!("tools[{i}].function.name"),
-                    format!(
-                        "Invalid 'tools[{i}].function.name': '{name}' does not match '^[a-zA-Z0-9_-]{{1,64}}$'."
-                    ),
-                ));
-            }
+            function_name(&format!("tools[{i}].function.name"), &function.name)?;
         }
+    }
+    Ok(())
+}
+
+/// A function's name: letters, digits, `_` and `-`, at most 64.
+pub(crate) fn function_name(param: &str, name: &str) -> ApiResult<()> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !valid {
+        return Err(ApiError::invalid_param(
+            param,
+            format!("Invalid '{param}': '{name}' does not match '^[a-zA-Z0-9_-]{{1,64}}$'."),
+        ));
     }
     Ok(())
 }
@@ -110,7 +113,7 @@ fn known_tool_type(param: &str, tool: &Tool, supported: &[&str]) -> ApiResult<()
 }
 
 /// `Invalid value: 'x'. Supported values are: 'a', 'b', and 'c'.`
-fn unsupported_value(param: &str, value: &str, supported: &[&str]) -> ApiError {
+pub(crate) fn unsupported_value(param: &str, value: &str, supported: &[&str]) -> ApiError {
     let quoted: Vec<String> = supported.iter().map(|s| format!("'{s}'")).collect();
     let list = match quoted.as_slice() {
         [] => String::new(),

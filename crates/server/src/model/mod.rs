@@ -16,10 +16,16 @@
 //! run `incomplete` when its reply reaches the run's `max_completion_tokens`.
 
 #[cfg(feature = "client")]
+mod backend;
+#[cfg(feature = "client")]
 pub mod chat;
+pub mod completions;
+#[cfg(feature = "client")]
+pub mod embeddings;
 pub(crate) mod replay;
 mod scripted;
 
+pub use completions::{BackendError, ChatAnswer, ChatRequest, ChunkStream};
 pub use replay::Replay;
 pub use scripted::Scripted;
 
@@ -61,6 +67,31 @@ pub trait Model: Send + Sync + 'static {
     fn models(&self) -> BoxFuture<'_, Vec<String>> {
         Box::pin(std::future::ready(vec!["scripted".to_owned()]))
     }
+
+    /// Answers a Chat Completions request (`POST /v1/chat/completions`),
+    /// checked against the API's shapes already.
+    ///
+    /// The default asks [`respond`](Self::respond) for the run's turn the
+    /// request describes, once per choice, and writes its events as a
+    /// completion (see [`completions`] for the mapping): any model answers
+    /// both APIs. `ChatCompletions` passes the request through to its
+    /// backend instead.
+    fn complete(&self, request: ChatRequest) -> BoxFuture<'_, Result<ChatAnswer, BackendError>> {
+        Box::pin(completions::complete_by_turns(self, request))
+    }
+}
+
+/// The failure of a run that asks for a built-in tool (`code_interpreter`,
+/// `file_search`) this server does not run yet: `invalid_prompt`, naming
+/// the tool, for every model.
+pub(crate) fn built_in_tool(kind: &str) -> LastError {
+    LastError::new(
+        crate::types::LastErrorCode::InvalidPrompt,
+        format!(
+            "This server does not run the {kind} tool yet: remove it from the assistant's or \
+             the run's tools (and tool_choice)."
+        ),
+    )
 }
 
 /// A boxed future, as [`Model::models`] answers (a backend may have to be

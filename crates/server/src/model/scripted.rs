@@ -2,7 +2,7 @@
 //! and the run's options. Its whole grammar is documented in one place, on
 //! [`Scripted`].
 
-use super::{FinishReason, Model, ModelEvent, ModelStream, Turn, argument_chunks};
+use super::{FinishReason, Model, ModelEvent, ModelStream, Turn, argument_chunks, built_in_tool};
 use crate::types::{
     FunctionToolCall, LastError, LastErrorCode, ResponseFormat, ToolCall, ToolChoice, Usage,
 };
@@ -56,7 +56,6 @@ use serde_json::{Map, Value, json};
 /// | `tool_choice` `none` | calls no tool: the whole message, `/tool` lines included, is answered as text (`You said: …`) |
 /// | `tool_choice` `required` | the answer to the message calls a tool: its `/tool` lines, or without one, the run's first function tool with `{}` (a reply says so if the run has no function tool). After the outputs it answers in text as usual rather than calling again, so that a client that answers every call cannot loop forever |
 /// | `tool_choice` `{"type": "function", "function": {"name": "NAME"}}` | calls `NAME`: the message's `/tool NAME` lines (its other `/tool` lines are dropped), or without one, `NAME` with `{}` |
-/// | `tool_choice` `{"type": "file_search"}` or `code_interpreter` | as `none`: the scripted model runs no built-in tool, and the choice rules out functions |
 /// | any other `tool_choice` | as `auto` |
 /// | `parallel_tool_calls` `false` | one call per step: the first call, then after its output the next, and so on; two `/tool` lines take two `requires_action` rounds (with `true`, the default, all calls go in one step) |
 /// | `response_format` `json_object` | every text reply is the JSON object `{"reply": TEXT}` |
@@ -64,6 +63,12 @@ use serde_json::{Map, Value, json};
 /// | `response_format` `auto` or `text` | plain text |
 /// | `truncation_strategy` `{"type": "last_messages", "last_messages": N}` | the model sees only the thread's last `N` messages (the server cuts them, for any model): it answers the last user message among them, and `/history` lists them |
 /// | `max_completion_tokens` | the scripted model cuts its reply at what the run has left ([`Turn::completion_tokens_left`]), and the server enforces it for any model the same way: it counts the run's completion tokens over all its turns (one per text token, one per streamed chunk of function arguments, about 8 bytes). A reply that would pass the limit stops there: the message ends `incomplete` (`incomplete_details.reason` `max_tokens`), its step completes, and the run ends `incomplete` with `incomplete_details.reason` `max_completion_tokens` (events `thread.message.incomplete`, `thread.run.step.completed`, `thread.run.incomplete`, as the real API sends them). A function call is never cut: it is made whole and its chunks count |
+///
+/// A run whose tools include `code_interpreter` or `file_search`, or whose
+/// `tool_choice` names one, fails at once with `last_error.code`
+/// `invalid_prompt` and a message naming the tool: this server does not run
+/// them yet, and a run that seemed to use them would hide it (the Chat
+/// Completions model fails them the same way).
 ///
 /// `model`, `instructions`, `temperature`, `top_p`, `max_prompt_tokens` and
 /// `reasoning_effort` are stored and echoed, and do not change the answer.
@@ -114,6 +119,9 @@ impl Scripted {
 
     /// The events of the answer to a turn, all at once.
     pub fn answer(&self, turn: &Turn) -> Vec<ModelEvent> {
+        if let Some(kind) = built_in_tool_asked(turn) {
+            return vec![ModelEvent::Fail(built_in_tool(kind))];
+        }
         let message = turn.last_user_text().unwrap_or_default();
         let script = Script::parse(&message);
         let made = calls_made(turn);
@@ -286,6 +294,23 @@ fn tool_line(line: &str) -> Option<Call> {
             arguments.to_owned()
         },
     })
+}
+
+/// A built-in tool the run has or names in `tool_choice`, which the
+/// scripted model cannot run.
+fn built_in_tool_asked(turn: &Turn) -> Option<&str> {
+    if let Some(tool) = turn
+        .run
+        .tools
+        .iter()
+        .find(|tool| tool.as_function().is_none())
+    {
+        return Some(tool.type_name());
+    }
+    match &turn.run.tool_choice {
+        Some(ToolChoice::Tool(kind)) => Some(kind),
+        _ => None,
+    }
 }
 
 /// Whether the run's `tool_choice` rules out calling a function.

@@ -2,6 +2,7 @@
 //! api turns each into a status and the API's error envelope, in one place
 //! (`api::error`). Also the run lifecycle's own errors.
 
+use crate::model::BackendError;
 use crate::store::StoreError;
 use crate::types::RunStatus;
 
@@ -32,6 +33,9 @@ pub(crate) enum ServiceError {
     /// The server could not do it: `0` says why, as the API words it.
     #[error("{0}")]
     Internal(String),
+    /// A backend (the model's, or the embeddings') could not answer.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
 }
 
 impl ServiceError {

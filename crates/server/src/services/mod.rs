@@ -3,6 +3,8 @@
 //!
 //! - [`assistants`] and [`threads`]: the objects, and their rules (a thread
 //!   deleted stops its runs);
+//! - [`completions`]: Chat Completions and embeddings, stateless, handed to
+//!   the model and the embeddings backend;
 //! - [`runs`]: a run's life (its lifecycle, the driver that asks the model
 //!   for each turn, who holds it among instances, and the one follower of
 //!   its events);
@@ -14,13 +16,14 @@
 //!   shutdown.
 //!
 //! The services point down in this order, and never up: `background` →
-//! `runs` → `threads`, `assistants` → `live`, `tasks`, `error`.
+//! `runs` → `threads`, `assistants`, `completions` → `live`, `tasks`, `error`.
 //!
 //! Every call returns a [`ServiceError`] on failure; the api alone turns it
 //! into an HTTP status.
 
 pub(crate) mod assistants;
 pub(crate) mod background;
+pub(crate) mod completions;
 pub(crate) mod error;
 pub(crate) mod live;
 pub(crate) mod runs;
@@ -47,6 +50,9 @@ pub(crate) struct Services {
     pub(crate) model: Arc<dyn Model>,
     /// Recordings played instead of asking the model, if set.
     pub(crate) replay: Option<Arc<Replay>>,
+    /// The backend of `POST /v1/embeddings`, if the server has one.
+    #[cfg(feature = "client")]
+    pub(crate) embeddings: Option<crate::model::embeddings::Embeddings>,
     pub(crate) config: Config,
     /// Unix time at which the server was built (the `created` of its models).
     pub(crate) started_at: i64,
@@ -68,6 +74,8 @@ impl Services {
             runtime: Runtime::new(config.max_active_runs),
             model,
             replay,
+            #[cfg(feature = "client")]
+            embeddings: None,
             config,
             started_at: crate::ids::now(),
             instance: crate::ids::new_id("instance"),

@@ -54,14 +54,17 @@
 //! request. The key is sent as `Authorization: Bearer` and never logged; a
 //! backend message that quotes it has it replaced by `<redacted>`.
 
-use super::{BoxFuture, FinishReason, Model, ModelEvent, ModelStream, Turn};
-use crate::client::retry::RetryPolicy;
+mod relay;
+
+use super::backend::{Backend, Failure, Settings, json_error_message};
+use super::completions::{BackendError, ChatAnswer, ChatRequest};
+use super::{BoxFuture, FinishReason, Model, ModelEvent, ModelStream, Turn, built_in_tool};
 use crate::sse::{Frame, SseParser};
 use crate::types::{
     LastError, LastErrorCode, Message, MessageContent, ResponseFormat, Role, StepDetails, Tool,
     ToolCall, ToolChoice, Usage,
 };
-use assistant_stream_core::error::{Error, Kind};
+use assistant_stream_core::error::Error;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -94,53 +97,31 @@ pub struct ChatCompletions {
 }
 
 struct Inner {
-    http: reqwest::Client,
-    /// The base URL, without a trailing slash (`http://host:port/v1`).
-    base_url: String,
-    api_key: Option<String>,
+    backend: Backend,
     model: Option<String>,
-    retry: RetryPolicy,
-    stall_timeout: Duration,
 }
 
 impl fmt::Debug for ChatCompletions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ChatCompletions")
-            .field("base_url", &self.inner.base_url)
+            .field("base_url", &self.inner.backend.base_url)
             .field(
                 "api_key",
-                &self.inner.api_key.as_ref().map(|_| "<redacted>"),
+                &self.inner.backend.has_key().then_some("<redacted>"),
             )
             .field("model", &self.inner.model)
-            .field("max_retries", &self.inner.retry.max_retries)
-            .field("stall_timeout", &self.inner.stall_timeout)
+            .field("max_retries", &self.inner.backend.max_retries())
+            .field("stall_timeout", &self.inner.backend.stall_timeout)
             .finish()
     }
 }
 
 /// Settings of a [`ChatCompletions`] model.
 #[must_use = "a builder does nothing until built"]
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ChatCompletionsBuilder {
-    base_url: String,
-    api_key: Option<String>,
+    settings: Settings,
     model: Option<String>,
-    max_retries: u32,
-    initial_backoff: Duration,
-    stall_timeout: Duration,
-}
-
-impl fmt::Debug for ChatCompletionsBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChatCompletionsBuilder")
-            .field("base_url", &self.base_url)
-            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
-            .field("model", &self.model)
-            .field("max_retries", &self.max_retries)
-            .field("initial_backoff", &self.initial_backoff)
-            .field("stall_timeout", &self.stall_timeout)
-            .finish()
-    }
 }
 
 impl ChatCompletions {
@@ -148,12 +129,8 @@ impl ChatCompletions {
     /// `/chat/completions` and `/models` hang off (`http://HOST:PORT/v1`).
     pub fn builder(base_url: impl Into<String>) -> ChatCompletionsBuilder {
         ChatCompletionsBuilder {
-            base_url: base_url.into(),
-            api_key: None,
+            settings: Settings::new(base_url.into(), Duration::from_secs(120)),
             model: None,
-            max_retries: 3,
-            initial_backoff: RetryPolicy::DEFAULT_INITIAL_DELAY,
-            stall_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -161,12 +138,12 @@ impl ChatCompletions {
 impl ChatCompletionsBuilder {
     /// The backend's key, sent as `Authorization: Bearer KEY`.
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
-        self.api_key = Some(key.into());
+        self.settings.api_key = Some(key.into());
         self
     }
 
-    /// The backend model every run uses, whatever its `model` says (by
-    /// default the run's `model` is passed through).
+    /// The backend model every run and completion uses, whatever its
+    /// `model` says (by default the request's `model` is passed through).
     pub fn model(mut self, model: impl Into<String>) -> Self {
         self.model = Some(model.into());
         self
@@ -175,14 +152,14 @@ impl ChatCompletionsBuilder {
     /// How many times a request is tried again after a 429, 408 or 5xx
     /// answer or a failed connection (default 3).
     pub fn max_retries(mut self, retries: u32) -> Self {
-        self.max_retries = retries;
+        self.settings.max_retries = retries;
         self
     }
 
     /// The first wait before a retry, doubled for each next one (default
     /// 500 ms), unless the backend asks for another in `Retry-After`.
     pub fn initial_backoff(mut self, wait: Duration) -> Self {
-        self.initial_backoff = wait;
+        self.settings.initial_backoff = wait;
         self
     }
 
@@ -190,48 +167,17 @@ impl ChatCompletionsBuilder {
     /// within it, before the run fails (default 120 s: a model on a CPU can
     /// take long to read a prompt).
     pub fn stall_timeout(mut self, timeout: Duration) -> Self {
-        self.stall_timeout = timeout;
+        self.settings.stall_timeout = timeout;
         self
     }
 
     /// The model. Fails if the URL is not `http(s)://...` or the HTTP client
     /// cannot be made.
     pub fn build(self) -> Result<ChatCompletions, Error> {
-        let base_url = self.base_url.trim_end_matches('/').to_owned();
-        let parsed = reqwest::Url::parse(&base_url).map_err(|err| {
-            Error::new(
-                Kind::Builder,
-                format!("the backend URL {base_url:?} is not a URL"),
-            )
-            .with_source(err)
-        })?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(Error::new(
-                Kind::Builder,
-                format!("the backend URL {base_url:?} is not http or https"),
-            ));
-        }
-        crate::client::install_crypto_provider();
-        let http = reqwest::Client::builder()
-            .connect_timeout(self.stall_timeout.min(Duration::from_secs(30)))
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|err| {
-                Error::new(Kind::Builder, "the backend's HTTP client could not be made")
-                    .with_source(err)
-            })?;
         Ok(ChatCompletions {
             inner: Arc::new(Inner {
-                http,
-                base_url,
-                api_key: self.api_key.filter(|key| !key.is_empty()),
+                backend: Backend::new(self.settings, "model backend")?,
                 model: self.model.filter(|model| !model.is_empty()),
-                retry: RetryPolicy {
-                    max_retries: self.max_retries,
-                    initial_delay: self.initial_backoff,
-                    max_delay: RetryPolicy::DEFAULT_MAX_DELAY,
-                },
-                stall_timeout: self.stall_timeout,
             }),
         })
     }
@@ -266,7 +212,7 @@ impl Model for ChatCompletions {
 
     fn models(&self) -> BoxFuture<'_, Vec<String>> {
         Box::pin(async move {
-            match self.inner.list_models().await {
+            match self.inner.backend.list_models().await {
                 Ok(names) => names,
                 Err(message) => {
                     tracing::warn!(error = %message, "the backend's models could not be listed");
@@ -274,6 +220,10 @@ impl Model for ChatCompletions {
                 }
             }
         })
+    }
+
+    fn complete(&self, request: ChatRequest) -> BoxFuture<'_, Result<ChatAnswer, BackendError>> {
+        Box::pin(relay::complete(Arc::clone(&self.inner), request))
     }
 }
 
@@ -308,33 +258,12 @@ impl Sender {
 }
 
 impl Inner {
-    fn url(&self, path: &str) -> String {
-        format!("{}/{path}", self.base_url)
-    }
-
-    fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.api_key {
-            Some(key) => request.bearer_auth(key),
-            None => request,
-        }
-    }
-
-    /// A text from the backend with the key taken out.
     fn redact(&self, text: &str) -> String {
-        match &self.api_key {
-            Some(key) if text.contains(key.as_str()) => text.replace(key.as_str(), "<redacted>"),
-            _ => text.to_owned(),
-        }
+        self.backend.redact(text)
     }
 
     fn stalled(&self) -> LastError {
-        LastError::new(
-            LastErrorCode::ServerError,
-            format!(
-                "The model backend sent nothing for {} s.",
-                self.stall_timeout.as_secs_f64()
-            ),
-        )
+        LastError::new(LastErrorCode::ServerError, self.backend.stalled())
     }
 
     /// Sends a turn's request and streams its answer as events.
@@ -347,15 +276,13 @@ impl Inner {
             .is_some_and(|v| v.starts_with("application/json"));
         if is_json {
             // A backend that does not stream answers the whole completion.
-            let text = match tokio::time::timeout(self.stall_timeout, response.text()).await {
+            let text = match tokio::time::timeout(self.backend.stall_timeout, response.text()).await
+            {
                 Err(_) => return Err(self.stalled()),
                 Ok(Err(err)) => {
                     return Err(LastError::new(
                         LastErrorCode::ServerError,
-                        self.redact(&format!(
-                            "The connection to the model backend failed: {}",
-                            err.without_url()
-                        )),
+                        self.backend.broken(err),
                     ));
                 }
                 Ok(Ok(text)) => text,
@@ -374,7 +301,7 @@ impl Inner {
         let mut events = Vec::new();
         let mut bytes = response.bytes_stream();
         loop {
-            let next = tokio::time::timeout(self.stall_timeout, bytes.next()).await;
+            let next = tokio::time::timeout(self.backend.stall_timeout, bytes.next()).await;
             let chunk = match next {
                 Err(_) => return Err(self.stalled()),
                 Ok(None) => break,
@@ -386,10 +313,7 @@ impl Inner {
                     }
                     return Err(LastError::new(
                         LastErrorCode::ServerError,
-                        self.redact(&format!(
-                            "The connection to the model backend failed: {}",
-                            err.without_url()
-                        )),
+                        self.backend.broken(err),
                     ));
                 }
                 Ok(Some(Ok(chunk))) => chunk,
@@ -444,127 +368,30 @@ impl Inner {
         error
     }
 
-    /// Sends the request, trying again after a 429, 408 or 5xx answer or a
-    /// failed connection, and answers the response once it is a 2xx.
+    /// Sends a turn's request (with the backend's retries), and answers the
+    /// response once it is a 2xx, or the run's error.
     async fn open(&self, body: Bytes) -> Result<reqwest::Response, LastError> {
-        let mut retry = 0;
-        loop {
-            let request = self
-                .authorize(self.http.post(self.url("chat/completions")))
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .header(reqwest::header::ACCEPT, "text/event-stream")
-                .body(body.clone());
-            let sent = tokio::time::timeout(self.stall_timeout, request.send()).await;
-            let (error, headers) = match sent {
-                Err(_) => (self.stalled(), None),
-                Ok(Err(err)) => {
-                    let retryable = err.is_connect() || err.is_timeout();
-                    let error = LastError::new(
-                        LastErrorCode::ServerError,
-                        self.redact(&format!(
-                            "The model backend could not be reached: {}",
-                            err.without_url()
-                        )),
-                    );
-                    if !retryable {
-                        return Err(error);
-                    }
-                    (error, None)
-                }
-                Ok(Ok(response)) if response.status().is_success() => return Ok(response),
-                Ok(Ok(response)) => {
-                    let status = response.status();
-                    let headers = response.headers().clone();
-                    let text = tokio::time::timeout(self.stall_timeout, response.text()).await;
-                    let text = match text {
-                        Ok(Ok(text)) => text,
-                        _ => String::new(),
-                    };
-                    let code = if status.as_u16() == 429 {
+        self.backend
+            .post("chat/completions", body, "text/event-stream")
+            .await
+            .map_err(|failure| match failure {
+                Failure::Status {
+                    status,
+                    status_text,
+                    message,
+                    ..
+                } => LastError::new(
+                    if status == 429 {
                         LastErrorCode::RateLimitExceeded
                     } else {
                         LastErrorCode::ServerError
-                    };
-                    let message = self.redact(&format!(
-                        "The model backend answered {status}: {}",
-                        error_message(&text)
-                    ));
-                    let error = LastError::new(code, message);
-                    if !RetryPolicy::retries_status(status, &headers) {
-                        return Err(error);
-                    }
-                    (error, Some(headers))
+                    },
+                    format!("The model backend answered {status_text}: {message}"),
+                ),
+                Failure::Unreachable(message) | Failure::Stalled(message) => {
+                    LastError::new(LastErrorCode::ServerError, message)
                 }
-            };
-            if retry >= self.retry.max_retries {
-                return Err(error);
-            }
-            let wait = self.retry.delay(retry, headers.as_ref());
-            tracing::info!(
-                retry = retry + 1,
-                wait_ms = wait.as_millis() as u64,
-                error = %error.message,
-                "the model backend's request is tried again"
-            );
-            tokio::time::sleep(wait).await;
-            retry += 1;
-        }
-    }
-
-    /// The backend's model ids (`GET /models`).
-    async fn list_models(&self) -> Result<Vec<String>, String> {
-        #[derive(Deserialize)]
-        struct List {
-            #[serde(default)]
-            data: Vec<Entry>,
-        }
-        #[derive(Deserialize)]
-        struct Entry {
-            id: String,
-        }
-        let request = self.authorize(self.http.get(self.url("models")));
-        let response = tokio::time::timeout(self.stall_timeout, request.send())
-            .await
-            .map_err(|_| "no answer".to_owned())?
-            .map_err(|err| self.redact(&err.without_url().to_string()))?;
-        let status = response.status();
-        let text = tokio::time::timeout(self.stall_timeout, response.text())
-            .await
-            .map_err(|_| "no answer".to_owned())?
-            .map_err(|err| self.redact(&err.without_url().to_string()))?;
-        if !status.is_success() {
-            return Err(self.redact(&format!("{status}: {}", error_message(&text))));
-        }
-        let list: List = serde_json::from_str(&text).map_err(|err| err.to_string())?;
-        Ok(list.data.into_iter().map(|entry| entry.id).collect())
-    }
-}
-
-/// The message of an error body: `{"error": {"message"}}`, `{"error":
-/// "..."}`, `{"message"}`, or the text itself (cut to 500 characters).
-fn error_message(body: &str) -> String {
-    if let Ok(value) = serde_json::from_str::<Value>(body)
-        && let Some(message) = json_error_message(&value)
-    {
-        return message;
-    }
-    let text = body.trim();
-    match text.char_indices().nth(500) {
-        Some((end, _)) => format!("{}...", &text[..end]),
-        None if text.is_empty() => "(no message)".to_owned(),
-        None => text.to_owned(),
-    }
-}
-
-fn json_error_message(value: &Value) -> Option<String> {
-    let error = value.get("error").unwrap_or(value);
-    match error {
-        Value::String(message) => Some(message.clone()),
-        Value::Object(object) => object
-            .get("message")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        _ => None,
+            })
     }
 }
 
@@ -675,16 +502,6 @@ fn request_body(turn: &Turn, model: Option<&str>) -> Result<Value, Unfit> {
     body.insert("stream".into(), Value::Bool(true));
     body.insert("stream_options".into(), json!({"include_usage": true}));
     Ok(Value::Object(body))
-}
-
-fn built_in_tool(kind: &str) -> LastError {
-    LastError::new(
-        LastErrorCode::InvalidPrompt,
-        format!(
-            "This server runs its model on a Chat Completions backend, which cannot run the \
-             {kind} tool: remove it from the assistant or the run's tools (and tool_choice)."
-        ),
-    )
 }
 
 /// The conversation: the thread's messages, then the run's own, in step
@@ -1191,19 +1008,6 @@ mod tests {
                 ModelEvent::Usage(Usage::new(3, 4)),
             ]
         );
-    }
-
-    #[test]
-    fn error_bodies_give_their_message() {
-        assert_eq!(
-            error_message("{\"error\":{\"message\":\"slow down\"}}"),
-            "slow down"
-        );
-        assert_eq!(error_message("{\"error\":\"nope\"}"), "nope");
-        assert_eq!(error_message("{\"message\":\"m\"}"), "m");
-        assert_eq!(error_message("plain"), "plain");
-        assert_eq!(error_message(""), "(no message)");
-        assert!(error_message(&"x".repeat(600)).ends_with("..."));
     }
 
     #[test]

@@ -1,0 +1,821 @@
+//! Chat Completions (`POST /v1/chat/completions`) as a [`Model`] answers
+//! them: the request ([`ChatRequest`]), the answer ([`ChatAnswer`]: a whole
+//! `chat.completion`, or the JSON of its `chat.completion.chunk`s) and its
+//! failures ([`BackendError`]).
+//!
+//! A model answers with [`Model::complete`]. Its default, used by
+//! [`Scripted`](super::Scripted) and by any model of your own, asks the model
+//! for a run's turn built from the request ([`turn_of`]) and writes the
+//! events it answers as the API shapes a completion:
+//!
+//! | Chat Completions request | the turn |
+//! |---|---|
+//! | `system` and `developer` messages | the run's `instructions`, joined by a blank line |
+//! | `user` and `assistant` messages (text parts joined by a line break) | the thread's messages |
+//! | `assistant` `tool_calls` after the last `user` message, and the `tool` messages answering them | the run's calls so far with their outputs (`Turn::tool_outputs`; `Turn::index` counts the rounds) |
+//! | `tools` (`function`), `tool_choice`, `parallel_tool_calls`, `response_format`, `temperature`, `top_p` | the run's |
+//! | `max_completion_tokens` (or `max_tokens`) | the run's `max_completion_tokens` |
+//!
+//! | the turn's events | the completion |
+//! |---|---|
+//! | text | `message.content` (streamed: one `delta.content` each) |
+//! | tool calls | `message.tool_calls`, ids `call_…` of the server's own (streamed: the call's name, then its arguments in pieces) |
+//! | usage | `usage`: completion tokens summed over the `n` choices, the prompt counted once (streamed: a last chunk with `choices: []` when `stream_options.include_usage` is set) |
+//! | the reply cut at the token limit, or `Incomplete` | `finish_reason: "length"` |
+//! | a content filter | `finish_reason: "content_filter"` |
+//! | calls, and no other reason | `finish_reason: "tool_calls"` |
+//! | a failure | a 500 before anything was sent, else a `data: {"error": …}` chunk ending the stream |
+//!
+//! `n` asks the model `n` times (choices `0..n`), interleaved when
+//! streamed. Each text event and each argument piece counts one completion
+//! token against the limit, as in runs.
+
+use super::{FinishReason, Model, ModelEvent, Turn, argument_chunks};
+use crate::ids::{new_id, now};
+use crate::types::{
+    FunctionCall, FunctionDefinition, FunctionToolCall, Message, MessageContent, ResponseFormat,
+    Role, Run, Tool, ToolChoice, Usage,
+};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use std::collections::VecDeque;
+use std::fmt;
+
+/// The JSON texts of a streamed completion's chunks, in order (without the
+/// `data: ` framing or the closing `[DONE]`, which the server adds). An
+/// error ends the stream: the server sends it as a last `{"error": …}`
+/// chunk.
+pub type ChunkStream = BoxStream<'static, Result<String, BackendError>>;
+
+/// What a model answers a Chat Completions request with.
+#[non_exhaustive]
+pub enum ChatAnswer {
+    /// The whole `chat.completion` object (`stream` false).
+    Whole(Value),
+    /// The chunks (`stream` true).
+    Stream(ChunkStream),
+}
+
+impl fmt::Debug for ChatAnswer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChatAnswer::Whole(value) => f.debug_tuple("Whole").field(value).finish(),
+            ChatAnswer::Stream(_) => f.write_str("Stream(..)"),
+        }
+    }
+}
+
+/// Why a backend could not answer a Chat Completions or embeddings request.
+///
+/// The server answers each with the API's error envelope: `Invalid` with a
+/// 400, `Refused` with the backend's own status and message, `Unreachable`
+/// with a 502, `TimedOut` with a 504, `Failed` with a 500 and
+/// `NotConfigured` with a 400 (not a 5xx: the SDKs would try it again, and
+/// it cannot change until the server is restarted).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// The request cannot be answered as it is.
+    Invalid {
+        /// The parameter at fault, if one is.
+        param: Option<String>,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The backend answered with an error status (after the retries that
+    /// apply to it).
+    Refused {
+        /// The backend's status (400, 404, 429, ...).
+        status: u16,
+        /// The backend's message, with any key redacted.
+        message: String,
+        /// The backend's error `type`, if it gave one.
+        kind: Option<String>,
+        /// The backend's error `code`, if it gave one.
+        code: Option<String>,
+    },
+    /// The backend could not be reached or cut its answer off.
+    Unreachable {
+        /// What happened.
+        message: String,
+    },
+    /// The backend sent nothing for the stall timeout.
+    TimedOut {
+        /// What happened.
+        message: String,
+    },
+    /// The model failed to answer.
+    Failed {
+        /// The model's message.
+        message: String,
+    },
+    /// The server has no backend for this (no `--embeddings-url`).
+    NotConfigured {
+        /// What is missing, naming the flag that sets it.
+        message: String,
+    },
+}
+
+impl BackendError {
+    /// The error's message.
+    pub fn message(&self) -> &str {
+        match self {
+            BackendError::Invalid { message, .. }
+            | BackendError::Refused { message, .. }
+            | BackendError::Unreachable { message }
+            | BackendError::TimedOut { message }
+            | BackendError::Failed { message }
+            | BackendError::NotConfigured { message } => message,
+        }
+    }
+
+    /// The API's `{"error": {...}}` object for this error, as a stream's
+    /// last chunk carries it.
+    pub fn to_json(&self) -> Value {
+        let (kind, code, param) = match self {
+            BackendError::Invalid { param, .. } => ("invalid_request_error", None, param.clone()),
+            BackendError::Refused { kind, code, .. } => (
+                kind.as_deref().unwrap_or("server_error"),
+                code.clone(),
+                None,
+            ),
+            BackendError::NotConfigured { .. } => (
+                "invalid_request_error",
+                Some("backend_not_configured".to_owned()),
+                None,
+            ),
+            BackendError::TimedOut { .. } => ("server_error", Some("timeout".to_owned()), None),
+            BackendError::Unreachable { .. } | BackendError::Failed { .. } => {
+                ("server_error", None, None)
+            }
+        };
+        json!({"error": {"message": self.message(), "type": kind, "param": param, "code": code}})
+    }
+}
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for BackendError {}
+
+/// A Chat Completions request, checked against the API's shapes: the fields
+/// the server reads, typed, and the whole body as it was sent
+/// ([`body`](Self::body)), which a backend is given as is (other fields
+/// included).
+#[derive(Clone, Debug, Deserialize)]
+#[non_exhaustive]
+pub struct ChatRequest {
+    /// The model name.
+    pub model: String,
+    /// The conversation, oldest first.
+    pub messages: Vec<ChatMessage>,
+    /// Whether to stream chunks.
+    #[serde(default)]
+    pub stream: Option<bool>,
+    /// The stream's options.
+    #[serde(default)]
+    pub stream_options: Option<StreamOptions>,
+    /// How many choices to answer (1 by default).
+    #[serde(default)]
+    pub n: Option<u32>,
+    /// The completion's token limit (the older name).
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    /// The completion's token limit.
+    #[serde(default)]
+    pub max_completion_tokens: Option<u64>,
+    /// The tools the model may call.
+    #[serde(default)]
+    pub tools: Option<Vec<ChatTool>>,
+    /// Which tool the model must call, if any.
+    #[serde(default)]
+    pub tool_choice: Option<ToolChoice>,
+    /// Whether several calls may come in one answer.
+    #[serde(default)]
+    pub parallel_tool_calls: Option<bool>,
+    /// The format of the answer.
+    #[serde(default)]
+    pub response_format: Option<ResponseFormat>,
+    /// The sampling temperature.
+    #[serde(default)]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling.
+    #[serde(default)]
+    pub top_p: Option<f64>,
+    /// The body as sent, without its `null` fields.
+    #[serde(skip)]
+    pub body: Map<String, Value>,
+}
+
+impl ChatRequest {
+    /// A request from its JSON body (the typed fields read from it, the
+    /// body kept whole without its `null` fields).
+    pub fn from_json(body: Map<String, Value>) -> Result<Self, serde_json::Error> {
+        let mut request: ChatRequest = serde_json::from_value(Value::Object(body.clone()))?;
+        request.set_body(body);
+        Ok(request)
+    }
+
+    /// Keeps `body` as the request's whole body, without its `null` fields
+    /// (a `null` is the field's default: some backends refuse it).
+    pub fn set_body(&mut self, mut body: Map<String, Value>) {
+        body.retain(|_, value| !value.is_null());
+        self.body = body;
+    }
+
+    /// Whether chunks are streamed.
+    pub fn streams(&self) -> bool {
+        self.stream == Some(true)
+    }
+
+    /// Whether a streamed answer ends with a usage chunk.
+    pub fn includes_usage(&self) -> bool {
+        self.streams()
+            && self
+                .stream_options
+                .as_ref()
+                .and_then(|options| options.include_usage)
+                == Some(true)
+    }
+
+    /// The completion's token limit: `max_completion_tokens`, else
+    /// `max_tokens`.
+    pub fn token_limit(&self) -> Option<u64> {
+        self.max_completion_tokens.or(self.max_tokens)
+    }
+
+    /// How many choices are asked for.
+    pub fn choices(&self) -> u32 {
+        self.n.unwrap_or(1).max(1)
+    }
+}
+
+/// `stream_options`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[non_exhaustive]
+pub struct StreamOptions {
+    /// Whether a last chunk carries the usage.
+    #[serde(default)]
+    pub include_usage: Option<bool>,
+}
+
+/// Who wrote a message of a Chat Completions conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum ChatRole {
+    /// Instructions.
+    System,
+    /// Instructions (the newer name).
+    Developer,
+    /// The user.
+    User,
+    /// The model.
+    Assistant,
+    /// A tool's output.
+    Tool,
+    /// A function's output (the older form of `tool`).
+    Function,
+}
+
+/// A message of the conversation. `content` is kept as sent (a string, an
+/// array of parts, or absent); [`text`](Self::text) reads it.
+#[derive(Clone, Debug, Deserialize)]
+#[non_exhaustive]
+pub struct ChatMessage {
+    /// Who wrote it.
+    pub role: ChatRole,
+    /// A string or an array of content parts.
+    #[serde(default)]
+    pub content: Option<Value>,
+    /// The author's name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// An assistant message's calls.
+    #[serde(default)]
+    pub tool_calls: Option<Vec<ChatToolCall>>,
+    /// A tool message's call.
+    #[serde(default)]
+    pub tool_call_id: Option<String>,
+}
+
+impl ChatMessage {
+    /// The text: the string content, or the `text` (and `refusal`) parts
+    /// joined by a line break.
+    pub fn text(&self) -> String {
+        match &self.content {
+            Some(Value::String(text)) => text.clone(),
+            Some(Value::Array(parts)) => parts
+                .iter()
+                .filter_map(|part| part.get("text").or_else(|| part.get("refusal")))
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join("\n"),
+            _ => String::new(),
+        }
+    }
+}
+
+/// A call in an assistant message.
+#[derive(Clone, Debug, Deserialize)]
+#[non_exhaustive]
+pub struct ChatToolCall {
+    /// The call's id, which the `tool` message answering it repeats.
+    pub id: String,
+    /// `function`.
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    /// The function called.
+    pub function: CalledFunction,
+}
+
+/// The function of a [`ChatToolCall`].
+#[derive(Clone, Debug, Deserialize)]
+#[non_exhaustive]
+pub struct CalledFunction {
+    /// Its name.
+    pub name: String,
+    /// Its arguments, a JSON string.
+    pub arguments: String,
+}
+
+/// A tool the model may call.
+#[derive(Clone, Debug, Deserialize)]
+#[non_exhaustive]
+pub struct ChatTool {
+    /// `function` (or `custom`, which only a backend may run).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A function tool's function.
+    #[serde(default)]
+    pub function: Option<FunctionDefinition>,
+}
+
+/// The run's turn a request asks for (see the [module docs](self)).
+pub fn turn_of(request: &ChatRequest) -> Turn {
+    let mut run = Run::default();
+    run.object = "thread.run".to_owned();
+    run.model = request.model.clone();
+    let instructions: Vec<String> = request
+        .messages
+        .iter()
+        .filter(|m| matches!(m.role, ChatRole::System | ChatRole::Developer))
+        .map(ChatMessage::text)
+        .filter(|text| !text.is_empty())
+        .collect();
+    if !instructions.is_empty() {
+        run.instructions = Some(instructions.join("\n\n"));
+    }
+    run.tools = request
+        .tools
+        .iter()
+        .flatten()
+        .filter_map(|tool| tool.function.clone())
+        .map(Tool::function)
+        .collect();
+    run.tool_choice = request.tool_choice.clone();
+    run.parallel_tool_calls = request.parallel_tool_calls;
+    run.response_format = request.response_format.clone();
+    run.temperature = request.temperature;
+    run.top_p = request.top_p;
+    run.max_completion_tokens = request.token_limit();
+
+    let mut messages = Vec::new();
+    for (i, message) in request.messages.iter().enumerate() {
+        let role = match message.role {
+            ChatRole::User => Role::User,
+            ChatRole::Assistant => Role::Assistant,
+            _ => continue,
+        };
+        let text = message.text();
+        if role == Role::Assistant && text.is_empty() && message.tool_calls.is_some() {
+            continue;
+        }
+        messages.push(text_message(i, role, text));
+    }
+
+    // The calls after the last user message, with their outputs.
+    let last_user = request
+        .messages
+        .iter()
+        .rposition(|m| m.role == ChatRole::User)
+        .map_or(0, |i| i + 1);
+    let after = &request.messages[last_user.min(request.messages.len())..];
+    let mut index = 0;
+    let mut tool_outputs: Vec<FunctionToolCall> = Vec::new();
+    for message in after {
+        match message.role {
+            ChatRole::Assistant => {
+                let calls = message.tool_calls.as_deref().unwrap_or_default();
+                if !calls.is_empty() {
+                    index += 1;
+                }
+                for call in calls {
+                    let mut made = FunctionToolCall::default();
+                    made.id = call.id.clone();
+                    let mut function = FunctionCall::default();
+                    function.name = call.function.name.clone();
+                    function.arguments = call.function.arguments.clone();
+                    made.function = function;
+                    tool_outputs.push(made);
+                }
+            }
+            ChatRole::Tool => {
+                let id = message.tool_call_id.as_deref().unwrap_or_default();
+                if let Some(call) = tool_outputs.iter_mut().find(|call| call.id == id) {
+                    call.function.output = Some(message.text());
+                }
+            }
+            ChatRole::Function => {
+                let name = message.name.as_deref().unwrap_or_default();
+                if let Some(call) = tool_outputs
+                    .iter_mut()
+                    .find(|call| call.function.name == name && call.function.output.is_none())
+                {
+                    call.function.output = Some(message.text());
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut turn = Turn::new(run);
+    turn.messages = messages;
+    turn.tool_outputs = tool_outputs;
+    turn.index = index;
+    turn
+}
+
+fn text_message(index: usize, role: Role, text: String) -> Message {
+    let mut value = json!({
+        "id": format!("msg_chat{index}"),
+        "object": "thread.message",
+        "role": role,
+        "status": "completed",
+    });
+    value["content"] = json!([MessageContent::text(text)]);
+    serde_json::from_value(value).expect("a message of known fields")
+}
+
+/// Answers a request by asking `model` for the turn it describes, `n`
+/// times: [`Model::complete`]'s default.
+pub(crate) async fn complete_by_turns<M: Model + ?Sized>(
+    model: &M,
+    request: ChatRequest,
+) -> Result<ChatAnswer, BackendError> {
+    let turn = turn_of(&request);
+    let choices = request.choices();
+    let streams = (0..choices).map(|index| {
+        model
+            .respond(turn.clone())
+            .map(move |event| (index, Some(event)))
+            .chain(futures_util::stream::iter([(index, None)]))
+            .boxed()
+    });
+    let events = futures_util::stream::select_all(streams);
+    let writer = Writer::new(&request, choices);
+    if request.streams() {
+        Ok(ChatAnswer::Stream(writer.stream(events)))
+    } else {
+        writer.whole(events).await.map(ChatAnswer::Whole)
+    }
+}
+
+/// A call of a choice, as the completion numbers it.
+struct CallState {
+    /// The model's index for it (calls given whole have none).
+    model_index: Option<u32>,
+    id: String,
+    name: String,
+    arguments: String,
+}
+
+/// One choice being written.
+#[derive(Default)]
+struct Choice {
+    started: bool,
+    ended: bool,
+    text: String,
+    calls: Vec<CallState>,
+    finish: Option<&'static str>,
+    usage: Option<Usage>,
+    tokens: u64,
+}
+
+/// Turns the events of `n` choices into chunks, or one whole completion.
+struct Writer {
+    id: String,
+    created: i64,
+    model: String,
+    streams: bool,
+    include_usage: bool,
+    limit: Option<u64>,
+    choices: Vec<Choice>,
+    out: VecDeque<String>,
+    failed: bool,
+}
+
+impl Writer {
+    fn new(request: &ChatRequest, choices: u32) -> Self {
+        Writer {
+            // `chatcmpl-…`, as the API spells a completion's id.
+            id: new_id("chatcmpl").replacen('_', "-", 1),
+            created: now(),
+            model: request.model.clone(),
+            streams: request.streams(),
+            include_usage: request.includes_usage(),
+            limit: request.token_limit(),
+            choices: (0..choices).map(|_| Choice::default()).collect(),
+            out: VecDeque::new(),
+            failed: false,
+        }
+    }
+
+    fn stream(
+        self,
+        events: impl futures_util::Stream<Item = (u32, Option<ModelEvent>)> + Send + Unpin + 'static,
+    ) -> ChunkStream {
+        futures_util::stream::unfold((self, events), |(mut writer, mut events)| async move {
+            loop {
+                if let Some(chunk) = writer.out.pop_front() {
+                    return Some((Ok(chunk), (writer, events)));
+                }
+                if writer.failed {
+                    return None;
+                }
+                match events.next().await {
+                    Some((index, event)) => {
+                        if let Err(error) = writer.event(index as usize, event) {
+                            writer.failed = true;
+                            writer.out.clear();
+                            return Some((Err(error), (writer, events)));
+                        }
+                    }
+                    None if writer.include_usage => {
+                        writer.include_usage = false;
+                        let usage = writer.usage();
+                        let mut chunk = writer.chunk_head();
+                        chunk["choices"] = json!([]);
+                        chunk["usage"] = usage;
+                        writer.out.push_back(chunk.to_string());
+                    }
+                    None => return None,
+                }
+            }
+        })
+        .boxed()
+    }
+
+    async fn whole(
+        mut self,
+        mut events: impl futures_util::Stream<Item = (u32, Option<ModelEvent>)> + Send + Unpin,
+    ) -> Result<Value, BackendError> {
+        while let Some((index, event)) = events.next().await {
+            self.event(index as usize, event)?;
+        }
+        let choices: Vec<Value> = self
+            .choices
+            .iter()
+            .enumerate()
+            .map(|(index, choice)| {
+                let mut message = json!({
+                    "role": "assistant",
+                    "content": if choice.text.is_empty() && !choice.calls.is_empty() {
+                        Value::Null
+                    } else {
+                        Value::String(choice.text.clone())
+                    },
+                    "refusal": null,
+                    "annotations": [],
+                });
+                if !choice.calls.is_empty() {
+                    message["tool_calls"] = choice
+                        .calls
+                        .iter()
+                        .map(|call| {
+                            json!({"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}})
+                        })
+                        .collect();
+                }
+                json!({
+                    "index": index,
+                    "message": message,
+                    "logprobs": null,
+                    "finish_reason": choice.finish.unwrap_or("stop"),
+                })
+            })
+            .collect();
+        let mut whole = json!({
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": choices,
+            "service_tier": "default",
+            "system_fingerprint": null,
+        });
+        let usage = self.usage();
+        if !usage.is_null() {
+            whole["usage"] = usage;
+        }
+        Ok(whole)
+    }
+
+    /// The usage of all choices: the prompt once, their completions summed
+    /// (`null` if a choice's model reported none).
+    fn usage(&self) -> Value {
+        let mut prompt = 0;
+        let mut completion = 0;
+        for choice in &self.choices {
+            let Some(usage) = &choice.usage else {
+                return Value::Null;
+            };
+            prompt = prompt.max(usage.prompt_tokens);
+            completion += usage.completion_tokens;
+        }
+        json!({
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        })
+    }
+
+    fn chunk_head(&self) -> Value {
+        json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "service_tier": "default",
+            "system_fingerprint": null,
+        })
+    }
+
+    /// Queues a chunk of choice `index` with this delta.
+    fn push(&mut self, index: usize, delta: Value, finish: Option<&str>) {
+        if !self.streams {
+            return;
+        }
+        let mut chunk = self.chunk_head();
+        chunk["choices"] =
+            json!([{"index": index, "delta": delta, "logprobs": null, "finish_reason": finish}]);
+        if self.include_usage {
+            chunk["usage"] = Value::Null;
+        }
+        self.out.push_back(chunk.to_string());
+    }
+
+    fn start(&mut self, index: usize) {
+        if !self.choices[index].started {
+            self.choices[index].started = true;
+            self.push(
+                index,
+                json!({"role": "assistant", "content": "", "refusal": null}),
+                None,
+            );
+        }
+    }
+
+    /// Whether one more completion token is within the limit (counted).
+    fn spend(&mut self, index: usize) -> bool {
+        let choice = &mut self.choices[index];
+        if self.limit.is_some_and(|limit| choice.tokens >= limit) {
+            if choice.finish.is_none() {
+                choice.finish = Some("length");
+            }
+            return false;
+        }
+        choice.tokens += 1;
+        true
+    }
+
+    fn event(&mut self, index: usize, event: Option<ModelEvent>) -> Result<(), BackendError> {
+        if index >= self.choices.len() || self.choices[index].ended {
+            return Ok(());
+        }
+        let Some(event) = event else {
+            return self.end(index);
+        };
+        self.start(index);
+        match event {
+            ModelEvent::Text(text) => {
+                if text.is_empty() || self.choices[index].finish == Some("length") {
+                    return Ok(());
+                }
+                if !self.spend(index) {
+                    return Ok(());
+                }
+                self.choices[index].text.push_str(&text);
+                self.push(index, json!({"content": text}), None);
+            }
+            ModelEvent::ToolCall { name, arguments } => {
+                let number = self.open_call(index, None, name);
+                self.arguments(index, number, &arguments, true);
+            }
+            ModelEvent::ToolCallStart {
+                index: model_index,
+                name,
+            } => {
+                self.open_call(index, Some(model_index), name);
+            }
+            ModelEvent::ToolCallArguments {
+                index: model_index,
+                fragment,
+            } => {
+                let found = self.choices[index]
+                    .calls
+                    .iter()
+                    .position(|call| call.model_index == Some(model_index));
+                match found {
+                    Some(number) => self.arguments(index, number, &fragment, false),
+                    None => tracing::warn!(
+                        index = model_index,
+                        "arguments for a call never started are dropped"
+                    ),
+                }
+            }
+            ModelEvent::Usage(usage) => self.choices[index].usage = Some(usage),
+            ModelEvent::Finish(reason) => {
+                let choice = &mut self.choices[index];
+                match reason {
+                    FinishReason::Length => choice.finish = Some("length"),
+                    FinishReason::ContentFilter => choice.finish = Some("content_filter"),
+                    _ => {}
+                }
+            }
+            ModelEvent::Incomplete { .. } => self.choices[index].finish = Some("length"),
+            ModelEvent::Fail(error) => {
+                return Err(BackendError::Failed {
+                    message: error.message,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a call of choice `index`: its number in the choice.
+    fn open_call(&mut self, index: usize, model_index: Option<u32>, name: String) -> usize {
+        let id = new_id("call");
+        let number = self.choices[index].calls.len();
+        self.push(
+            index,
+            json!({"tool_calls": [{"index": number, "id": id, "type": "function", "function": {"name": name, "arguments": ""}}]}),
+            None,
+        );
+        self.choices[index].calls.push(CallState {
+            model_index,
+            id,
+            name,
+            arguments: String::new(),
+        });
+        number
+    }
+
+    /// A call's arguments: streamed in pieces of about 8 bytes when given
+    /// whole (`split`), each piece one completion token.
+    fn arguments(&mut self, index: usize, number: usize, arguments: &str, split: bool) {
+        let pieces = if split {
+            argument_chunks(arguments)
+        } else {
+            vec![arguments]
+        };
+        for piece in pieces {
+            if piece.is_empty() {
+                continue;
+            }
+            // A call is never cut: its pieces count, past the limit too.
+            self.choices[index].tokens += 1;
+            self.choices[index].calls[number].arguments.push_str(piece);
+            self.push(
+                index,
+                json!({"tool_calls": [{"index": number, "function": {"arguments": piece}}]}),
+                None,
+            );
+        }
+    }
+
+    fn end(&mut self, index: usize) -> Result<(), BackendError> {
+        self.start(index);
+        let choice = &mut self.choices[index];
+        choice.ended = true;
+        let reason = match choice.finish {
+            Some(reason) => reason,
+            None if !choice.calls.is_empty() => "tool_calls",
+            None => "stop",
+        };
+        choice.finish = Some(reason);
+        self.push(index, json!({}), Some(reason));
+        Ok(())
+    }
+}
