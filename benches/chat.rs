@@ -1,5 +1,7 @@
-//! A real model's path: the bridge (`ChatCompletions` behind the server,
-//! read by the crate's client) against reading the backend directly.
+//! A real model's paths: the bridge (`ChatCompletions` behind the server,
+//! read by the crate's client) and the pass-through (the server's own
+//! `POST /v1/chat/completions` on that model), against reading the backend
+//! directly.
 //!
 //! A local Chat Completions backend (axum, in this process, 127.0.0.1)
 //! streams numbered tokens, one SSE frame each.
@@ -11,15 +13,21 @@
 //!   crate's SSE parser and `serde_json`, counting content tokens;
 //! - bridge: the server runs a run on the backend (`ChatCompletions`), and
 //!   the crate's client streams it (`create_and_run_stream`) with a handler
-//!   that counts text deltas.
+//!   that counts text deltas;
+//! - pass-through: `reqwest` posts the same request to the server's
+//!   `/v1/chat/completions` (the same server and model as the bridge), and
+//!   reads the stream with the direct reader.
 //!
 //! **Latency.** The backend streams one token a millisecond (a fast model)
-//! and stamps each as it hands it to the HTTP stack; the direct reader and
-//! the bridge's `on_text_delta` stamp its arrival. The bridge's added
-//! latency per token is its p99 less the direct p99.
+//! and stamps each as it hands it to the HTTP stack; the direct reader (on
+//! the direct and pass-through paths) and the bridge's `on_text_delta` stamp
+//! its arrival. A path's added latency per token is its p99 less the direct
+//! p99.
 //!
-//! Targets (issue 10): the bridge adds under 1 ms p99 per token and keeps at
-//! least 0.5 of the direct rate. Both are printed with the figures.
+//! Targets: the bridge (issue 10) adds under 1 ms p99 per token and keeps
+//! at least 0.5 of the direct rate; the pass-through (issue 21) adds under
+//! 1 ms p99 per chunk and keeps at least 0.9 of it. All are printed with the
+//! figures.
 //!
 //! `cargo bench -p assistant-stream-benches --bench chat`. Run without
 //! `--bench` (as `cargo test --benches` does) it is a quick smoke test of the
@@ -98,21 +106,35 @@ async fn run(settings: Settings) {
         .expect("the server starts");
     let bridge = Bridge::new(&server).await;
     let http = reqwest::Client::new();
+    let direct_url = format!("{backend_url}/chat/completions");
+    let passed_url = format!("{}/chat/completions", server.base_url());
 
     // ---- rate ----
     *backend.tokens.lock().expect("settings") = (settings.tokens, None);
-    let (mut direct, mut bridged) = (Vec::new(), Vec::new());
+    let (mut direct, mut bridged, mut passed) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..settings.samples {
         let started = Instant::now();
-        let arrivals = read_direct(&http, &backend_url).await;
+        let arrivals = read_chunks(&http, &direct_url).await;
         assert_eq!(arrivals.len(), settings.tokens, "every token, directly");
         direct.push(settings.tokens as f64 / started.elapsed().as_secs_f64());
         let started = Instant::now();
         let arrivals = bridge.read().await;
         assert_eq!(arrivals.len(), settings.tokens, "every token, bridged");
         bridged.push(settings.tokens as f64 / started.elapsed().as_secs_f64());
+        let started = Instant::now();
+        let arrivals = read_chunks(&http, &passed_url).await;
+        assert_eq!(
+            arrivals.len(),
+            settings.tokens,
+            "every token, passed through"
+        );
+        passed.push(settings.tokens as f64 / started.elapsed().as_secs_f64());
     }
-    let (direct, bridged) = (median(&mut direct), median(&mut bridged));
+    let (direct, bridged, passed) = (
+        median(&mut direct),
+        median(&mut bridged),
+        median(&mut passed),
+    );
     println!(
         "\nRate, {} tokens at full speed over 127.0.0.1, median of {} samples (tokens/s)\n",
         settings.tokens, settings.samples
@@ -121,16 +143,25 @@ async fn run(settings: Settings) {
     println!("|---|---:|");
     println!("| backend read directly (reqwest + SSE parser + serde_json) | {direct:.0} |");
     println!("| bridge: server (ChatCompletions) → client | {bridged:.0} |");
+    println!(
+        "| pass-through: server /v1/chat/completions → reqwest + SSE parser + serde_json | {passed:.0} |"
+    );
     let ratio = bridged / direct;
     println!(
         "\nbridge / direct: {ratio:.2} (target: at least 0.5: {})",
         if ratio >= 0.5 { "met" } else { "NOT met" }
     );
+    let ratio = passed / direct;
+    println!(
+        "pass-through / direct: {ratio:.2} (target: at least 0.9: {})",
+        if ratio >= 0.9 { "met" } else { "NOT met" }
+    );
 
     // ---- latency ----
     *backend.tokens.lock().expect("settings") = (settings.latency_tokens, Some(LATENCY_INTERVAL));
-    let direct = delays(&read_direct(&http, &backend_url).await, &backend.sent);
+    let direct = delays(&read_chunks(&http, &direct_url).await, &backend.sent);
     let bridged = delays(&bridge.read().await, &backend.sent);
+    let passed = delays(&read_chunks(&http, &passed_url).await, &backend.sent);
     println!(
         "\nLatency, the backend hands a token to HTTP → it is read, {} tokens one per {LATENCY_INTERVAL:?} (µs)\n",
         settings.latency_tokens
@@ -138,7 +169,11 @@ async fn run(settings: Settings) {
     println!("| path | p50 | p99 | max |");
     println!("|---|---:|---:|---:|");
     let mut p99s = Vec::new();
-    for (label, mut micros) in [("direct", direct), ("bridge → on_text_delta", bridged)] {
+    for (label, mut micros) in [
+        ("direct", direct),
+        ("bridge → on_text_delta", bridged),
+        ("pass-through → reader", passed),
+    ] {
         micros.sort_by(f64::total_cmp);
         let at = |q: f64| micros[((micros.len() - 1) as f64 * q).round() as usize];
         println!(
@@ -152,6 +187,11 @@ async fn run(settings: Settings) {
     let added = p99s[1] - p99s[0];
     println!(
         "\nadded by the bridge at p99: {added:.0} µs (target: under 1000 µs: {})",
+        if added < 1000.0 { "met" } else { "NOT met" }
+    );
+    let added = p99s[2] - p99s[0];
+    println!(
+        "added by the pass-through at p99: {added:.0} µs (target: under 1000 µs: {})",
         if added < 1000.0 { "met" } else { "NOT met" }
     );
     server.shutdown().await.expect("the server stops");
@@ -225,15 +265,21 @@ async fn complete(State(backend): State<Arc<Backend>>) -> Response {
 
 // ---- the readers ----
 
-/// Reads the backend's stream: each content token's number and arrival.
-async fn read_direct(http: &reqwest::Client, url: &str) -> Vec<(usize, Instant)> {
+/// Reads a Chat Completions stream (`url`: the backend's or the server's
+/// `/chat/completions`): each content token's number and arrival.
+async fn read_chunks(http: &reqwest::Client, url: &str) -> Vec<(usize, Instant)> {
     let response = http
-        .post(format!("{url}/chat/completions"))
+        .post(url)
         .header("content-type", "application/json")
         .body(r#"{"model":"bench","stream":true,"messages":[{"role":"user","content":"count"}]}"#)
         .send()
         .await
-        .expect("the backend answers");
+        .expect("the completion answers");
+    assert!(
+        response.status().is_success(),
+        "{url}: {}",
+        response.status()
+    );
     let mut body = response.bytes_stream();
     let mut parser = SseParser::new();
     let mut arrivals = Vec::new();

@@ -5,7 +5,9 @@ use crate::agent_support;
 
 use agent_support::{assistant_count, start, thread_exists};
 use assistant_stream::agent::{Assistant, FunctionTool, Lifecycle, Tool, ToolMismatch};
-use assistant_stream::types::{CreateAssistantRequest, FunctionDefinition, Tool as ToolSpec};
+use assistant_stream::types::{
+    CreateAssistantRequest, FunctionDefinition, ModifyAssistantRequest, Tool as ToolSpec,
+};
 use futures_util::FutureExt;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -257,6 +259,23 @@ async fn loaded_assistants_are_never_deleted_automatically_and_mismatches_are_re
         ]
     );
 
+    // The scripted model runs no built-in tool (a run with one fails with
+    // `invalid_prompt`): from here on the stored assistant has its
+    // functions only.
+    let mut functions_only = ModifyAssistantRequest::default();
+    functions_only.tools = Some(
+        stored
+            .tools
+            .iter()
+            .filter(|tool| tool.as_function().is_some())
+            .cloned()
+            .collect(),
+    );
+    client
+        .assistants()
+        .update(&stored.id, functions_only)
+        .await
+        .unwrap();
     let reply = assistant
         .say("/tool roll_dice {\"n_dice\": 2}")
         .await

@@ -7,7 +7,7 @@
 #![cfg(all(feature = "server", feature = "client"))]
 
 use crate::server_support::{Harness, Streamed, TEXT_RUN};
-use crate::support::chat_backend::{BackendReply, ChatBackend, chat_fixture, chat_fixtures};
+use crate::support::chat_backend::{BackendReply, ChatBackend, chat_fixtures, expected};
 use assistant_stream::server::{ChatCompletions, Server};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -56,77 +56,6 @@ async fn run_on_new_thread(h: &Harness, asst: &str) -> (String, Streamed) {
 
 fn function(name: &str) -> Value {
     json!({"type": "function", "function": {"name": name, "parameters": {"type": "object", "properties": {}}}})
-}
-
-/// What a recording says, read here on its own: choice 0's text (string
-/// content, `text` parts, refusals), its calls by index, its usage.
-struct Expected {
-    text: String,
-    calls: Vec<(String, String)>,
-    usage: Option<(u64, u64)>,
-}
-
-fn expected(name: &str) -> Expected {
-    let body = std::fs::read_to_string(chat_fixture(name)).unwrap();
-    let mut text = String::new();
-    let mut calls: Vec<(u64, String, String)> = Vec::new();
-    let mut usage = None;
-    let mut finished = false;
-    for block in body.split("\n\n") {
-        let data: Vec<&str> = block
-            .lines()
-            .filter_map(|line| line.strip_prefix("data:"))
-            .map(str::trim_start)
-            .collect();
-        let data = data.join("\n");
-        let Ok(chunk) = serde_json::from_str::<Value>(data.trim()) else {
-            continue;
-        };
-        for choice in chunk["choices"].as_array().into_iter().flatten() {
-            if choice["index"].as_u64().unwrap_or(0) != 0 {
-                continue;
-            }
-            let delta = &choice["delta"];
-            match &delta["content"] {
-                Value::String(s) => text.push_str(s),
-                Value::Array(parts) => {
-                    for part in parts.iter().filter(|p| p["type"] == "text") {
-                        text.push_str(part["text"].as_str().unwrap());
-                    }
-                }
-                _ => {}
-            }
-            if let Some(refusal) = delta["refusal"].as_str() {
-                text.push_str(refusal);
-            }
-            for call in delta["tool_calls"].as_array().into_iter().flatten() {
-                let index = call["index"].as_u64().unwrap();
-                if !calls.iter().any(|c| c.0 == index) {
-                    calls.push((index, String::new(), String::new()));
-                }
-                let entry = calls.iter_mut().find(|c| c.0 == index).unwrap();
-                if let Some(name) = call["function"]["name"].as_str() {
-                    entry.1 = name.to_owned();
-                }
-                if let Some(args) = call["function"]["arguments"].as_str() {
-                    entry.2.push_str(args);
-                }
-            }
-            finished |= choice["finish_reason"].is_string();
-        }
-        if chunk["usage"].is_object() {
-            usage = Some((
-                chunk["usage"]["prompt_tokens"].as_u64().unwrap(),
-                chunk["usage"]["completion_tokens"].as_u64().unwrap(),
-            ));
-        }
-    }
-    let _ = finished;
-    Expected {
-        text,
-        calls: calls.into_iter().map(|(_, n, a)| (n, a)).collect(),
-        usage,
-    }
 }
 
 /// Every recording, with the status its run must end in.

@@ -1,8 +1,9 @@
 //! A small real Chat Completions backend on 127.0.0.1 for the server's
 //! `ChatCompletions` model: it records every request and answers each
 //! `POST /v1/chat/completions` with the next queued reply (a recorded
-//! stream, sent frame by frame; an error status; a stream that stalls), and
-//! `GET /v1/models` with two names.
+//! stream, sent frame by frame; an error status; a stream that stalls),
+//! `GET /v1/models` with two names, and `POST /v1/embeddings` with
+//! [`embedding_of`] each input (or the next queued embeddings reply).
 #![allow(dead_code)]
 
 use axum::Router;
@@ -110,6 +111,78 @@ pub fn chat_fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/chat")
 }
 
+/// What a recording says, read here on its own (not by the server's code):
+/// choice 0's text (string content, `text` parts, refusals), its calls by
+/// index, its usage.
+pub struct Expected {
+    pub text: String,
+    pub calls: Vec<(String, String)>,
+    pub usage: Option<(u64, u64)>,
+}
+
+pub fn expected(name: &str) -> Expected {
+    let body = std::fs::read_to_string(chat_fixture(name)).unwrap();
+    let mut text = String::new();
+    let mut calls: Vec<(u64, String, String)> = Vec::new();
+    let mut usage = None;
+    let mut finished = false;
+    for block in body.split("\n\n") {
+        let data: Vec<&str> = block
+            .lines()
+            .filter_map(|line| line.strip_prefix("data:"))
+            .map(str::trim_start)
+            .collect();
+        let data = data.join("\n");
+        let Ok(chunk) = serde_json::from_str::<Value>(data.trim()) else {
+            continue;
+        };
+        for choice in chunk["choices"].as_array().into_iter().flatten() {
+            if choice["index"].as_u64().unwrap_or(0) != 0 {
+                continue;
+            }
+            let delta = &choice["delta"];
+            match &delta["content"] {
+                Value::String(s) => text.push_str(s),
+                Value::Array(parts) => {
+                    for part in parts.iter().filter(|p| p["type"] == "text") {
+                        text.push_str(part["text"].as_str().unwrap());
+                    }
+                }
+                _ => {}
+            }
+            if let Some(refusal) = delta["refusal"].as_str() {
+                text.push_str(refusal);
+            }
+            for call in delta["tool_calls"].as_array().into_iter().flatten() {
+                let index = call["index"].as_u64().unwrap();
+                if !calls.iter().any(|c| c.0 == index) {
+                    calls.push((index, String::new(), String::new()));
+                }
+                let entry = calls.iter_mut().find(|c| c.0 == index).unwrap();
+                if let Some(name) = call["function"]["name"].as_str() {
+                    entry.1 = name.to_owned();
+                }
+                if let Some(args) = call["function"]["arguments"].as_str() {
+                    entry.2.push_str(args);
+                }
+            }
+            finished |= choice["finish_reason"].is_string();
+        }
+        if chunk["usage"].is_object() {
+            usage = Some((
+                chunk["usage"]["prompt_tokens"].as_u64().unwrap(),
+                chunk["usage"]["completion_tokens"].as_u64().unwrap(),
+            ));
+        }
+    }
+    let _ = finished;
+    Expected {
+        text,
+        calls: calls.into_iter().map(|(_, n, a)| (n, a)).collect(),
+        usage,
+    }
+}
+
 /// A request as the backend received it.
 #[derive(Clone, Debug)]
 pub struct BackendRequest {
@@ -117,8 +190,23 @@ pub struct BackendRequest {
     pub body: Value,
 }
 
+/// The test backend's embedding of a text: 4 numbers read off its bytes.
+pub fn embedding_of(text: &str) -> Vec<f32> {
+    let bytes = text.as_bytes();
+    let sum: u32 = bytes.iter().map(|&b| u32::from(b)).sum();
+    vec![
+        bytes.len() as f32,
+        sum as f32 / 1000.0,
+        f32::from(bytes.first().copied().unwrap_or(0)) / 256.0,
+        -0.5,
+    ]
+}
+
 #[derive(Default)]
 struct Shared {
+    /// Replies to `POST /v1/embeddings` before the computed ones.
+    embedding_replies: Mutex<VecDeque<BackendReply>>,
+    embedding_requests: Mutex<Vec<BackendRequest>>,
     replies: Mutex<VecDeque<BackendReply>>,
     requests: Mutex<Vec<BackendRequest>>,
     /// Answers whose body the client dropped before its end.
@@ -145,6 +233,7 @@ impl ChatBackend {
         let router = Router::new()
             .route("/v1/chat/completions", post(complete))
             .route("/v1/models", get(models))
+            .route("/v1/embeddings", post(embeddings))
             .with_state(Arc::clone(&shared));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -161,6 +250,21 @@ impl ChatBackend {
 
     pub fn push(&self, reply: BackendReply) {
         self.shared.replies.lock().unwrap().push_back(reply);
+    }
+
+    /// Queues a reply to the next `POST /v1/embeddings` (only `Status`
+    /// and `StreamThenStall` are meaningful there: the latter stalls).
+    pub fn push_embeddings(&self, reply: BackendReply) {
+        self.shared
+            .embedding_replies
+            .lock()
+            .unwrap()
+            .push_back(reply);
+    }
+
+    /// The embeddings requests received, in order.
+    pub fn embedding_requests(&self) -> Vec<BackendRequest> {
+        self.shared.embedding_requests.lock().unwrap().clone()
     }
 
     pub fn requests(&self) -> Vec<BackendRequest> {
@@ -195,6 +299,75 @@ async fn models(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respon
     Response::builder()
         .header("content-type", "application/json")
         .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+async fn embeddings(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    shared
+        .embedding_requests
+        .lock()
+        .unwrap()
+        .push(BackendRequest {
+            headers,
+            body: body.clone(),
+        });
+    let queued = shared.embedding_replies.lock().unwrap().pop_front();
+    match queued {
+        Some(BackendReply::Status {
+            status,
+            headers,
+            body,
+        }) => {
+            let mut response = Response::builder()
+                .status(StatusCode::from_u16(status).unwrap())
+                .header("content-type", "application/json");
+            for (name, value) in headers {
+                response = response.header(name, value);
+            }
+            return response.body(Body::from(body)).unwrap();
+        }
+        Some(BackendReply::StreamThenStall { .. }) => {
+            std::future::pending::<()>().await;
+        }
+        _ => {}
+    }
+    let inputs: Vec<String> = match &body["input"] {
+        Value::String(text) => vec![text.clone()],
+        Value::Array(items) if items.iter().all(Value::is_number) => {
+            vec![body["input"].to_string()]
+        }
+        Value::Array(items) => items
+            .iter()
+            .map(|item| {
+                item.as_str()
+                    .map_or_else(|| item.to_string(), str::to_owned)
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, text)| json!({"object": "embedding", "index": index, "embedding": embedding_of(text)}))
+        .collect();
+    let tokens: usize = inputs
+        .iter()
+        .map(|text| text.split_whitespace().count())
+        .sum();
+    let answer = json!({
+        "object": "list",
+        "data": data,
+        "model": body["model"],
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    });
+    Response::builder()
+        .header("content-type", "application/json")
+        .body(Body::from(answer.to_string()))
         .unwrap()
 }
 

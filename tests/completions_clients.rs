@@ -1,0 +1,1 @@
+//! The official SDKs on `POST /v1/chat/completions` and `POST /v1/embeddings` (being written).
