@@ -27,8 +27,9 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Replay a recorded stream in memory through the whole pipeline and print the throughput as JSON.
     Bench(bench::BenchArgs),
-    /// Serve the Assistants v2 API (scripted model or recorded replay) on a local address.
-    Serve(serve::ServeArgs),
+    /// Serve the Assistants v2 API (scripted model, a Chat Completions backend or recorded
+    /// replay), Chat Completions and embeddings on a local address.
+    Serve(Box<serve::ServeArgs>),
     /// Start a streamed run on any Assistants server and render it live.
     Run(run::RunArgs),
 }
@@ -65,7 +66,7 @@ async fn run_cli() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Replay(args) => replay::replay(args).await,
         Command::Bench(args) => bench::bench(args).await,
-        Command::Serve(args) => serve::serve(args).await,
+        Command::Serve(args) => serve::serve(*args).await,
         Command::Run(args) => run::run(args).await,
     };
     match result {

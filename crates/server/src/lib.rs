@@ -33,7 +33,7 @@
 //! | start-up | this crate's root | [`ServerBuilder`], [`RunningServer`], [`StartError`] |
 //! | api | `api` | routes, extractors, validation, layers, HTTP errors |
 //! | services | `services` | runs (lifecycle, driver, ownership, follower), threads, assistants, live state, background tasks and their supervisor |
-//! | model | `model` | [`Scripted`], [`Replay`], `ChatCompletions`: who answers a turn |
+//! | model | `model` | [`Scripted`], [`Replay`], `ChatCompletions`, `Embeddings`: who answers a turn, a Chat Completions request, an embeddings request |
 //! | store | `store` | opening the store a [`Database`] names (`assistant-stream-store`, `assistant-stream-sql`) |
 
 /// Builds a value of one of the engine's `#[non_exhaustive]` types (which
@@ -77,6 +77,8 @@ pub use model::chat;
 #[cfg(feature = "client")]
 pub use model::chat::{ChatCompletions, ChatCompletionsBuilder};
 pub use model::completions;
+#[cfg(feature = "client")]
+pub use model::embeddings;
 #[cfg(feature = "client")]
 pub use model::embeddings::{Embeddings, EmbeddingsBuilder};
 pub use model::{
