@@ -976,3 +976,144 @@ async fn embeddings_go_through_in_batches_as_floats_or_base64() {
         .collect();
     assert_eq!(ids, ["backend-a", "backend-b", "embed-small"]);
 }
+
+/// `serve --backend-url … --embeddings-url …` with keys: completions and
+/// embeddings go to the backends, and neither key is ever in the log,
+/// under `RUST_LOG=trace` too, through a retried 429 and a 401 that quotes
+/// the key.
+#[cfg(feature = "cli")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_passes_both_apis_through_and_never_logs_the_keys() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    const EMBED_KEY: &str = "sk-embeddings-secret-1122334455";
+    let backend = ChatBackend::start().await;
+    backend.push(BackendReply::Status {
+        status: 429,
+        headers: vec![("retry-after", "0".into())],
+        body: json!({"error": {"message": format!("slow down, {KEY}")}}).to_string(),
+    });
+    backend.push(BackendReply::text(&["Hello ", "there."]));
+    backend.push(BackendReply::Status {
+        status: 401,
+        headers: vec![],
+        body: json!({"error": {"message": format!("Incorrect API key provided: {KEY}")}})
+            .to_string(),
+    });
+    backend.push_embeddings(BackendReply::Status {
+        status: 401,
+        headers: vec![],
+        body: json!({"error": {"message": format!("Incorrect API key provided: {EMBED_KEY}")}})
+            .to_string(),
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_assistant-stream"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--database", "memory"])
+        .args([
+            "--backend-url",
+            &backend.url(),
+            "--backend-model",
+            "backend-a",
+        ])
+        .args([
+            "--embeddings-url",
+            &backend.url(),
+            "--embeddings-model",
+            "embed-a",
+        ])
+        .env("ASSISTANT_STREAM_BACKEND_API_KEY", KEY)
+        .env("ASSISTANT_STREAM_EMBEDDINGS_API_KEY", EMBED_KEY)
+        .env("RUST_LOG", "trace")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut base = String::new();
+    stdout.read_line(&mut base).unwrap();
+    let base = base.trim().to_owned();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let reader =
+        std::thread::spawn(move || stderr.lines().map_while(Result::ok).collect::<Vec<_>>());
+
+    assistant_stream::client::install_crypto_provider();
+    let http = reqwest::Client::new();
+    let response = http
+        .post(format!("{base}/chat/completions"))
+        .json(&json!({"model": "gpt-4o", "stream": true, "messages": user("hi")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let chunks = chunks(&frames(&response.text().await.unwrap()));
+    assert_eq!(text_of(&chunks, 0), "Hello there.");
+    let refused = http
+        .post(format!("{base}/chat/completions"))
+        .json(&json!({"model": "gpt-4o", "messages": user("hi")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let message = refused.text().await.unwrap();
+    assert!(
+        message.contains("<redacted>") && !message.contains(KEY),
+        "{message}"
+    );
+    let embedded = http
+        .post(format!("{base}/embeddings"))
+        .json(&json!({"model": "x", "input": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(embedded.status(), StatusCode::UNAUTHORIZED);
+    assert!(!embedded.text().await.unwrap().contains(EMBED_KEY));
+    let body: Value = http
+        .post(format!("{base}/embeddings"))
+        .json(&json!({"model": "x", "input": ["a", "b"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["data"].as_array().unwrap().len(), 2, "{body}");
+    let models: Value = http
+        .get(format!("{base}/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["backend-a", "backend-b", "embed-a"]);
+    let requests = backend.requests();
+    assert_eq!(requests.len(), 3, "the 429 was tried again");
+    assert!(requests.iter().all(|r| r.body["model"] == "backend-a"));
+    assert_eq!(
+        requests[0].headers["authorization"],
+        format!("Bearer {KEY}")
+    );
+    let embeddings = backend.embedding_requests();
+    assert_eq!(embeddings[1].body["model"], "embed-a");
+    assert_eq!(
+        embeddings[1].headers["authorization"],
+        format!("Bearer {EMBED_KEY}")
+    );
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let log = reader.join().unwrap();
+    assert!(log.len() > 10, "a trace log: {log:?}");
+    for line in &log {
+        for secret in [KEY, EMBED_KEY, "backend-secret", "embeddings-secret"] {
+            assert!(!line.contains(secret), "a key is in the log: {line}");
+        }
+    }
+}
