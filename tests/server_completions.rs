@@ -250,6 +250,88 @@ async fn tool_lines_call_tools_and_their_outputs_are_answered() {
     );
 }
 
+/// The older `functions` / `function_call` form, as apps written before
+/// `tools` still send it: answered with `function_call`, one call at a time.
+#[tokio::test]
+async fn legacy_functions_are_answered_with_function_call() {
+    let h = Harness::start().await;
+    let functions =
+        json!([{"name": "get_weather", "parameters": {"type": "object", "properties": {}}}]);
+    let body = h
+        .ok(
+            "/chat/completions",
+            json!({"model": "m", "functions": functions, "messages": user("/tool get_weather {\"city\": \"Oslo\"}\n/tool get_weather {\"city\": \"Rome\"}")}),
+        )
+        .await;
+    let choice = &body["choices"][0];
+    assert_eq!(choice["finish_reason"], "function_call");
+    assert!(choice["message"]["content"].is_null());
+    assert!(choice["message"].get("tool_calls").is_none());
+    assert_eq!(
+        choice["message"]["function_call"],
+        json!({"name": "get_weather", "arguments": "{\"city\": \"Oslo\"}"})
+    );
+    // The output comes back as a `function` message; the second call follows.
+    let mut messages =
+        user("/tool get_weather {\"city\": \"Oslo\"}\n/tool get_weather {\"city\": \"Rome\"}")
+            .as_array()
+            .unwrap()
+            .clone();
+    messages.push(json!({"role": "assistant", "content": null, "function_call": choice["message"]["function_call"]}));
+    messages.push(json!({"role": "function", "name": "get_weather", "content": "snow"}));
+    let body = h
+        .ok(
+            "/chat/completions",
+            json!({"model": "m", "functions": functions, "messages": messages}),
+        )
+        .await;
+    assert_eq!(
+        body["choices"][0]["message"]["function_call"]["arguments"],
+        "{\"city\": \"Rome\"}"
+    );
+    messages.push(json!({"role": "assistant", "content": null, "function_call": body["choices"][0]["message"]["function_call"]}));
+    messages.push(json!({"role": "function", "name": "get_weather", "content": "sun"}));
+    let body = h
+        .ok(
+            "/chat/completions",
+            json!({"model": "m", "functions": functions, "messages": messages}),
+        )
+        .await;
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "get_weather returned: snow\nget_weather returned: sun"
+    );
+    // Streamed: `function_call` deltas, the name first.
+    let (_, frames) = stream(
+        &h,
+        json!({"model": "m", "stream": true, "functions": functions, "function_call": {"name": "get_weather"}, "messages": user("go")}),
+    )
+    .await;
+    let chunks = chunks(&frames);
+    let deltas: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"].get("function_call"))
+        .collect();
+    assert_eq!(deltas[0], &json!({"name": "get_weather", "arguments": ""}));
+    let arguments: String = deltas
+        .iter()
+        .filter_map(|d| d["arguments"].as_str())
+        .collect();
+    assert_eq!(arguments, "{}");
+    assert_eq!(
+        chunks.last().unwrap()["choices"][0]["finish_reason"],
+        "function_call"
+    );
+    let (status, answer) = h
+        .post(
+            "/chat/completions",
+            json!({"model": "m", "function_call": "auto", "messages": user("x")}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(error_of(&answer)["param"], "function_call");
+}
+
 #[tokio::test]
 async fn n_max_tokens_and_response_formats_are_honoured() {
     let h = Harness::start().await;
@@ -932,7 +1014,7 @@ async fn embeddings_go_through_in_batches_as_floats_or_base64() {
             .collect();
         assert_eq!(floats, embedding_of(input), "{input}");
     }
-    assert_eq!(body["usage"]["prompt_tokens"], 9);
+    assert_eq!(body["usage"]["prompt_tokens"], 8, "the batches' usage summed");
 
     // The backend's refusal keeps its status; bad input is a 400 here.
     backend.push_embeddings(BackendReply::Status {

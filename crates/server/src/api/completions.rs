@@ -247,6 +247,15 @@ fn check_chat(request: &ChatRequest) -> ApiResult<()> {
             }
         }
     }
+    for (i, function) in request.functions.iter().flatten().enumerate() {
+        validate::function_name(&format!("functions[{i}].name"), &function.name)?;
+    }
+    if request.function_call.is_some() && request.functions.is_none() {
+        return Err(ApiError::invalid_param(
+            "function_call",
+            "Invalid value for 'function_call': 'function_call' is only allowed when 'functions' are specified.",
+        ));
+    }
     if tools.is_empty() {
         if request.tool_choice.is_some() {
             return Err(ApiError::invalid_param(
@@ -307,7 +316,8 @@ fn check_message(i: usize, message: &ChatMessage) -> ApiResult<()> {
             if message
                 .tool_calls
                 .as_ref()
-                .is_some_and(|calls| !calls.is_empty()) => {}
+                .is_some_and(|calls| !calls.is_empty())
+                || message.function_call.is_some() => {}
         (None | Some(Value::Null), ChatRole::Assistant) => {
             return Err(ApiError::invalid_param(
                 &param,

@@ -14,6 +14,7 @@
 //! | `user` and `assistant` messages (text parts joined by a line break) | the thread's messages |
 //! | `assistant` `tool_calls` after the last `user` message, and the `tool` messages answering them | the run's calls so far with their outputs (`Turn::tool_outputs`; `Turn::index` counts the rounds) |
 //! | `tools` (`function`), `tool_choice`, `parallel_tool_calls`, `response_format`, `temperature`, `top_p` | the run's |
+//! | `functions` and `function_call` (`"none"`, `"auto"`, `{"name"}`), the older form, with `assistant` `function_call` and `function` messages | the run's tools and `tool_choice`, one call a turn; the answer calls with `function_call` and `finish_reason: "function_call"` |
 //! | `max_completion_tokens` (or `max_tokens`) | the run's `max_completion_tokens` |
 //!
 //! | the turn's events | the completion |
@@ -207,6 +208,13 @@ pub struct ChatRequest {
     /// Nucleus sampling.
     #[serde(default)]
     pub top_p: Option<f64>,
+    /// The functions the model may call (the older form of `tools`).
+    #[serde(default)]
+    pub functions: Option<Vec<FunctionDefinition>>,
+    /// Which function the model must call (the older form of
+    /// `tool_choice`): `"none"`, `"auto"` or `{"name": NAME}`.
+    #[serde(default)]
+    pub function_call: Option<Value>,
     /// The body as sent, without its `null` fields.
     #[serde(skip)]
     pub body: Map<String, Value>,
@@ -252,6 +260,12 @@ impl ChatRequest {
     /// How many choices are asked for.
     pub fn choices(&self) -> u32 {
         self.n.unwrap_or(1).max(1)
+    }
+
+    /// Whether the request uses the older `functions` instead of `tools`:
+    /// the answer then calls with `function_call`, one call at most.
+    pub fn uses_functions(&self) -> bool {
+        self.tools.is_none() && self.functions.is_some()
     }
 }
 
@@ -302,6 +316,9 @@ pub struct ChatMessage {
     /// A tool message's call.
     #[serde(default)]
     pub tool_call_id: Option<String>,
+    /// An assistant message's call, in the older form of `tool_calls`.
+    #[serde(default)]
+    pub function_call: Option<CalledFunction>,
 }
 
 impl ChatMessage {
@@ -380,6 +397,25 @@ pub fn turn_of(request: &ChatRequest) -> Turn {
         .collect();
     run.tool_choice = request.tool_choice.clone();
     run.parallel_tool_calls = request.parallel_tool_calls;
+    if request.uses_functions() {
+        run.tools = request
+            .functions
+            .iter()
+            .flatten()
+            .cloned()
+            .map(Tool::function)
+            .collect();
+        run.tool_choice = match &request.function_call {
+            Some(Value::String(choice)) if choice == "none" => Some(ToolChoice::None),
+            Some(Value::Object(choice)) => choice
+                .get("name")
+                .and_then(Value::as_str)
+                .map(|name| ToolChoice::Function(name.to_owned())),
+            _ => None,
+        };
+        // One call an answer, as `function_call` carries one.
+        run.parallel_tool_calls = Some(false);
+    }
     run.response_format = request.response_format.clone();
     run.temperature = request.temperature;
     run.top_p = request.top_p;
@@ -393,7 +429,10 @@ pub fn turn_of(request: &ChatRequest) -> Turn {
             _ => continue,
         };
         let text = message.text();
-        if role == Role::Assistant && text.is_empty() && message.tool_calls.is_some() {
+        if role == Role::Assistant
+            && text.is_empty()
+            && (message.tool_calls.is_some() || message.function_call.is_some())
+        {
             continue;
         }
         messages.push(text_message(i, role, text));
@@ -408,10 +447,20 @@ pub fn turn_of(request: &ChatRequest) -> Turn {
     let after = &request.messages[last_user.min(request.messages.len())..];
     let mut index = 0;
     let mut tool_outputs: Vec<FunctionToolCall> = Vec::new();
-    for message in after {
+    for (i, message) in after.iter().enumerate() {
         match message.role {
             ChatRole::Assistant => {
                 let calls = message.tool_calls.as_deref().unwrap_or_default();
+                if let Some(call) = message.function_call.as_ref().filter(|_| calls.is_empty()) {
+                    index += 1;
+                    let mut made = FunctionToolCall::default();
+                    made.id = format!("function_call_{i}");
+                    let mut function = FunctionCall::default();
+                    function.name = call.name.clone();
+                    function.arguments = call.arguments.clone();
+                    made.function = function;
+                    tool_outputs.push(made);
+                }
                 if !calls.is_empty() {
                     index += 1;
                 }
@@ -514,6 +563,8 @@ struct Writer {
     streams: bool,
     include_usage: bool,
     limit: Option<u64>,
+    /// Calls go in `function_call` (the request used `functions`).
+    legacy: bool,
     choices: Vec<Choice>,
     out: VecDeque<String>,
     failed: bool,
@@ -529,6 +580,7 @@ impl Writer {
             streams: request.streams(),
             include_usage: request.includes_usage(),
             limit: request.token_limit(),
+            legacy: request.uses_functions(),
             choices: (0..choices).map(|_| Choice::default()).collect(),
             out: VecDeque::new(),
             failed: false,
@@ -592,7 +644,10 @@ impl Writer {
                     "refusal": null,
                     "annotations": [],
                 });
-                if !choice.calls.is_empty() {
+                if let Some(call) = choice.calls.first().filter(|_| self.legacy) {
+                    message["function_call"] =
+                        json!({"name": call.name, "arguments": call.arguments});
+                } else if !choice.calls.is_empty() {
                     message["tool_calls"] = choice
                         .calls
                         .iter()
@@ -768,11 +823,14 @@ impl Writer {
     fn open_call(&mut self, index: usize, model_index: Option<u32>, name: String) -> usize {
         let id = new_id("call");
         let number = self.choices[index].calls.len();
-        self.push(
-            index,
-            json!({"tool_calls": [{"index": number, "id": id, "type": "function", "function": {"name": name, "arguments": ""}}]}),
-            None,
-        );
+        let delta = if self.legacy {
+            json!({"function_call": {"name": name, "arguments": ""}})
+        } else {
+            json!({"tool_calls": [{"index": number, "id": id, "type": "function", "function": {"name": name, "arguments": ""}}]})
+        };
+        if !self.legacy || number == 0 {
+            self.push(index, delta, None);
+        }
         self.choices[index].calls.push(CallState {
             model_index,
             id,
@@ -797,11 +855,15 @@ impl Writer {
             // A call is never cut: its pieces count, past the limit too.
             self.choices[index].tokens += 1;
             self.choices[index].calls[number].arguments.push_str(piece);
-            self.push(
-                index,
-                json!({"tool_calls": [{"index": number, "function": {"arguments": piece}}]}),
-                None,
-            );
+            let delta = if self.legacy {
+                json!({"function_call": {"arguments": piece}})
+            } else {
+                json!({"tool_calls": [{"index": number, "function": {"arguments": piece}}]})
+            };
+            // `function_call` carries one call: the others are left out.
+            if !self.legacy || number == 0 {
+                self.push(index, delta, None);
+            }
         }
     }
 
@@ -811,6 +873,7 @@ impl Writer {
         choice.ended = true;
         let reason = match choice.finish {
             Some(reason) => reason,
+            None if !choice.calls.is_empty() && self.legacy => "function_call",
             None if !choice.calls.is_empty() => "tool_calls",
             None => "stop",
         };
