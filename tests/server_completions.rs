@@ -1014,7 +1014,10 @@ async fn embeddings_go_through_in_batches_as_floats_or_base64() {
             .collect();
         assert_eq!(floats, embedding_of(input), "{input}");
     }
-    assert_eq!(body["usage"]["prompt_tokens"], 8, "the batches' usage summed");
+    assert_eq!(
+        body["usage"]["prompt_tokens"], 8,
+        "the batches' usage summed"
+    );
 
     // The backend's refusal keeps its status; bad input is a 400 here.
     backend.push_embeddings(BackendReply::Status {
@@ -1197,5 +1200,28 @@ async fn serve_passes_both_apis_through_and_never_logs_the_keys() {
         for secret in [KEY, EMBED_KEY, "backend-secret", "embeddings-secret"] {
             assert!(!line.contains(secret), "a key is in the log: {line}");
         }
+    }
+}
+
+/// A model that fails before its first chunk: an error status, streamed or
+/// not, never a 200 with only an error in it.
+#[tokio::test]
+async fn a_failure_before_the_first_chunk_is_an_error_status() {
+    let h = Harness::start().await;
+    for stream in [false, true] {
+        let (status, answer) = h
+            .post(
+                "/chat/completions",
+                json!({"model": "m", "stream": stream, "messages": user("/fail")}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{answer}");
+        assert_eq!(error_of(&answer)["type"], "server_error");
+        assert!(
+            error_of(&answer)["message"]
+                .as_str()
+                .unwrap()
+                .contains("/fail")
+        );
     }
 }

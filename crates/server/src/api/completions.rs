@@ -3,7 +3,8 @@
 //! (`services::completions`).
 //!
 //! A streamed completion is `text/event-stream`: one `data: {chunk}` frame
-//! per chunk, then `data: [DONE]`. A failure after the first chunk ends the
+//! per chunk, then `data: [DONE]`. A failure before the first chunk is an
+//! error status, as for a completion not streamed; after it, it ends the
 //! stream with a `data: {"error": …}` frame instead, which openai-python
 //! and openai-node raise as an `APIError`.
 
@@ -42,7 +43,17 @@ pub(crate) async fn chat(
     let streams = request.streams();
     match completions::complete(&app, request).await? {
         ChatAnswer::Whole(whole) => Ok(Json(whole).into_response()),
-        ChatAnswer::Stream(chunks) if streams => Ok(event_stream(chunks)),
+        ChatAnswer::Stream(mut chunks) if streams => {
+            // A failure before the first chunk is an error status, as for
+            // a request not streamed; after it, the stream's last chunk.
+            let first = match chunks.next().await {
+                Some(Err(error)) => return Err(error.into()),
+                first => first,
+            };
+            Ok(event_stream(
+                futures_util::stream::iter(first).chain(chunks).boxed(),
+            ))
+        }
         // A model that streamed a whole answer: its chunks are not what
         // the client asked for.
         ChatAnswer::Stream(_) => Err(ApiError::new(
