@@ -882,3 +882,82 @@ impl Writer {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(body: Value) -> ChatRequest {
+        let Value::Object(body) = body else {
+            panic!("an object")
+        };
+        ChatRequest::from_json(body).unwrap()
+    }
+
+    #[test]
+    fn a_request_becomes_a_turn() {
+        let request = request(json!({
+            "model": "m",
+            "max_tokens": 9,
+            "temperature": null,
+            "tools": [{"type": "function", "function": {"name": "f"}}],
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "developer", "content": [{"type": "text", "text": "Be kind."}]},
+                {"role": "user", "content": "first"},
+                {"role": "assistant", "content": "ok"},
+                {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+                {"role": "assistant", "content": null, "tool_calls": [
+                    {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "one"},
+                {"role": "assistant", "content": "", "tool_calls": [
+                    {"id": "c2", "type": "function", "function": {"name": "f", "arguments": "{\"x\":1}"}}]},
+                {"role": "tool", "tool_call_id": "c2", "content": "two"},
+            ],
+        }));
+        assert!(!request.body.contains_key("temperature"), "nulls left out");
+        let turn = turn_of(&request);
+        assert_eq!(
+            turn.run.instructions.as_deref(),
+            Some("Be brief.\n\nBe kind.")
+        );
+        assert_eq!(turn.run.max_completion_tokens, Some(9));
+        assert_eq!(turn.completion_tokens_left, Some(9));
+        assert!(turn.has_function("f"));
+        let texts: Vec<String> = turn.messages.iter().map(Message::text).collect();
+        assert_eq!(texts, ["first", "ok", "a\nb"]);
+        assert_eq!(turn.last_user_text().as_deref(), Some("a\nb"));
+        // Two rounds of calls after the last user message, with outputs.
+        assert_eq!(turn.index, 2);
+        let outputs: Vec<(&str, Option<&str>)> = turn
+            .tool_outputs
+            .iter()
+            .map(|c| (c.id.as_str(), c.function.output.as_deref()))
+            .collect();
+        assert_eq!(outputs, [("c1", Some("one")), ("c2", Some("two"))]);
+    }
+
+    #[test]
+    fn usage_is_null_unless_every_choice_reported_one() {
+        let request =
+            request(json!({"model": "m", "n": 2, "messages": [{"role": "user", "content": "x"}]}));
+        let mut writer = Writer::new(&request, 2);
+        writer.choices[0].usage = Some(Usage::new(3, 4));
+        assert!(writer.usage().is_null());
+        writer.choices[1].usage = Some(Usage::new(3, 5));
+        let usage = writer.usage();
+        assert_eq!(usage["prompt_tokens"], 3);
+        assert_eq!(usage["completion_tokens"], 9);
+        assert_eq!(usage["total_tokens"], 12);
+    }
+
+    #[test]
+    fn backend_errors_say_their_message_once() {
+        let error = BackendError::TimedOut {
+            message: "The model backend sent nothing for 1 s.".into(),
+        };
+        assert_eq!(error.to_string(), "The model backend sent nothing for 1 s.");
+        assert_eq!(error.to_json()["error"]["code"], "timeout");
+        assert_eq!(error.to_json()["error"]["type"], "server_error");
+    }
+}

@@ -940,8 +940,26 @@ mod tests {
         let mut t = turn("/tool f {}", &["f"]);
         t.run.tool_choice = Some(ToolChoice::None);
         assert_eq!(text(&s.answer(&t)), "You said: /tool f {}");
+    }
+
+    #[test]
+    fn built_in_tools_fail_the_turn_with_invalid_prompt() {
+        let s = Scripted::new();
+        let mut t = turn("/tool f {}", &["f"]);
         t.run.tool_choice = Some(ToolChoice::Tool("file_search".into()));
-        assert_eq!(text(&s.answer(&t)), "You said: /tool f {}");
+        let events = s.answer(&t);
+        let [ModelEvent::Fail(error)] = events.as_slice() else {
+            panic!("{events:?}");
+        };
+        assert_eq!(error.code.as_str(), "invalid_prompt");
+        assert!(error.message.contains("file_search"), "{}", error.message);
+        let mut t = turn("hi", &["f"]);
+        t.run.tools.push(Tool::code_interpreter());
+        let events = s.answer(&t);
+        assert!(
+            matches!(events.as_slice(), [ModelEvent::Fail(error)] if error.message.contains("code_interpreter")),
+            "{events:?}"
+        );
     }
 
     #[test]
