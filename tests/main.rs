@@ -40,6 +40,7 @@ mod server_chat;
 mod server_checks;
 mod server_cluster;
 mod server_completions;
+mod server_completions_openapi;
 mod server_load;
 mod server_nulls;
 mod server_plumbing;

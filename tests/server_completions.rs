@@ -803,13 +803,20 @@ async fn backend_errors_keep_their_status_and_retries_come_first() {
             body: json!({"error": {"message": "slow down", "type": "requests", "code": "rate_limit_exceeded"}}).to_string(),
         });
     }
-    let (status, answer) = h
-        .post(
-            "/chat/completions",
-            json!({"model": "m", "messages": user("hi")}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+    let response = h
+        .http
+        .post(format!("{}/chat/completions", h.base))
+        .json(&json!({"model": "m", "messages": user("hi")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        response.headers()["retry-after"],
+        "0",
+        "the backend's Retry-After is passed on"
+    );
+    let answer: Value = response.json().await.unwrap();
     assert_eq!(error_of(&answer)["code"], "rate_limit_exceeded");
 
     // No backend at all: a 502.

@@ -337,6 +337,8 @@ fn check_message(i: usize, message: &ChatMessage) -> ApiResult<()> {
                 ),
             ));
         }
+        // A function message's content is required, and may be `null`.
+        (Some(Value::Null), ChatRole::Function) => {}
         (None, _) => {
             return Err(ApiError::invalid_param(
                 &param,
@@ -350,6 +352,19 @@ fn check_message(i: usize, message: &ChatMessage) -> ApiResult<()> {
                     "Invalid type for '{param}': expected one of a string or array of objects, but got {} instead.",
                     super::extract::json_kind(other)
                 ),
+            ));
+        }
+    }
+    for (j, call) in message.tool_calls.iter().flatten().enumerate() {
+        let missing = match call.kind.as_deref() {
+            Some("custom") => call.custom.is_none().then_some("custom"),
+            _ => call.function.is_none().then_some("function"),
+        };
+        if let Some(field) = missing {
+            let param = format!("messages[{i}].tool_calls[{j}].{field}");
+            return Err(ApiError::invalid_param(
+                &param,
+                format!("Missing required parameter: '{param}'."),
             ));
         }
     }

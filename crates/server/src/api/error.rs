@@ -13,6 +13,8 @@ use std::sync::Arc;
 pub(crate) struct ApiError {
     status: StatusCode,
     error: ErrorObject,
+    /// A `Retry-After` to send with it (a backend's, passed on).
+    retry_after: Option<String>,
 }
 
 impl ApiError {
@@ -20,6 +22,7 @@ impl ApiError {
         ApiError {
             status,
             error: ErrorObject::new(kind, message),
+            retry_after: None,
         }
     }
 
@@ -82,6 +85,15 @@ impl IntoResponse for ApiError {
         // `param` and `code` are always present, `null` when unset, as the API sends them.
         let mut response =
             (self.status, axum::Json(Envelope { error: &self.error })).into_response();
+        if let Some(value) = self
+            .retry_after
+            .as_deref()
+            .and_then(|value| axum::http::HeaderValue::from_str(value).ok())
+        {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, value);
+        }
         response
             .extensions_mut()
             .insert(ErrorMessage(Arc::from(self.error.message.as_str())));
@@ -160,7 +172,11 @@ impl From<BackendError> for ApiError {
             // that the SDKs raise the same class (404 for an unknown model,
             // 429 for its rate limit).
             BackendError::Refused {
-                status, kind, code, ..
+                status,
+                kind,
+                code,
+                retry_after,
+                ..
             } => {
                 let status = StatusCode::from_u16(status)
                     .ok()
@@ -173,7 +189,8 @@ impl From<BackendError> for ApiError {
                         "server_error".to_owned()
                     }
                 });
-                let error = ApiError::new(status, &kind, message);
+                let mut error = ApiError::new(status, &kind, message);
+                error.retry_after = retry_after;
                 match code {
                     Some(code) => error.code(&code),
                     None => error,

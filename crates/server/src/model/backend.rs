@@ -70,6 +70,8 @@ pub(crate) enum Failure {
         /// The error's `type` and `code`, if the body had them.
         kind: Option<String>,
         code: Option<String>,
+        /// The backend's `Retry-After`, if it sent one.
+        retry_after: Option<String>,
     },
     /// No connection, or it broke: the whole sentence.
     Unreachable(String),
@@ -205,12 +207,17 @@ impl Backend {
                         _ => String::new(),
                     };
                     let (kind, code) = error_kind(&text);
+                    let retry_after = headers
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|value| value.to_str().ok())
+                        .map(str::to_owned);
                     let failure = Failure::Status {
                         status: status.as_u16(),
                         status_text: status.to_string(),
                         message: self.redact(&error_message(&text)),
                         kind,
                         code,
+                        retry_after,
                     };
                     if !RetryPolicy::retries_status(status, &headers) {
                         return Err(failure);

@@ -96,6 +96,8 @@ pub enum BackendError {
         kind: Option<String>,
         /// The backend's error `code`, if it gave one.
         code: Option<String>,
+        /// The backend's `Retry-After`, passed on with a 429 or 503.
+        retry_after: Option<String>,
     },
     /// The backend could not be reached or cut its answer off.
     Unreachable {
@@ -304,8 +306,9 @@ pub enum ChatRole {
 pub struct ChatMessage {
     /// Who wrote it.
     pub role: ChatRole,
-    /// A string or an array of content parts.
-    #[serde(default)]
+    /// A string or an array of content parts (`Some(Value::Null)` when
+    /// sent as `null`, which a `function` message may be).
+    #[serde(default, deserialize_with = "present")]
     pub content: Option<Value>,
     /// The author's name.
     #[serde(default)]
@@ -338,17 +341,27 @@ impl ChatMessage {
     }
 }
 
+/// A field that was sent, `null` included (absent: `None`, by `default`).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
+}
+
 /// A call in an assistant message.
 #[derive(Clone, Debug, Deserialize)]
 #[non_exhaustive]
 pub struct ChatToolCall {
     /// The call's id, which the `tool` message answering it repeats.
     pub id: String,
-    /// `function`.
+    /// `function` or `custom`.
     #[serde(rename = "type", default)]
     pub kind: Option<String>,
-    /// The function called.
-    pub function: CalledFunction,
+    /// The function called (a `function` call's).
+    #[serde(default)]
+    pub function: Option<CalledFunction>,
+    /// A `custom` call's tool and input, kept as sent (only a backend
+    /// reads them).
+    #[serde(default)]
+    pub custom: Option<Value>,
 }
 
 /// The function of a [`ChatToolCall`].
@@ -465,11 +478,14 @@ pub fn turn_of(request: &ChatRequest) -> Turn {
                     index += 1;
                 }
                 for call in calls {
+                    let Some(called) = &call.function else {
+                        continue;
+                    };
                     let mut made = FunctionToolCall::default();
                     made.id = call.id.clone();
                     let mut function = FunctionCall::default();
-                    function.name = call.function.name.clone();
-                    function.arguments = call.function.arguments.clone();
+                    function.name = called.name.clone();
+                    function.arguments = called.arguments.clone();
                     made.function = function;
                     tool_outputs.push(made);
                 }
@@ -671,7 +687,6 @@ impl Writer {
             "model": self.model,
             "choices": choices,
             "service_tier": "default",
-            "system_fingerprint": null,
         });
         let usage = self.usage();
         if !usage.is_null() {
@@ -713,7 +728,6 @@ impl Writer {
             "created": self.created,
             "model": self.model,
             "service_tier": "default",
-            "system_fingerprint": null,
         })
     }
 

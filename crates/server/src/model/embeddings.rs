@@ -179,12 +179,14 @@ impl Inner {
                     message,
                     kind,
                     code,
+                    retry_after,
                     ..
                 } => BackendError::Refused {
                     status,
                     message,
                     kind,
                     code,
+                    retry_after,
                 },
                 Failure::Unreachable(message) => BackendError::Unreachable { message },
                 Failure::Stalled(message) => BackendError::TimedOut { message },

@@ -110,12 +110,14 @@ fn backend_error(failure: Failure) -> BackendError {
             message,
             kind,
             code,
+            retry_after,
             ..
         } => BackendError::Refused {
             status,
             message,
             kind,
             code,
+            retry_after,
         },
         Failure::Unreachable(message) => BackendError::Unreachable { message },
         Failure::Stalled(message) => BackendError::TimedOut { message },
