@@ -1232,3 +1232,59 @@ async fn a_failure_before_the_first_chunk_is_an_error_status() {
         );
     }
 }
+
+/// `--tokens-per-second` paces streamed completions as it paces runs, and
+/// a streamed completion ends at shutdown with an error chunk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_completions_are_paced_and_end_at_shutdown() {
+    let server = Server::builder()
+        .tokens_per_second(50.0)
+        .spawn()
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let text = http
+        .post(format!("{}/chat/completions", server.base_url()))
+        .json(&json!({"model": "m", "stream": true, "messages": user("one two three")}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let frames = frames(&text);
+    // A pause of 20 ms before each of the 7 chunks (sleeps never end early).
+    assert_eq!(frames.len(), 8, "{frames:?}");
+    assert!(started.elapsed() >= Duration::from_millis(7 * 20));
+
+    let mut response = http
+        .post(format!("{}/chat/completions", server.base_url()))
+        .json(&json!({"model": "m", "stream": true, "messages": user("/long 100000")}))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.chunk().await.unwrap().is_some());
+    let stopping = tokio::spawn(server.shutdown());
+    let mut rest = String::new();
+    while let Ok(Some(chunk)) = response.chunk().await {
+        rest.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let last: Value = serde_json::from_str(frames_last(&rest)).unwrap();
+    assert!(
+        last["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("shutting down"),
+        "{last}"
+    );
+    stopping.await.unwrap().unwrap();
+}
+
+fn frames_last(text: &str) -> &str {
+    text.trim_end()
+        .rsplit("\n\n")
+        .next()
+        .unwrap()
+        .trim_start_matches("data: ")
+}

@@ -228,8 +228,9 @@ impl ServerBuilder {
         self
     }
 
-    /// Paces streamed tokens (text and argument pieces) at this rate. Zero,
-    /// negative or non-finite means unpaced (the default).
+    /// Paces streamed tokens (text and argument pieces of runs, and the
+    /// chunks of streamed Chat Completions) at this rate. Zero, negative or
+    /// non-finite means unpaced (the default).
     pub fn tokens_per_second(mut self, rate: f64) -> Self {
         self.config.token_interval =
             (rate.is_finite() && rate > 0.0).then(|| Duration::from_secs_f64(1.0 / rate.max(1e-6)));

@@ -3,7 +3,8 @@
 //! embeddings backend, if the server has one.
 
 use super::{ServiceResult, Services};
-use crate::model::{BackendError, ChatAnswer, ChatRequest};
+use crate::model::{BackendError, ChatAnswer, ChatRequest, ChunkStream};
+use futures_util::StreamExt;
 use serde_json::{Map, Value};
 
 /// The message of `POST /v1/embeddings` on a server without a backend.
@@ -11,9 +12,42 @@ pub(crate) const NO_EMBEDDINGS: &str = "This server has no embeddings backend: s
      `serve --embeddings-url URL` (any OpenAI-compatible /v1/embeddings; see also \
      --embeddings-model and --embeddings-api-key).";
 
-/// A completion of `request`, by the server's model.
+/// The last chunk of a completion streaming when the server stops.
+const SHUTTING_DOWN: &str = "The server is shutting down; ask again when it is back.";
+
+/// A completion of `request`, by the server's model. A streamed one is
+/// paced as runs are (`--tokens-per-second`), and ends at shutdown with an
+/// error chunk, as run streams do.
 pub(crate) async fn complete(app: &Services, request: ChatRequest) -> ServiceResult<ChatAnswer> {
-    Ok(app.model.complete(request).await?)
+    Ok(match app.model.complete(request).await? {
+        ChatAnswer::Stream(chunks) => ChatAnswer::Stream(supervised(app, chunks)),
+        whole => whole,
+    })
+}
+
+/// `chunks`, one every token interval if the server is paced, until the
+/// server stops.
+fn supervised(app: &Services, chunks: ChunkStream) -> ChunkStream {
+    let stopping = app.tasks.stopping();
+    let interval = app.config.token_interval;
+    futures_util::stream::unfold(Some((chunks, stopping)), move |state| async move {
+        let (mut chunks, stopping) = state?;
+        let next = async {
+            if let Some(interval) = interval {
+                tokio::time::sleep(interval).await;
+            }
+            chunks.next().await
+        };
+        tokio::select! {
+            biased;
+            () = stopping.cancelled() => Some((
+                Err(BackendError::Failed { message: SHUTTING_DOWN.to_owned() }),
+                None,
+            )),
+            chunk = next => chunk.map(|chunk| (chunk, Some((chunks, stopping)))),
+        }
+    })
+    .boxed()
 }
 
 /// The embeddings a request (its JSON body) asks for.
