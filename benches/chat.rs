@@ -22,7 +22,8 @@
 //! and stamps each as it hands it to the HTTP stack; the direct reader (on
 //! the direct and pass-through paths) and the bridge's `on_text_delta` stamp
 //! its arrival. A path's added latency per token is its p99 less the direct
-//! p99.
+//! p99. Each path's latency stream starts after a pause ([`SETTLE`]), on
+//! connections left idle.
 //!
 //! Targets: the bridge (issue 10) adds under 1 ms p99 per token and keeps
 //! at least 0.5 of the direct rate; the pass-through (issue 21) adds under
@@ -70,6 +71,20 @@ const QUICK: Settings = Settings {
 };
 
 const LATENCY_INTERVAL: Duration = Duration::from_millis(1);
+
+/// The pause before each path's latency stream.
+///
+/// The backend writes with Nagle's algorithm on (`axum::serve` leaves it
+/// on). The bridge and the pass-through share the server's pooled
+/// connection to the backend. Whichever of them ran second, started at
+/// once, had its second token held about 40 ms (Linux's minimum
+/// delayed-ACK time), with the next twenty tokens behind it. That could
+/// set its p99 on 3,000 tokens. The likely cause, inferred and not traced:
+/// Linux delays the ACK on a connection whose request went out just after
+/// its last read, and the backend holds the next token until that ACK. After
+/// a pause longer than the delayed-ACK timeout (at most 200 ms), every path
+/// starts alike (docs/performance.md).
+const SETTLE: Duration = Duration::from_millis(300);
 
 type Stamps = Arc<Mutex<Vec<Instant>>>;
 
@@ -159,8 +174,11 @@ async fn run(settings: Settings) {
 
     // ---- latency ----
     *backend.tokens.lock().expect("settings") = (settings.latency_tokens, Some(LATENCY_INTERVAL));
+    tokio::time::sleep(SETTLE).await;
     let direct = delays(&read_chunks(&http, &direct_url).await, &backend.sent);
+    tokio::time::sleep(SETTLE).await;
     let bridged = delays(&bridge.read().await, &backend.sent);
+    tokio::time::sleep(SETTLE).await;
     let passed = delays(&read_chunks(&http, &passed_url).await, &backend.sent);
     println!(
         "\nLatency, the backend hands a token to HTTP → it is read, {} tokens one per {LATENCY_INTERVAL:?} (µs)\n",
