@@ -13,8 +13,9 @@ use std::sync::Arc;
 pub(crate) struct ApiError {
     status: StatusCode,
     error: ErrorObject,
-    /// A `Retry-After` to send with it (a backend's, passed on).
-    retry_after: Option<String>,
+    /// A `Retry-After` to send with it (a backend's, passed on). Boxed:
+    /// every route's `Result` carries this type.
+    retry_after: Option<Box<str>>,
 }
 
 impl ApiError {
@@ -190,7 +191,7 @@ impl From<BackendError> for ApiError {
                     }
                 });
                 let mut error = ApiError::new(status, &kind, message);
-                error.retry_after = retry_after;
+                error.retry_after = retry_after.map(String::into_boxed_str);
                 match code {
                     Some(code) => error.code(&code),
                     None => error,
