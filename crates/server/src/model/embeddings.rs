@@ -288,16 +288,29 @@ fn batches(input: Value, size: usize) -> Vec<(usize, Value)> {
     }
 }
 
+/// The failure of a backend that answers a vector per token (no pooling).
+const PER_TOKEN: &str = "The embeddings backend answered one vector per token, not one per \
+     input: configure it to pool them (llama.cpp's server: --pooling mean).";
+
 /// A vector as the client asked for it: floats, or base64 of little-endian
 /// `f32`s. A backend's base64 is decoded for a client that asked for floats.
 fn encode(vector: Option<Value>, base64: bool) -> Result<Value, BackendError> {
     let engine = base64::engine::general_purpose::STANDARD;
+    if let Some(Value::Array(numbers)) = &vector
+        && numbers.first().is_some_and(Value::is_array)
+    {
+        // llama-cpp-python's server, on a model without pooling.
+        return Err(BackendError::Failed {
+            message: PER_TOKEN.to_owned(),
+        });
+    }
     match vector {
         Some(Value::Array(numbers)) if base64 => {
             let mut bytes = Vec::with_capacity(numbers.len() * 4);
             for number in &numbers {
                 let value = number.as_f64().ok_or_else(|| BackendError::Failed {
-                    message: "The embeddings backend answered a vector with a value that is not a number."
+                    message: "The embeddings backend answered a vector with a value that is not a \
+                              number."
                         .to_owned(),
                 })?;
                 bytes.extend_from_slice(&(value as f32).to_le_bytes());
@@ -353,6 +366,10 @@ mod tests {
         let floats = encode(Some(Value::String(text.to_owned())), false).unwrap();
         assert_eq!(floats, json!([1.0, -0.5]));
         assert!(encode(Some(json!([1.0, "x"])), true).is_err());
+        for base64 in [true, false] {
+            let per_token = encode(Some(json!([[1.0], [2.0]])), base64).unwrap_err();
+            assert!(per_token.message().contains("per token"), "{per_token}");
+        }
         assert!(encode(None, false).is_err());
     }
 }
