@@ -4,7 +4,8 @@
 # OpenAI-compatible server (llama-cpp-python[server], built from its source
 # distribution), behind `assistant-stream serve --backend-url`, driven by
 # this crate's client (examples/real_model.rs): a streamed conversation and a
-# forced tool call answered mid-stream.
+# forced tool call answered mid-stream; then a Chat Completion, whole and
+# streamed, passed through the server to the model.
 #
 # The first run installs into .venv-llm (PyPI, and a build of llama.cpp:
 # about 25 minutes on a busy 2-core machine); later runs need no network.
@@ -73,5 +74,30 @@ if ! ASSISTANT_STREAM_BASE_URL="$BASE" "$TARGET/debug/examples/real_model"; then
   exit 1
 fi
 echo "end to end: $(echo "$(date +%s.%N) - $start" | bc) s"
+
+echo "== Chat Completions passed through the server to the model (POST /v1/chat/completions)"
+python3 - "$BASE" <<'PY'
+import json, sys, urllib.request
+base = sys.argv[1]
+def post(body):
+    request = urllib.request.Request(base + "/chat/completions", json.dumps(body).encode(),
+                                     {"content-type": "application/json"})
+    return urllib.request.urlopen(request, timeout=300)
+whole = json.load(post({"model": "any", "max_tokens": 24,
+                        "messages": [{"role": "user", "content": "Name a colour."}]}))
+text = whole["choices"][0]["message"]["content"]
+assert text.strip(), whole
+print("whole:", whole["choices"][0]["finish_reason"], repr(text))
+pieces = []
+for line in post({"model": "any", "stream": True, "max_tokens": 24,
+                  "messages": [{"role": "user", "content": "Count to five."}]}):
+    line = line.decode().strip()
+    if line.startswith("data: ") and line != "data: [DONE]":
+        for choice in json.loads(line[6:])["choices"]:
+            if choice["delta"].get("content"):
+                pieces.append(choice["delta"]["content"])
+assert len(pieces) > 1, pieces
+print(f"streamed: {len(pieces)} pieces", repr("".join(pieces)))
+PY
 echo "== llama.cpp's own generation rate, per request"
 grep -a "eval time" "$LOGS/llm.log" | grep -av "prompt eval" | sed 's/.*runs *(/(/'
