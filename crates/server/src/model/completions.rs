@@ -27,8 +27,10 @@
 //! | calls, and no other reason | `finish_reason: "tool_calls"` |
 //! | a failure | a 500 before anything was sent, else a `data: {"error": …}` chunk ending the stream |
 //!
-//! `n` asks the model `n` times (choices `0..n`), interleaved when
-//! streamed. Each text event and each argument piece counts one completion
+//! `n` asks the model `n` times (choices `0..n`), streamed one choice
+//! after another (each `respond` is called at once; the scripted model
+//! makes its answer when first read, so one choice's answer is held at a
+//! time). Each text event and each argument piece counts one completion
 //! token against the limit, as in runs.
 
 use super::{FinishReason, Model, ModelEvent, Turn, argument_chunks};
@@ -534,14 +536,20 @@ pub(crate) async fn complete_by_turns<M: Model + ?Sized>(
 ) -> Result<ChatAnswer, BackendError> {
     let turn = turn_of(&request);
     let choices = request.choices();
-    let streams = (0..choices).map(|index| {
-        model
-            .respond(turn.clone())
-            .map(move |event| (index, Some(event)))
-            .chain(futures_util::stream::iter([(index, None)]))
-            .boxed()
-    });
-    let events = futures_util::stream::select_all(streams);
+    // The choices one after another: a model that makes its answer when
+    // first read (as the scripted model does) holds one at a time, so `n`
+    // up to 128 of long answers stays bounded. Each model's `respond` is
+    // called now, so a model that starts work there still works on all at
+    // once.
+    let streams: Vec<_> = (0..choices)
+        .map(|index| {
+            model
+                .respond(turn.clone())
+                .map(move |event| (index, Some(event)))
+                .chain(futures_util::stream::iter([(index, None)]))
+        })
+        .collect();
+    let events = futures_util::stream::iter(streams).flatten().boxed();
     let writer = Writer::new(&request, choices);
     if request.streams() {
         Ok(ChatAnswer::Stream(writer.stream(events)))
@@ -645,22 +653,23 @@ impl Writer {
         while let Some((index, event)) = events.next().await {
             self.event(index as usize, event)?;
         }
-        let choices: Vec<Value> = self
-            .choices
-            .iter()
+        let usage = self.usage();
+        let legacy = self.legacy;
+        let choices: Vec<Value> = std::mem::take(&mut self.choices)
+            .into_iter()
             .enumerate()
-            .map(|(index, choice)| {
+            .map(|(index, mut choice)| {
                 let mut message = json!({
                     "role": "assistant",
                     "content": if choice.text.is_empty() && !choice.calls.is_empty() {
                         Value::Null
                     } else {
-                        Value::String(choice.text.clone())
+                        Value::String(std::mem::take(&mut choice.text))
                     },
                     "refusal": null,
                     "annotations": [],
                 });
-                if let Some(call) = choice.calls.first().filter(|_| self.legacy) {
+                if let Some(call) = choice.calls.first().filter(|_| legacy) {
                     message["function_call"] =
                         json!({"name": call.name, "arguments": call.arguments});
                 } else if !choice.calls.is_empty() {
@@ -688,7 +697,6 @@ impl Writer {
             "choices": choices,
             "service_tier": "default",
         });
-        let usage = self.usage();
         if !usage.is_null() {
             whole["usage"] = usage;
         }
@@ -785,7 +793,9 @@ impl Writer {
                 if !self.spend(index) {
                     return Ok(());
                 }
-                self.choices[index].text.push_str(&text);
+                if !self.streams {
+                    self.choices[index].text.push_str(&text);
+                }
                 self.push(index, json!({"content": text}), None);
             }
             ModelEvent::ToolCall { name, arguments } => {
@@ -868,7 +878,9 @@ impl Writer {
             }
             // A call is never cut: its pieces count, past the limit too.
             self.choices[index].tokens += 1;
-            self.choices[index].calls[number].arguments.push_str(piece);
+            if !self.streams {
+                self.choices[index].calls[number].arguments.push_str(piece);
+            }
             let delta = if self.legacy {
                 json!({"function_call": {"arguments": piece}})
             } else {

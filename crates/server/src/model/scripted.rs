@@ -6,6 +6,7 @@ use super::{FinishReason, Model, ModelEvent, ModelStream, Turn, argument_chunks,
 use crate::types::{
     FunctionToolCall, LastError, LastErrorCode, ResponseFormat, ToolCall, ToolChoice, Usage,
 };
+use futures_util::StreamExt;
 use serde_json::{Map, Value, json};
 
 /// The default model: deterministic, for tests, examples and demos. It answers
@@ -163,11 +164,17 @@ impl Scripted {
 }
 
 impl Model for Scripted {
+    /// The answer is made when the stream is first read, not when it is
+    /// asked for: a Chat Completion with `n` choices holds one choice's
+    /// answer at a time.
     fn respond(&self, turn: Turn) -> ModelStream {
-        Box::pin(futures_util::stream::iter(metered(
-            self.answer(&turn),
-            &turn,
-        )))
+        let scripted = self.clone();
+        Box::pin(
+            futures_util::stream::once(async move {
+                futures_util::stream::iter(metered(scripted.answer(&turn), &turn))
+            })
+            .flatten(),
+        )
     }
 }
 
