@@ -31,6 +31,7 @@ mod client_resume;
 mod client_server;
 mod client_streaming;
 mod completions_clients;
+mod files_types;
 mod fixtures_replay;
 mod handler_order;
 mod marvin;

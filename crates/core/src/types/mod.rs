@@ -22,6 +22,7 @@
 #[macro_use]
 mod macros;
 mod common;
+mod files;
 mod message;
 mod requests;
 pub(crate) mod reuse;
@@ -32,6 +33,7 @@ pub mod tagged;
 mod thread;
 
 pub use common::*;
+pub use files::*;
 pub use message::*;
 pub use requests::*;
 pub use run::*;
