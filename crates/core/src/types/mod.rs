@@ -23,6 +23,7 @@
 mod macros;
 mod common;
 mod files;
+mod filters;
 mod message;
 mod requests;
 pub(crate) mod reuse;
@@ -34,6 +35,7 @@ mod thread;
 
 pub use common::*;
 pub use files::*;
+pub use filters::*;
 pub use message::*;
 pub use requests::*;
 pub use run::*;
