@@ -910,8 +910,7 @@ async fn official_sdk_sees_the_same_text_and_calls(
 #[cfg(feature = "cli")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_runs_on_the_backend_and_never_logs_its_key() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use crate::server_support::child_api::spawn_serve_traced;
 
     let backend = ChatBackend::start().await;
     backend.push(BackendReply::Status {
@@ -926,23 +925,20 @@ async fn serve_runs_on_the_backend_and_never_logs_its_key() {
         body: json!({"error": {"message": format!("Incorrect API key provided: {KEY}")}})
             .to_string(),
     });
-    let mut child = Command::new(env!("CARGO_BIN_EXE_assistant-stream"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--database", "memory"])
-        .args(["--backend-url", &backend.url(), "--backend-api-key", KEY])
-        .args(["--backend-model", "backend-a"])
-        .env("RUST_LOG", "trace")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut base = String::new();
-    stdout.read_line(&mut base).unwrap();
-    let base = base.trim().to_owned();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let reader =
-        std::thread::spawn(move || stderr.lines().map_while(Result::ok).collect::<Vec<_>>());
+    let url = backend.url();
+    let (mut child, base, reader) = spawn_serve_traced(
+        &[
+            "--database",
+            "memory",
+            "--backend-url",
+            &url,
+            "--backend-api-key",
+            KEY,
+            "--backend-model",
+            "backend-a",
+        ],
+        &[],
+    );
 
     assistant_stream::client::install_crypto_provider();
     let http = reqwest::Client::new();

@@ -1076,8 +1076,7 @@ async fn embeddings_go_through_in_batches_as_floats_or_base64() {
 #[cfg(feature = "cli")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_passes_both_apis_through_and_never_logs_the_keys() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use crate::server_support::child_api::spawn_serve_traced;
 
     const EMBED_KEY: &str = "sk-embeddings-secret-1122334455";
     let backend = ChatBackend::start().await;
@@ -1099,35 +1098,25 @@ async fn serve_passes_both_apis_through_and_never_logs_the_keys() {
         body: json!({"error": {"message": format!("Incorrect API key provided: {EMBED_KEY}")}})
             .to_string(),
     });
-    let mut child = Command::new(env!("CARGO_BIN_EXE_assistant-stream"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--database", "memory"])
-        .args([
+    let url = backend.url();
+    let (mut child, base, reader) = spawn_serve_traced(
+        &[
+            "--database",
+            "memory",
             "--backend-url",
-            &backend.url(),
+            &url,
             "--backend-model",
             "backend-a",
-        ])
-        .args([
             "--embeddings-url",
-            &backend.url(),
+            &url,
             "--embeddings-model",
             "embed-a",
-        ])
-        .env("ASSISTANT_STREAM_BACKEND_API_KEY", KEY)
-        .env("ASSISTANT_STREAM_EMBEDDINGS_API_KEY", EMBED_KEY)
-        .env("RUST_LOG", "trace")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut base = String::new();
-    stdout.read_line(&mut base).unwrap();
-    let base = base.trim().to_owned();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let reader =
-        std::thread::spawn(move || stderr.lines().map_while(Result::ok).collect::<Vec<_>>());
+        ],
+        &[
+            ("ASSISTANT_STREAM_BACKEND_API_KEY", KEY),
+            ("ASSISTANT_STREAM_EMBEDDINGS_API_KEY", EMBED_KEY),
+        ],
+    );
 
     assistant_stream::client::install_crypto_provider();
     let http = reqwest::Client::new();

@@ -29,6 +29,40 @@ pub fn spawn_serve(args: &[&str]) -> (std::process::Child, String) {
     (child, base)
 }
 
+/// `assistant-stream serve --addr 127.0.0.1:0` with `args` and `envs`,
+/// logging at `RUST_LOG=trace`: the child, its API's base URL, and a
+/// thread that collects its log's lines until it exits (for tests that a
+/// secret is never logged).
+#[cfg(feature = "cli")]
+pub fn spawn_serve_traced(
+    args: &[&str],
+    envs: &[(&str, &str)],
+) -> (
+    std::process::Child,
+    String,
+    std::thread::JoinHandle<Vec<String>>,
+) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_assistant-stream"))
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .args(args)
+        .envs(envs.iter().copied())
+        .env("RUST_LOG", "trace")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut base = String::new();
+    stdout.read_line(&mut base).unwrap();
+    let base = base.trim().to_owned();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let log = std::thread::spawn(move || stderr.lines().map_while(Result::ok).collect());
+    (child, base, log)
+}
+
 /// A server's API at `base` (`http://127.0.0.1:PORT/v1`).
 #[derive(Clone, Debug)]
 pub struct ChildApi {

@@ -24,15 +24,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(body_rejection)?;
-        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
-        parse_body(text).map(JsonBody)
+        let text = body_text(req, state).await?;
+        parse_body(&text).map(JsonBody)
     }
 }
 
@@ -47,17 +40,22 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonWithBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(body_rejection)?;
-        let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
-        let typed = parse_body(text)?;
-        let whole = serde_json::from_slice(text).map_err(broken_json)?;
+        let text = body_text(req, state).await?;
+        let typed = parse_body(&text)?;
+        let whole = serde_json::from_slice(&text).map_err(broken_json)?;
         Ok(JsonWithBody(typed, whole))
+    }
+}
+
+/// A request's body; an empty one (or only whitespace) reads as `{}`.
+async fn body_text<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+    let bytes = Bytes::from_request(req, state)
+        .await
+        .map_err(body_rejection)?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        Ok(Bytes::from_static(b"{}"))
+    } else {
+        Ok(bytes)
     }
 }
 

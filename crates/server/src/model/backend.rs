@@ -3,6 +3,7 @@
 //! Bearer`, never logged, redacted from every message), retries before the
 //! answer's first byte, and the stall timeout.
 
+use super::completions::BackendError;
 use crate::client::retry::RetryPolicy;
 use assistant_stream_core::error::{Error, Kind};
 use bytes::Bytes;
@@ -167,6 +168,15 @@ impl Backend {
         ))
     }
 
+    /// A response's whole body, within the stall timeout.
+    pub(crate) async fn text(&self, response: reqwest::Response) -> Result<String, Failure> {
+        match tokio::time::timeout(self.stall_timeout, response.text()).await {
+            Err(_) => Err(Failure::Stalled(self.stalled())),
+            Ok(Err(err)) => Err(Failure::Unreachable(self.broken(err))),
+            Ok(Ok(text)) => Ok(text),
+        }
+    }
+
     /// Posts `body` to `path`, trying again after a 429, 408 or 5xx answer
     /// or a failed connection, and answers the response once it is a 2xx.
     pub(crate) async fn post(
@@ -266,6 +276,32 @@ impl Backend {
         }
         let list: List = serde_json::from_str(&text).map_err(|err| err.to_string())?;
         Ok(list.data.into_iter().map(|entry| entry.id).collect())
+    }
+}
+
+impl From<Failure> for BackendError {
+    /// A failure as a Chat Completions or embeddings request answers it:
+    /// the backend's status kept, a broken connection `Unreachable`, a
+    /// stall `TimedOut`.
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Status {
+                status,
+                message,
+                kind,
+                code,
+                retry_after,
+                ..
+            } => BackendError::Refused {
+                status,
+                message,
+                kind,
+                code,
+                retry_after,
+            },
+            Failure::Unreachable(message) => BackendError::Unreachable { message },
+            Failure::Stalled(message) => BackendError::TimedOut { message },
+        }
     }
 }
 

@@ -468,13 +468,7 @@ pub fn turn_of(request: &ChatRequest) -> Turn {
                 let calls = message.tool_calls.as_deref().unwrap_or_default();
                 if let Some(call) = message.function_call.as_ref().filter(|_| calls.is_empty()) {
                     index += 1;
-                    let mut made = FunctionToolCall::default();
-                    made.id = format!("function_call_{i}");
-                    let mut function = FunctionCall::default();
-                    function.name = call.name.clone();
-                    function.arguments = call.arguments.clone();
-                    made.function = function;
-                    tool_outputs.push(made);
+                    tool_outputs.push(call_made(format!("function_call_{i}"), call));
                 }
                 if !calls.is_empty() {
                     index += 1;
@@ -483,13 +477,7 @@ pub fn turn_of(request: &ChatRequest) -> Turn {
                     let Some(called) = &call.function else {
                         continue;
                     };
-                    let mut made = FunctionToolCall::default();
-                    made.id = call.id.clone();
-                    let mut function = FunctionCall::default();
-                    function.name = called.name.clone();
-                    function.arguments = called.arguments.clone();
-                    made.function = function;
-                    tool_outputs.push(made);
+                    tool_outputs.push(call_made(call.id.clone(), called));
                 }
             }
             ChatRole::Tool => {
@@ -515,6 +503,17 @@ pub fn turn_of(request: &ChatRequest) -> Turn {
     turn.tool_outputs = tool_outputs;
     turn.index = index;
     turn
+}
+
+/// A call of the conversation, its output still to be found.
+fn call_made(id: String, called: &CalledFunction) -> FunctionToolCall {
+    let mut function = FunctionCall::default();
+    function.name = called.name.clone();
+    function.arguments = called.arguments.clone();
+    let mut made = FunctionToolCall::default();
+    made.id = id;
+    made.function = function;
+    made
 }
 
 fn text_message(index: usize, role: Role, text: String) -> Message {

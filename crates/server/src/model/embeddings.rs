@@ -18,7 +18,7 @@
 //! Retries, the stall timeout and the key's secrecy are the chat backend's
 //! (see [`chat`](super::chat)).
 
-use super::backend::{Backend, Failure, Settings};
+use super::backend::{Backend, Settings};
 use super::completions::BackendError;
 use assistant_stream_core::error::Error;
 use base64::Engine;
@@ -172,38 +172,8 @@ impl Inner {
         let response = self
             .backend
             .post("embeddings", Bytes::from(bytes), "application/json")
-            .await
-            .map_err(|failure| match failure {
-                Failure::Status {
-                    status,
-                    message,
-                    kind,
-                    code,
-                    retry_after,
-                    ..
-                } => BackendError::Refused {
-                    status,
-                    message,
-                    kind,
-                    code,
-                    retry_after,
-                },
-                Failure::Unreachable(message) => BackendError::Unreachable { message },
-                Failure::Stalled(message) => BackendError::TimedOut { message },
-            })?;
-        let text = match tokio::time::timeout(self.backend.stall_timeout, response.text()).await {
-            Err(_) => {
-                return Err(BackendError::TimedOut {
-                    message: self.backend.stalled(),
-                });
-            }
-            Ok(Err(err)) => {
-                return Err(BackendError::Unreachable {
-                    message: self.backend.broken(err),
-                });
-            }
-            Ok(Ok(text)) => text,
-        };
+            .await?;
+        let text = self.backend.text(response).await?;
         serde_json::from_str(&text).map_err(|err| BackendError::Failed {
             message: self.backend.redact(&format!(
                 "The embeddings backend answered JSON that does not parse: {err}"

@@ -276,17 +276,7 @@ impl Inner {
             .is_some_and(|v| v.starts_with("application/json"));
         if is_json {
             // A backend that does not stream answers the whole completion.
-            let text = match tokio::time::timeout(self.backend.stall_timeout, response.text()).await
-            {
-                Err(_) => return Err(self.stalled()),
-                Ok(Err(err)) => {
-                    return Err(LastError::new(
-                        LastErrorCode::ServerError,
-                        self.backend.broken(err),
-                    ));
-                }
-                Ok(Ok(text)) => text,
-            };
+            let text = self.backend.text(response).await.map_err(run_error)?;
             let mut events = Vec::new();
             whole_completion(&text, &mut events).map_err(|error| self.redact_error(error))?;
             for event in events {
@@ -374,24 +364,30 @@ impl Inner {
         self.backend
             .post("chat/completions", body, "text/event-stream")
             .await
-            .map_err(|failure| match failure {
-                Failure::Status {
-                    status,
-                    status_text,
-                    message,
-                    ..
-                } => LastError::new(
-                    if status == 429 {
-                        LastErrorCode::RateLimitExceeded
-                    } else {
-                        LastErrorCode::ServerError
-                    },
-                    format!("The model backend answered {status_text}: {message}"),
-                ),
-                Failure::Unreachable(message) | Failure::Stalled(message) => {
-                    LastError::new(LastErrorCode::ServerError, message)
-                }
-            })
+            .map_err(run_error)
+    }
+}
+
+/// A backend failure as a run's `last_error`: `rate_limit_exceeded` for a
+/// 429, else `server_error`.
+fn run_error(failure: Failure) -> LastError {
+    match failure {
+        Failure::Status {
+            status,
+            status_text,
+            message,
+            ..
+        } => LastError::new(
+            if status == 429 {
+                LastErrorCode::RateLimitExceeded
+            } else {
+                LastErrorCode::ServerError
+            },
+            format!("The model backend answered {status_text}: {message}"),
+        ),
+        Failure::Unreachable(message) | Failure::Stalled(message) => {
+            LastError::new(LastErrorCode::ServerError, message)
+        }
     }
 }
 

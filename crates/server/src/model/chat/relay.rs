@@ -22,7 +22,7 @@
 //! (`application/json`) has it sent as one chunk per choice.
 
 use super::Inner;
-use crate::model::backend::{Failure, json_error_message};
+use crate::model::backend::json_error_message;
 use crate::model::completions::{BackendError, ChatAnswer, ChatRequest, ChunkStream};
 use crate::sse::SseParser;
 use bytes::Bytes;
@@ -59,27 +59,14 @@ pub(super) async fn complete(
     let response = inner
         .backend
         .post("chat/completions", Bytes::from(bytes), accept)
-        .await
-        .map_err(backend_error)?;
+        .await?;
     let is_json = response
         .headers()
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     if !streams || is_json {
-        let text = match tokio::time::timeout(inner.backend.stall_timeout, response.text()).await {
-            Err(_) => {
-                return Err(BackendError::TimedOut {
-                    message: inner.backend.stalled(),
-                });
-            }
-            Ok(Err(err)) => {
-                return Err(BackendError::Unreachable {
-                    message: inner.backend.broken(err),
-                });
-            }
-            Ok(Ok(text)) => text,
-        };
+        let text = inner.backend.text(response).await?;
         let whole: Value = serde_json::from_str(&text).map_err(|err| BackendError::Failed {
             message: inner.backend.redact(&format!(
                 "The model backend answered with a completion that is not JSON: {err}"
@@ -101,27 +88,6 @@ pub(super) async fn complete(
         ));
     }
     Ok(ChatAnswer::Stream(relay(inner, response, include_usage)))
-}
-
-fn backend_error(failure: Failure) -> BackendError {
-    match failure {
-        Failure::Status {
-            status,
-            message,
-            kind,
-            code,
-            retry_after,
-            ..
-        } => BackendError::Refused {
-            status,
-            message,
-            kind,
-            code,
-            retry_after,
-        },
-        Failure::Unreachable(message) => BackendError::Unreachable { message },
-        Failure::Stalled(message) => BackendError::TimedOut { message },
-    }
 }
 
 /// A whole completion as chunks: one per choice, its message the delta,
